@@ -1,0 +1,250 @@
+/**
+ * THE configuration of OpenFed. Every key carries its description and default here; the
+ * reference in README.md is generated from this file (`npm run docs:config`), so the two cannot drift.
+ */
+import { z } from 'zod';
+
+const url = (schemes: readonly string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return schemes.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${schemes.map((s) => s + '//').join(' or ')}` },
+  );
+
+const durationMinutes = (def: number, what: string) =>
+  z.number().int().positive().max(525_600).default(def).describe(what);
+
+const ldapSchema = z
+  .object({
+    urls: z
+      .array(url(['ldap:', 'ldaps:']))
+      .min(1)
+      .describe(
+        'Domain controllers, tried in order: when one refuses, times out or is down, the next is used. ' +
+          'ldaps://dc1.contoso.com:636, or ldap:// together with startTls.',
+      ),
+    startTls: z
+      .boolean()
+      .default(false)
+      .describe('Upgrade ldap:// connections with StartTLS before any bind. Ignored for ldaps:// URLs.'),
+    caFile: z
+      .string()
+      .optional()
+      .describe('PEM bundle of the CA(s) that issued the DC certificates. Default: the system trust store.'),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Verify the DC certificate and host name. Turn off only in a lab.'),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(3000)
+      .describe('How long to wait for a TCP/TLS connection to a DC before trying the next one.'),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5000)
+      .describe('How long one LDAP operation (bind, search) may take before the DC is treated as down.'),
+    baseDn: z.string().min(1).describe('Where users and groups are searched, e.g. DC=contoso,DC=com.'),
+    bindDn: z
+      .string()
+      .min(1)
+      .describe('Service account that looks users up: a DN or a UPN (svc-openfed@contoso.com).'),
+    bindPassword: z
+      .string()
+      .min(1)
+      .describe('Service account password. Prefer the OPENFED_LDAP_BIND_PASSWORD environment variable.'),
+    netbiosDomain: z
+      .string()
+      .optional()
+      .describe('NetBIOS name accepted in DOMAIN\\user. Default: read from the domain (CN=Partitions).'),
+    alternateLoginAttribute: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name')
+      .optional()
+      .describe('Also accept this attribute as a login name (AD FS AlternateLoginID), e.g. mail.'),
+    groupLookup: z
+      .enum(['tokenGroups', 'inChain'])
+      .default('tokenGroups')
+      .describe(
+        'How transitive groups are read: tokenGroups (what Windows puts in a logon token: security groups, ' +
+          'fast) or inChain (LDAP_MATCHING_RULE_IN_CHAIN: also distribution groups, slower on big domains).',
+      ),
+    extraAttributes: z
+      .array(z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'expected an LDAP attribute name'))
+      .default([])
+      .describe('Further AD attributes to read into the principal for claims (e.g. department).'),
+  })
+  .describe('Active Directory over LDAP. When absent, the demo directory is used.');
+
+const demoSchema = z
+  .object({
+    usersFile: z
+      .string()
+      .optional()
+      .describe(
+        'YAML file of demo users with scrypt password hashes. Default: <dataDir>/demo-users.yaml, ' +
+          'created on first start with the user demo@openfed.test / OpenFed-Demo-1.',
+      ),
+  })
+  .prefault({})
+  .describe('The demo directory, used when directory.ldap is absent. Never for production.');
+
+const redisSchema = z
+  .object({
+    url: url(['redis:', 'rediss:'])
+      .describe('redis://[:password@]host:port/db, or rediss:// for TLS. Prefer OPENFED_REDIS_URL for a password.'),
+    keyPrefix: z.string().default('openfed:').describe('Prefix of every key OpenFed writes.'),
+    connectTimeoutMs: z.number().int().positive().default(2000).describe('Connection timeout.'),
+    commandTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(2000)
+      .describe('A command that takes longer fails, and the page answers 503 instead of hanging.'),
+  })
+  .describe('Redis for SSO sessions, shared by every OpenFed node. When absent, sessions live in memory (one node only).');
+
+const signingKeySchema = z
+  .union([
+    z
+      .object({
+        keyFile: z.string().describe('PEM private key (PKCS#8 or PKCS#1).'),
+        certFile: z.string().describe('PEM certificate of that key.'),
+      })
+      .strict(),
+    z
+      .object({
+        pkcs12File: z.string().describe('PKCS#12 (.pfx) file holding key and certificate.'),
+        pkcs12Password: z
+          .string()
+          .default('')
+          .describe('Its password. Prefer the OPENFED_SIGNING_PKCS12_PASSWORD environment variable.'),
+      })
+      .strict(),
+  ])
+  .describe(
+    'Token-signing key and certificate. When absent, a self-signed RSA-2048 certificate valid for one year ' +
+      'is created in <dataDir>/keys on first start and reused.',
+  );
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        baseUrl: url(['http:', 'https:'])
+          .default('http://localhost:8080')
+          .describe('Public URL users and relying parties reach, e.g. https://sts.contoso.com.'),
+        identifier: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Federation Service identifier (entityID / issuer). Default: http://<host of baseUrl>/adfs/services/trust, as AD FS.'),
+        host: z.string().default('0.0.0.0').describe('Address to listen on.'),
+        port: z.number().int().min(0).max(65535).default(8080).describe('Port to listen on.'),
+        tls: z
+          .object({
+            keyFile: z.string().describe('PEM private key of the HTTPS certificate.'),
+            certFile: z.string().describe('PEM certificate chain.'),
+          })
+          .optional()
+          .describe('Serve HTTPS directly. When absent, HTTPS is terminated by a proxy in front.'),
+        trustedProxies: z
+          .array(z.string())
+          .default([])
+          .describe(
+            'Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed. Empty: none, ' +
+              'the socket address is the client.',
+          ),
+        shutdownGraceMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(10_000)
+          .describe('On SIGTERM, how long in-flight requests may take before connections are closed.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('HTTP listener and public identity.'),
+    dataDir: z
+      .string()
+      .default('./data')
+      .describe('Where generated state lives: the self-signed key, the demo users file, generated secrets.'),
+    directory: z
+      .object({
+        ldap: ldapSchema.strict().optional(),
+        demo: demoSchema,
+      })
+      .strict()
+      .prefault({})
+      .describe('Where users are authenticated.'),
+    sessions: z
+      .object({
+        redis: redisSchema.strict().optional(),
+        lifetimeMinutes: durationMinutes(480, 'SSO session lifetime (AD FS default: 8 hours).'),
+        cookieName: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, _ or -')
+          .default('openfed_sso')
+          .describe('Name of the SSO cookie.'),
+        pendingRequestMinutes: durationMinutes(
+          15,
+          'How long a protocol request waits for the user to finish signing in.',
+        ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Single sign-on sessions.'),
+    keys: z
+      .object({
+        signing: signingKeySchema.optional(),
+      })
+      .strict()
+      .prefault({})
+      .describe('Token-signing keys.'),
+    web: z
+      .object({
+        csrfSecret: z
+          .string()
+          .min(32, 'expected at least 32 characters')
+          .optional()
+          .describe(
+            'Secret for CSRF tokens; every node of a farm needs the same. Prefer OPENFED_CSRF_SECRET. ' +
+              'Default: generated into <dataDir>/csrf-secret on first start.',
+          ),
+        maxUsernameLength: z.number().int().positive().default(256).describe('Longest username accepted.'),
+        maxPasswordLength: z.number().int().positive().default(256).describe('Longest password accepted.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Sign-in pages.'),
+    log: z
+      .object({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info')
+          .describe('pino log level.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Logging (JSON lines on stdout).'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type LdapConfig = NonNullable<Config['directory']['ldap']>;
+export type RedisConfig = NonNullable<Config['sessions']['redis']>;
+export type SigningKeyConfig = NonNullable<Config['keys']['signing']>;
+
+/** The identifier AD FS uses by default: http://<federation service name>/adfs/services/trust. */
+export function federationIdentifier(config: Config): string {
+  return config.server.identifier ?? `http://${new URL(config.server.baseUrl).host}/adfs/services/trust`;
+}

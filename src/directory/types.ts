@@ -1,0 +1,72 @@
+/**
+ * What every directory (Active Directory over LDAP, or the demo file) yields and accepts.
+ * Protocol and claims code depends on these types only, never on ldapts.
+ */
+
+export interface GroupRef {
+  /** sAMAccountName of the group (AD FS "Group" claim uses the down-level name). */
+  name: string;
+  /** String form S-1-5-21-...; empty for groups a directory cannot give a SID for. */
+  sid: string;
+  dn?: string;
+}
+
+/** The signed-in user, in the same shape whichever directory produced it. */
+export interface Principal {
+  dn: string;
+  /** Raw 16 bytes of objectGUID. */
+  objectGuid: Buffer;
+  /** Raw bytes of ms-DS-ConsistencyGuid when set. */
+  consistencyGuid?: Buffer;
+  userPrincipalName: string;
+  sAMAccountName: string;
+  /** NetBIOS name of the user's domain, for DOMAIN\user claims. */
+  netbiosDomain: string;
+  mail?: string;
+  displayName?: string;
+  givenName?: string;
+  sn?: string;
+  /** Transitive group membership, from one query. */
+  groups: GroupRef[];
+  /** Extra AD attributes requested by configuration (string values only). */
+  attributes: Record<string, string[]>;
+}
+
+/**
+ * The closed set of reasons a password sign-in can fail. Each AD bind sub-code maps to one of
+ * these in ad-errors.ts; what the user is shown is decided in web/, never here.
+ */
+export type AuthFailureReason =
+  | 'invalid_credentials' // 52e, 525, unknown user, empty password, ambiguous name
+  | 'account_disabled' // 533
+  | 'account_locked' // 775
+  | 'account_expired' // 701
+  | 'password_expired' // 532
+  | 'password_must_change' // 773
+  | 'logon_hours' // 530
+  | 'workstation_restricted' // 531
+  | 'directory_unavailable'; // every DC down or timing out
+
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: AuthFailureReason; /** for logs only */ detail?: string };
+
+export interface HealthResult {
+  ok: boolean;
+  detail: string;
+}
+
+export interface Directory {
+  /** A short name for logs: "active-directory" or "demo". */
+  readonly kind: string;
+  /**
+   * Checks a password. Accepts user@suffix, DOMAIN\user, bare sAMAccountName and, when configured,
+   * the alternate login attribute. Never throws for a user's mistake; throws only for programming errors.
+   */
+  authenticate(username: string, password: string): Promise<AuthResult>;
+  /** Looks a user up without a password (SSO refresh of claims, admin commands). */
+  findPrincipal(username: string): Promise<Principal | undefined>;
+  /** Readiness probe: can we reach a DC and search as the service account. */
+  health(): Promise<HealthResult>;
+  close(): Promise<void>;
+}

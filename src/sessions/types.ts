@@ -1,0 +1,65 @@
+/**
+ * Server-side SSO state. Only sessions/ talks to Redis; everything else sees these interfaces.
+ */
+import type { Principal } from '../directory/types.js';
+
+export type AuthMethod = 'password' | 'windows' | 'certificate';
+
+export interface SessionRecord {
+  principal: Principal;
+  /** Epoch ms of the password (or other) authentication. */
+  authnInstant: number;
+  authnMethod: AuthMethod;
+  /** Client address at sign-in, after the trusted-proxy rules. */
+  clientIp: string;
+  /** "Keep me signed in" was chosen (psso claim, longer lifetime). */
+  persistent: boolean;
+  /** Relying parties this session received tokens for (entityID / realm), for logout. */
+  relyingParties: string[];
+  /** Epoch ms after which the session is gone. */
+  expiresAt: number;
+}
+
+/** Thrown when the backing store cannot be reached; web/ maps it to 503. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface SessionStore {
+  readonly kind: 'memory' | 'redis';
+  /** Stores a new record under a fresh random id and returns the id. */
+  create(record: SessionRecord): Promise<string>;
+  /** undefined when unknown or expired. */
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** Adds a relying party to the session's list (idempotent). */
+  addRelyingParty(id: string, rp: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  /** Ends every session of one user (admin revoke); returns how many. */
+  destroyForUser(userPrincipalName: string): Promise<number>;
+  health(): Promise<{ ok: boolean; detail: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Short-lived records keyed by random id: the protocol request a sign-in is to resume, replay
+ * caches later. Values are JSON-serialisable.
+ */
+export interface PendingStore {
+  put(value: PendingRequest, ttlMs: number): Promise<string>;
+  /** Returns and deletes (one use only). */
+  take(id: string): Promise<PendingRequest | undefined>;
+}
+
+/** What to resume after sign-in. `path` is built by our own code and is always a local path. */
+export interface PendingRequest {
+  path: string;
+  /** Protocol-specific state the resumed handler needs (e.g. the parsed AuthnRequest). */
+  state?: Record<string, unknown>;
+  /** Sign in again even when a session exists (ForceAuthn, wfresh=0). */
+  forceAuthn?: boolean;
+  /** Username hint to pre-fill (WS-Fed username=, SAML Subject). */
+  loginHint?: string;
+}
