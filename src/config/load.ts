@@ -1,0 +1,106 @@
+/**
+ * File + environment → one validated Config. Every failure becomes a ConfigError whose message is a
+ * single line naming the key and what was expected, so start-up can print it without a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Secrets may come from the environment so they stay out of files under version control.
+ * `creates`: the variable alone switches the section on (a Redis URL means "use Redis"); the others
+ * only fill a section the file already has, since a bind password without an ldap section is noise.
+ */
+export const SECRET_ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[]; creates: boolean }> = [
+  { env: 'OPENFED_LDAP_BIND_PASSWORD', path: ['directory', 'ldap', 'bindPassword'], creates: false },
+  { env: 'OPENFED_REDIS_URL', path: ['sessions', 'redis', 'url'], creates: true },
+  { env: 'OPENFED_SIGNING_PKCS12_PASSWORD', path: ['keys', 'signing', 'pkcs12Password'], creates: false },
+  { env: 'OPENFED_CSRF_SECRET', path: ['web', 'csrfSecret'], creates: true },
+];
+
+type Env = Record<string, string | undefined>;
+type Tree = Record<string, unknown>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const file = env.OPENFED_CONFIG;
+  const raw = file ? readConfigFile(file) : {};
+  return parseConfig(applyEnvOverrides(raw, env), file);
+}
+
+/** Validates an in-memory object (tests and embedding use this directly). */
+export function parseConfig(raw: unknown, source?: string): Config {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new ConfigError(describeIssue(result.error.issues[0], source));
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`configuration file ${file}: cannot be read (${code})`);
+  }
+  const isJson = extname(file).toLowerCase() === '.json';
+  try {
+    // JSON is valid YAML, but JSON.parse reports JSON mistakes more plainly.
+    const value: unknown = isJson ? JSON.parse(text) : parseYaml(text);
+    return value ?? {};
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0];
+    throw new ConfigError(`configuration file ${file}: not valid ${isJson ? 'JSON' : 'YAML'}: ${first}`);
+  }
+}
+
+function isTree(v: unknown): v is Tree {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function applyEnvOverrides(raw: unknown, env: Env): unknown {
+  if (!isTree(raw)) return raw; // the schema reports the wrong shape
+  const root = structuredClone(raw);
+  for (const { env: name, path, creates } of SECRET_ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let node: Tree | undefined = root;
+    for (const key of path.slice(0, -1)) {
+      if (node[key] === undefined && creates) node[key] = {};
+      const next: unknown = node[key];
+      if (!isTree(next)) {
+        node = undefined;
+        break;
+      }
+      node = next;
+    }
+    if (node) node[path[path.length - 1]!] = value;
+  }
+  return root;
+}
+
+function describeIssue(issue: z.core.$ZodIssue | undefined, source?: string): string {
+  const where = source ? ` (in ${source})` : '';
+  if (!issue) return `configuration is invalid${where}`;
+  const key = issue.path.length ? formatPath(issue.path) : '(top level)';
+  let expected = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    return `configuration key ${issue.keys.map((k) => (issue.path.length ? `${key}.${k}` : k)).join(', ')}: unknown key${where}`;
+  }
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+    expected = `required, expected ${issue.expected}`;
+  }
+  return `configuration key ${key}: ${expected}${where}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : (i ? '.' : '') + String(p))).join('');
+}
