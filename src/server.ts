@@ -1,0 +1,98 @@
+/**
+ * Builds every part from a Config and serves it: the one place that wires directory, sessions, keys
+ * and web together. main.ts calls it for the real process; tests call it to get a live server.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config/schema.js';
+import { createDirectory } from './directory/index.js';
+import type { Directory } from './directory/types.js';
+import { loadSigningKey } from './keys/signing-key.js';
+import type { Logger } from './log.js';
+import { createStores } from './sessions/index.js';
+import { createApp } from './web/app.js';
+import type { AppDeps } from './web/context.js';
+
+export interface RunningServer {
+  /** Where the listener really is (port 0 in config picks a free one). */
+  url: string;
+  deps: AppDeps;
+  server: Server;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes Redis and LDAP. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  /** Replaces the directory built from config (tests of pure web behaviour). */
+  directory?: Directory;
+}
+
+export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  mkdirSync(config.dataDir, { recursive: true });
+  const signingKey = await loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, logger);
+  const directory = options.directory ?? (await createDirectory(config, logger));
+  const stores = createStores(config, logger, clock);
+  const deps: AppDeps = {
+    config,
+    directory,
+    sessions: stores.sessions,
+    pending: stores.pending,
+    signingKey,
+    logger,
+    clock,
+    csrfSecret: config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret')),
+  };
+  const app = createApp(deps);
+  const tls = config.server.tls;
+  const server = tls
+    ? createHttpsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, app)
+    : createHttpServer(app);
+  // Slow-loris protection: a client gets this long to send its headers.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info(
+    { url, baseUrl: config.server.baseUrl, directory: directory.kind, sessions: stores.sessions.kind, signingCert: signingKey.thumbprint },
+    'OpenFed listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      logger.info('shutting down: no new connections, finishing requests in flight');
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownGraceMs).unref());
+      await Promise.race([drained, grace]);
+      server.closeAllConnections();
+      await Promise.allSettled([stores.close(), directory.close()]);
+      logger.info('stopped');
+    })());
+  return { url, deps, server, close };
+}
+
+/**
+ * A per-installation secret kept in the data directory. A farm must configure the same secret on
+ * every node instead (web.csrfSecret / OPENFED_CSRF_SECRET).
+ */
+function loadOrCreateSecret(path: string): string {
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  return readFileSync(path, 'utf8').trim();
+}

@@ -1,0 +1,99 @@
+/**
+ * The express application: security headers, request logging with a correlation id, cookies,
+ * routes, and the one error handler that turns anything thrown into a page.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import cookieParser from 'cookie-parser';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import { NotFoundError, toProblem } from '../errors.js';
+import type { AppDeps, WebContext } from './context.js';
+import { createCsrf } from './csrf.js';
+import { PAGE_MESSAGES } from './messages.js';
+import { PasswordAuthenticator } from './password-auth.js';
+import { registerRoutes } from './routes.js';
+
+const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
+const ASSETS_DIR = fileURLToPath(new URL('../../views/assets', import.meta.url));
+
+export class ProxyConfigError extends Error {}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory) };
+
+  app.disable('x-powered-by');
+  app.set('view engine', 'ejs');
+  app.set('views', VIEWS_DIR);
+  try {
+    // X-Forwarded-For/-Proto are believed only from the listed proxies; with none, the socket is the client.
+    app.set('trust proxy', deps.config.server.trustedProxies.length ? deps.config.server.trustedProxies : false);
+  } catch (err) {
+    throw new ProxyConfigError(`configuration key server.trustedProxies: ${(err as Error).message}`);
+  }
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const id = randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      // Query strings will carry SAML and WS-Fed messages: log the path only.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split('?')[0],
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/adfs/probe' },
+    }),
+  );
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          baseUri: ["'none'"],
+        },
+      },
+      strictTransportSecurity: new URL(deps.config.server.baseUrl).protocol === 'https:',
+    }),
+  );
+  app.use(cookieParser());
+
+  registerRoutes(app, ctx, ASSETS_DIR);
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError()));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const problem = toProblem(err);
+    const log = req.log ?? deps.logger;
+    if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
+    else log.warn({ reason: (err as Error)?.message, messageId: problem.messageId }, 'request rejected');
+    if (res.headersSent) return;
+    const message = PAGE_MESSAGES[problem.messageId];
+    res.status(problem.status).set('Cache-Control', 'no-store');
+    if (req.path === '/readyz' || req.accepts(['html', 'json']) === 'json') {
+      res.json({ error: problem.messageId, message: message.text, requestId: String(req.id ?? '') });
+      return;
+    }
+    res.render('error', { title: message.title, text: message.text, requestId: String(req.id ?? ''), serviceName: new URL(deps.config.server.baseUrl).host }, (renderErr, html) => {
+      // A broken template must not turn an error page into a stack trace.
+      if (renderErr) res.type('text/plain').send(`${message.title}. Reference: ${String(req.id ?? '')}`);
+      else res.send(html);
+    });
+  });
+  return app;
+}

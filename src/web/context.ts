@@ -1,0 +1,25 @@
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/schema.js';
+import type { Directory } from '../directory/types.js';
+import type { SigningKey } from '../keys/signing-key.js';
+import type { Logger } from '../log.js';
+import type { PendingStore, SessionStore } from '../sessions/types.js';
+
+/** Everything the HTTP layer needs, built once at start (main.ts) or by a test. */
+export interface AppDeps {
+  config: Config;
+  directory: Directory;
+  sessions: SessionStore;
+  pending: PendingStore;
+  signingKey: SigningKey;
+  logger: Logger;
+  clock: Clock;
+  /** Secret for CSRF tokens (shared by every node of a farm). */
+  csrfSecret: string;
+}
+
+/** AppDeps plus the web layer's own helpers, handed to every handler factory. */
+export interface WebContext extends AppDeps {
+  csrf: import('./csrf.js').Csrf;
+  passwords: import('./password-auth.js').PasswordAuthenticator;
+}

@@ -1,0 +1,44 @@
+import type { Request, Response } from 'express';
+import type { WebContext } from '../context.js';
+
+/** GET /healthz and /adfs/probe: the process answers. No dependency is checked, as AD FS's probe. */
+export function healthz() {
+  return (_req: Request, res: Response) => {
+    res.set('Cache-Control', 'no-store').type('text/plain').send('OK');
+  };
+}
+
+const CHECK_TIMEOUT_MS = 3000;
+
+async function check(probe: () => Promise<{ ok: boolean; detail: string }>): Promise<{ ok: boolean; detail: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, detail: `no answer within ${CHECK_TIMEOUT_MS} ms` }), CHECK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([probe().catch((err: unknown) => ({ ok: false, detail: (err as Error).message })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * GET /readyz: 200 only when sessions and the directory answer, so a load balancer stops sending
+ * users to a node that cannot sign them in. The details name only the kind of failure.
+ */
+export function readyz(ctx: WebContext) {
+  return async (_req: Request, res: Response) => {
+    const [sessions, directory] = await Promise.all([check(() => ctx.sessions.health()), check(() => ctx.directory.health())]);
+    const ready = sessions.ok && directory.ok;
+    res
+      .status(ready ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({
+        status: ready ? 'ready' : 'not ready',
+        checks: {
+          sessions: { ok: sessions.ok, store: ctx.sessions.kind, detail: sessions.detail },
+          directory: { ok: directory.ok, kind: ctx.directory.kind, detail: directory.detail },
+        },
+      });
+  };
+}

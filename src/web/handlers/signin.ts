@@ -1,0 +1,85 @@
+import type { Request, Response } from 'express';
+import { BadRequestError, ServiceUnavailableError } from '../../errors.js';
+import type { WebContext } from '../context.js';
+import { isLocalPath } from '../local-path.js';
+import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
+import { readSession, startSession } from '../sso-cookie.js';
+import { renderPage } from '../render.js';
+
+const PENDING_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
+function field(body: unknown, name: string): string | undefined {
+  const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  if (value === undefined) return undefined;
+  // Repeated fields arrive as arrays; a form we rendered never sends one.
+  if (typeof value !== 'string') throw new BadRequestError(`field ${name} is not a single string`);
+  return value;
+}
+
+function pendingIdFrom(value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !PENDING_ID.test(value)) throw new BadRequestError('malformed pending request id');
+  return value;
+}
+
+/** GET /signin: the form. With a live session and nothing pending, there is nothing to do. */
+export function showSignIn(deps: WebContext) {
+  return async (req: Request, res: Response) => {
+    const pending = pendingIdFrom(req.query.pending);
+    if (!pending && (await readSession(req, deps))) return res.redirect(303, '/');
+    const username = typeof req.query.username === 'string' ? req.query.username.slice(0, deps.config.web.maxUsernameLength) : '';
+    renderSignIn(req, res, deps, { pending, username });
+  };
+}
+
+/** POST /signin: check the password, start a session, continue what was pending. */
+export function submitSignIn(deps: WebContext) {
+  return async (req: Request, res: Response) => {
+    const pending = pendingIdFrom(field(req.body, 'pending'));
+    const rawUsername = field(req.body, 'username') ?? '';
+    const password = field(req.body, 'password') ?? '';
+    const username = rawUsername.normalize('NFC').trim();
+    const { maxUsernameLength, maxPasswordLength } = deps.config.web;
+
+    if (!username || !password) {
+      return renderSignIn(req, res.status(400), deps, { pending, username, error: FORM_MESSAGES.missing_fields });
+    }
+    if (username.length > maxUsernameLength || password.length > maxPasswordLength) {
+      return renderSignIn(req, res.status(400), deps, { pending, username: '', error: FORM_MESSAGES.too_long });
+    }
+
+    const outcome = await deps.passwords.authenticate(req, res);
+    if (!outcome.ok) {
+      req.log.info({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail }, 'sign-in failed');
+      if (outcome.reason === 'directory_unavailable') {
+        throw new ServiceUnavailableError('directory_unavailable', outcome.detail ?? 'no domain controller answered');
+      }
+      const message = SIGN_IN_MESSAGES[outcome.reason];
+      return renderSignIn(req, res.status(message.status), deps, { pending, username, error: message.text });
+    }
+
+    const session = await startSession(req, res, deps, outcome.principal, 'password');
+    req.log.info(
+      { event: 'signin.succeeded', username, upn: session.record.principal.userPrincipalName, method: 'password' },
+      'sign-in succeeded',
+    );
+    const resume = pending ? await deps.pending.take(pending) : undefined;
+    // Only a path our own code stored is followed, and only if it is local: never a URL from the request.
+    res.redirect(303, resume && isLocalPath(resume.path) ? resume.path : '/');
+  };
+}
+
+interface SignInView {
+  pending?: string;
+  username: string;
+  error?: string;
+}
+
+function renderSignIn(req: Request, res: Response, deps: WebContext, view: SignInView): void {
+  renderPage(req, res, deps, 'signin', {
+    title: 'Sign in',
+    pending: view.pending ?? '',
+    username: view.username,
+    error: view.error ?? '',
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * Every sentence a user can see, by stable id. Handlers pick an id; they never write text, so wording
+ * is reviewed in one place and what an attacker learns is decided here.
+ */
+import type { AuthFailureReason } from '../directory/types.js';
+import type { MessageId } from '../errors.js';
+
+export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> = {
+  bad_request: { title: 'Bad request', text: 'The request was malformed or incomplete.' },
+  csrf_failed: {
+    title: 'Form expired',
+    text: 'The form you sent was not the one we gave you, or it has expired. Go back, reload the page and try again.',
+  },
+  not_found: { title: 'Not found', text: 'There is no page at this address.' },
+  method_not_allowed: { title: 'Not allowed', text: 'This page cannot be used that way.' },
+  payload_too_large: { title: 'Request too large', text: 'The request was larger than this service accepts.' },
+  sessions_unavailable: {
+    title: 'Service unavailable',
+    text: 'Sign-in is temporarily unavailable because the session store cannot be reached. Try again in a few minutes.',
+  },
+  directory_unavailable: {
+    title: 'Service unavailable',
+    text: 'Sign-in is temporarily unavailable because no domain controller answered. Try again in a few minutes.',
+  },
+  pending_request_expired: {
+    title: 'Sign-in took too long',
+    text: 'The application that sent you here is no longer waiting. Go back to it and start again.',
+  },
+  internal_error: { title: 'Something went wrong', text: 'An unexpected error occurred. Give the reference below to your help desk.' },
+};
+
+/**
+ * What the sign-in form says for each failure. Wrong password and unknown user read the same, and a
+ * locked account reads like a wrong password too: AD answers 775 whatever password was typed, so
+ * "locked" would confirm to an attacker that the name exists and that their guessing worked. The
+ * other states are only ever reported by AD after a correct password, so naming them helps the
+ * real user and tells an attacker nothing they did not already prove.
+ */
+export const SIGN_IN_MESSAGES: Record<AuthFailureReason, { status: number; text: string }> = {
+  invalid_credentials: { status: 401, text: 'Incorrect user ID or password. Type the correct user ID and password, and try again.' },
+  account_locked: { status: 401, text: 'Incorrect user ID or password. Type the correct user ID and password, and try again.' },
+  account_disabled: { status: 403, text: 'Your account is disabled. Contact your help desk.' },
+  account_expired: { status: 403, text: 'Your account has expired. Contact your help desk.' },
+  password_expired: { status: 403, text: 'Your password has expired. Change it, then sign in again.' },
+  password_must_change: { status: 403, text: 'You must change your password before you can sign in. Change it, then sign in again.' },
+  logon_hours: { status: 403, text: 'Your account is not allowed to sign in at this time.' },
+  workstation_restricted: { status: 403, text: 'Your account is not allowed to sign in from here.' },
+  directory_unavailable: {
+    status: 503,
+    text: 'Sign-in is temporarily unavailable because no domain controller answered. Try again in a few minutes.',
+  },
+};
+
+export const FORM_MESSAGES = {
+  missing_fields: 'Enter your user ID and password.',
+  too_long: 'The user ID or password is too long.',
+} as const;

@@ -1,0 +1,16 @@
+import type { Request, Response } from 'express';
+import type { WebContext } from './context.js';
+
+/**
+ * Renders a page from views/ with what every page needs: the CSRF token for its forms, the request
+ * id to quote to the help desk, and no caching (these pages show who is signed in).
+ */
+export function renderPage(req: Request, res: Response, ctx: WebContext, view: string, locals: Record<string, unknown>): void {
+  res.set('Cache-Control', 'no-store');
+  res.render(view, {
+    ...locals,
+    csrfToken: ctx.csrf.token(req, res),
+    requestId: String(req.id ?? ''),
+    serviceName: new URL(ctx.config.server.baseUrl).host,
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * The SSO cookie: an opaque id, HttpOnly; Secure and SameSite=None over HTTPS because relying
+ * parties POST back to us cross-site, Lax over plain HTTP (browsers refuse SameSite=None without
+ * Secure). The session itself lives server-side.
+ */
+import type { CookieOptions, Request, Response } from 'express';
+import type { Principal } from '../directory/types.js';
+import { isWellFormedId } from '../sessions/ids.js';
+import type { AuthMethod, SessionRecord } from '../sessions/types.js';
+import type { AppDeps } from './context.js';
+
+export interface CurrentSession {
+  id: string;
+  record: SessionRecord;
+}
+
+export function isHttps(deps: Pick<AppDeps, 'config'>): boolean {
+  return new URL(deps.config.server.baseUrl).protocol === 'https:';
+}
+
+export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieOptions {
+  const https = isHttps(deps);
+  return { httpOnly: true, secure: https, sameSite: https ? 'none' : 'lax', path: '/' };
+}
+
+function cookieValue(req: Request, name: string): string | undefined {
+  const value: unknown = req.cookies?.[name];
+  return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
+}
+
+/** The signed-in user's session, or undefined. Throws StoreUnavailableError when the store is down. */
+export async function readSession(req: Request, deps: AppDeps): Promise<CurrentSession | undefined> {
+  const id = cookieValue(req, deps.config.sessions.cookieName);
+  if (!id) return undefined;
+  const record = await deps.sessions.get(id);
+  if (!record || record.expiresAt <= deps.clock.now()) return undefined;
+  return { id, record };
+}
+
+/**
+ * Starts a new session after a successful authentication. The id is always new (no fixation): a
+ * session the browser already had is destroyed, not upgraded.
+ */
+export async function startSession(
+  req: Request,
+  res: Response,
+  deps: AppDeps,
+  principal: Principal,
+  authnMethod: AuthMethod,
+): Promise<CurrentSession> {
+  const previous = cookieValue(req, deps.config.sessions.cookieName);
+  if (previous) await deps.sessions.destroy(previous);
+  const now = deps.clock.now();
+  const record: SessionRecord = {
+    principal,
+    authnInstant: now,
+    authnMethod,
+    clientIp: req.ip ?? '',
+    persistent: false,
+    relyingParties: [],
+    expiresAt: now + deps.config.sessions.lifetimeMinutes * 60_000,
+  };
+  const id = await deps.sessions.create(record);
+  // A browser-session cookie: the server-side record carries the real expiry.
+  res.cookie(deps.config.sessions.cookieName, id, ssoCookieOptions(deps));
+  return { id, record };
+}
+
+export async function endSession(req: Request, res: Response, deps: AppDeps): Promise<CurrentSession | undefined> {
+  const current = await readSession(req, deps);
+  const id = cookieValue(req, deps.config.sessions.cookieName);
+  if (id) await deps.sessions.destroy(id);
+  res.clearCookie(deps.config.sessions.cookieName, ssoCookieOptions(deps));
+  return current;
+}
