@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# npm test: installs what the tests need (Debian packages), starts a real Samba AD domain controller,
+# runs every test with node's test runner, and stops everything again — also when a test fails.
+# Redis servers are started by the tests themselves (test/helpers/redis.ts), one per test file.
+#
+#   OPENFED_TEST_AD_DIR   where the throwaway domain lives (default /tmp/openfed-samba-ad)
+#   OPENFED_TEST_KEEP_AD  1 = leave the DC running afterwards (quicker reruns while developing)
+#   OPENFED_TEST_FILES    run only these test files (space-separated) instead of all of them
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+AD_DIR=${OPENFED_TEST_AD_DIR:-/tmp/openfed-samba-ad}
+RUN_DIR=.test-run
+mkdir -p "$RUN_DIR"
+log() { echo "[test] $*" >&2; }
+
+# --------------------------------------------------------------------------- Debian packages
+# (samba-ad.sh installs the Samba packages itself.)
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { log "missing packages ${need[*]}: run as root or install them"; exit 1; }
+  log "installing ${need[*]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >"$RUN_DIR/apt.log" 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "${need[@]}" >>"$RUN_DIR/apt.log" 2>&1 || { tail -20 "$RUN_DIR/apt.log" >&2; exit 1; }
+fi
+
+# --------------------------------------------------------------------------- Samba AD DC
+cleanup() {
+  if [ "${OPENFED_TEST_KEEP_AD:-0}" != 1 ]; then
+    bash test/setup/samba-ad-stop.sh "$AD_DIR" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+bash test/setup/samba-ad.sh "$AD_DIR"
+export OPENFED_TEST_AD_ENV="$AD_DIR/ad.env"
+
+# --------------------------------------------------------------------------- tests
+if [ -n "${OPENFED_TEST_FILES:-}" ]; then
+  read -r -a files <<<"$OPENFED_TEST_FILES"
+else
+  mapfile -t files < <(find test -name '*.test.ts' | sort)
+fi
+[ ${#files[@]} -gt 0 ] || { log "no test files found"; exit 1; }
+
+set +e
+# One file at a time: the directory tests share one DC (lockout counters, connection counts).
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$RUN_DIR/results.tap" \
+  "${files[@]}"
+status=$?
+set -e
+
+total=$(sed -n 's/^# tests \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
+passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
+failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
+echo "${passed:-0} passed, ${failed:-0} failed"
+if [ "${total:-0}" -eq 0 ]; then
+  log "no test ran: treating as a failure"
+  exit 1
+fi
+exit $status
