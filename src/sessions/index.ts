@@ -1,0 +1,46 @@
+/**
+ * Picks the session backend from configuration: Redis when configured (required for more than one
+ * node), otherwise memory.
+ */
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { MemoryPendingStore, MemorySessionStore } from './memory.js';
+import { RedisConnection, RedisPendingStore, RedisSessionStore } from './redis.js';
+import type { PendingStore, SessionStore } from './types.js';
+
+export { StoreUnavailableError } from './types.js';
+export type { AuthMethod, PendingRequest, PendingStore, SessionRecord, SessionStore } from './types.js';
+
+export interface Stores {
+  sessions: SessionStore;
+  pending: PendingStore;
+  /** Releases the backend (the Redis connection); idempotent. */
+  close(): Promise<void>;
+}
+
+export function createStores(config: Config, logger: Logger, clock: Clock = systemClock): Stores {
+  const redis = config.sessions.redis;
+  if (redis) {
+    // One connection for both stores: they fail and recover together, as the user sees them.
+    const connection = new RedisConnection(redis, logger);
+    return {
+      sessions: new RedisSessionStore(connection, logger, clock),
+      pending: new RedisPendingStore(connection),
+      close: () => connection.close(),
+    };
+  }
+
+  logger.warn(
+    { component: 'sessions' },
+    'Sessions are kept in memory: they are not shared between nodes and are lost on restart. ' +
+      'Configure sessions.redis for more than one node.',
+  );
+  const sessions = new MemorySessionStore({ clock, logger });
+  return { sessions, pending: new MemoryPendingStore({ clock, logger }), close: () => sessions.close() };
+}
+
+/** When a session created at `now` ends, from sessions.lifetimeMinutes. */
+export function sessionExpiresAt(sessionsConfig: Pick<Config['sessions'], 'lifetimeMinutes'>, now: number): number {
+  return now + sessionsConfig.lifetimeMinutes * 60_000;
+}
