@@ -91,7 +91,7 @@ function describeIssue(issue: z.core.$ZodIssue | undefined, source?: string): st
   const where = source ? ` (in ${source})` : '';
   if (!issue) return `configuration is invalid${where}`;
   const key = issue.path.length ? formatPath(issue.path) : '(top level)';
-  let expected = issue.message;
+  let expected = issue.message.replace(/^Invalid (input|option): /, '');
   if (issue.code === 'unrecognized_keys') {
     return `configuration key ${issue.keys.map((k) => (issue.path.length ? `${key}.${k}` : k)).join(', ')}: unknown key${where}`;
   }

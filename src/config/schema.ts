@@ -129,7 +129,7 @@ const signingKeySchema = z
           .describe('Its password. Prefer the OPENFED_SIGNING_PKCS12_PASSWORD environment variable.'),
       })
       .strict(),
-  ])
+  ], { error: 'expected keyFile and certFile, or pkcs12File with pkcs12Password' })
   .describe(
     'Token-signing key and certificate. When absent, a self-signed RSA-2048 certificate valid for one year ' +
       'is created in <dataDir>/keys on first start and reused.',
@@ -246,5 +246,5 @@ export type SigningKeyConfig = NonNullable<Config['keys']['signing']>;
 
 /** The identifier AD FS uses by default: http://<federation service name>/adfs/services/trust. */
 export function federationIdentifier(config: Config): string {
-  return config.server.identifier ?? `http://${new URL(config.server.baseUrl).host}/adfs/services/trust`;
+  return config.server.identifier ?? `http://${new URL(config.server.baseUrl).hostname}/adfs/services/trust`;
 }

@@ -1,0 +1,49 @@
+/**
+ * A live OpenFed for a test file: real HTTP on a free loopback port, a fresh data directory, and
+ * whichever directory and session store the test asks for.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Clock } from '../../src/clock.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import type { Directory } from '../../src/directory/types.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(
+  input: ConfigInput = {},
+  options: { clock?: Clock; directory?: Directory; logger?: Logger } = {},
+): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'openfed-test-'));
+  const config = parseConfig({
+    dataDir,
+    ...input,
+    server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 1000, ...input.server },
+    log: { level: 'silent', ...input.log },
+  });
+  const running = await startServer(config, options.logger ?? silentLogger, options);
+  return {
+    ...running,
+    config,
+    dataDir,
+    async stop() {
+      await running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The CSRF token of the first form on a page. */
+export function csrfFrom(html: string): string {
+  const m = /name="_csrf" value="([^"]+)"/.exec(html);
+  if (!m) throw new Error('page has no CSRF token');
+  return m[1]!;
+}
