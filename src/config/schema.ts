@@ -82,6 +82,7 @@ const ldapSchema = z
       .default([])
       .describe('Further AD attributes to read into the principal for claims (e.g. department).'),
   })
+  .strict()
   .describe('Active Directory over LDAP. When absent, the demo directory is used.');
 
 const demoSchema = z
@@ -110,6 +111,7 @@ const redisSchema = z
       .default(2000)
       .describe('A command that takes longer fails, and the page answers 503 instead of hanging.'),
   })
+  .strict()
   .describe('Redis for SSO sessions, shared by every OpenFed node. When absent, sessions live in memory (one node only).');
 
 const signingKeySchema = z
@@ -179,7 +181,7 @@ export const configSchema = z
       .describe('Where generated state lives: the self-signed key, the demo users file, generated secrets.'),
     directory: z
       .object({
-        ldap: ldapSchema.strict().optional(),
+        ldap: ldapSchema.optional(),
         demo: demoSchema,
       })
       .strict()
@@ -187,7 +189,7 @@ export const configSchema = z
       .describe('Where users are authenticated.'),
     sessions: z
       .object({
-        redis: redisSchema.strict().optional(),
+        redis: redisSchema.optional(),
         lifetimeMinutes: durationMinutes(480, 'SSO session lifetime (AD FS default: 8 hours).'),
         cookieName: z
           .string()

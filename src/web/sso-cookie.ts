@@ -6,6 +6,7 @@
 import type { CookieOptions, Request, Response } from 'express';
 import type { Principal } from '../directory/types.js';
 import { isWellFormedId } from '../sessions/ids.js';
+import { sessionExpiresAt } from '../sessions/index.js';
 import type { AuthMethod, SessionRecord } from '../sessions/types.js';
 import type { AppDeps } from './context.js';
 
@@ -58,7 +59,7 @@ export async function startSession(
     clientIp: req.ip ?? '',
     persistent: false,
     relyingParties: [],
-    expiresAt: now + deps.config.sessions.lifetimeMinutes * 60_000,
+    expiresAt: sessionExpiresAt(deps.config.sessions, now),
   };
   const id = await deps.sessions.create(record);
   // A browser-session cookie: the server-side record carries the real expiry.
