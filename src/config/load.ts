@@ -25,6 +25,8 @@ export const SECRET_ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly s
   { env: 'OPENFED_REDIS_URL', path: ['sessions', 'redis', 'url'], creates: true },
   { env: 'OPENFED_SIGNING_PKCS12_PASSWORD', path: ['keys', 'signing', 'pkcs12Password'], creates: false },
   { env: 'OPENFED_CSRF_SECRET', path: ['web', 'csrfSecret'], creates: true },
+  // Not a secret, but containers mount the data volume at a path the image decides.
+  { env: 'OPENFED_DATA_DIR', path: ['dataDir'], creates: true },
 ];
 
 type Env = Record<string, string | undefined>;
