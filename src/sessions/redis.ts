@@ -109,7 +109,6 @@ export class RedisConnection {
   /** Idempotent; both stores may call it. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      this.state = 'up'; // the coming 'close' event is ours, not an outage
       if (this.client.status === 'ready') {
         await this.client.quit().catch(() => undefined);
       }

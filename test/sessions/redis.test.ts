@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock } from '../../src/clock.js';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { createStores, type Stores } from '../../src/sessions/index.js';
+import { StoreUnavailableError } from '../../src/sessions/types.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis.js';
+import { sampleRecord, sessionStoreContract } from './contract.js';
+
+const redis = await startRedisServer();
+
+type RedisInput = NonNullable<NonNullable<ConfigInput['sessions']>['redis']>;
+
+function openStores(url: string, logger: Logger, redisOverrides: Partial<RedisInput> = {}): Stores & { keyPrefix: string } {
+  const keyPrefix = `t-${randomUUID().slice(0, 8)}:`;
+  const config = configSchema.parse({
+    sessions: { redis: { url, keyPrefix, connectTimeoutMs: 500, commandTimeoutMs: 500, ...redisOverrides } },
+  });
+  return { ...createStores(config, logger, systemClock), keyPrefix };
+}
+
+function captureLogs(): { logger: Logger; lines: () => { level: number; msg: string }[]; text: () => string } {
+  const raw: string[] = [];
+  const logger = createLogger('debug', { write: (line: string) => void raw.push(line) });
+  return {
+    logger,
+    lines: () => raw.map((line) => JSON.parse(line) as { level: number; msg: string }),
+    text: () => raw.join(''),
+  };
+}
+
+/** Awaits `operation`, asserts it failed with StoreUnavailableError within `withinMs`; returns ms taken. */
+async function assertUnavailable(operation: Promise<unknown>, withinMs: number, what: string): Promise<number> {
+  const started = performance.now();
+  await assert.rejects(operation, StoreUnavailableError, what);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < withinMs, `${what} took ${Math.round(elapsed)} ms (limit ${withinMs})`);
+  return elapsed;
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (await condition().catch(() => false)) return performance.now() - started;
+    await sleep(50);
+  }
+  assert.fail(`${what}: not within ${timeoutMs} ms`);
+}
+
+sessionStoreContract('redis', async () => {
+  const stores = openStores(redis.url, createLogger('silent'));
+  return {
+    sessions: stores.sessions,
+    pending: stores.pending,
+    clock: systemClock,
+    elapse: (ms) => sleep(ms),
+    close: stores.close,
+  };
+});
+
+describe('redis: storage layout', () => {
+  let stores: ReturnType<typeof openStores>;
+  before(() => {
+    stores = openStores(redis.url, createLogger('silent'));
+  });
+  after(() => stores.close());
+
+  it('stores compact JSON under <prefix>sess:<id> with the record lifetime as PX, indexed per user', async (t) => {
+    const record = sampleRecord(systemClock, { expiresAt: Date.now() + 3_600_000 });
+    const id = await stores.sessions.create(record);
+    const key = `${stores.keyPrefix}sess:${id}`;
+    const pttl = Number(await redis.command('PTTL', key));
+    assert.ok(pttl > 3_590_000 && pttl <= 3_600_000, `PTTL ${pttl}`);
+    const stored = await redis.command('GET', key);
+    assert.equal(typeof stored, 'string');
+    assert.ok(!String(stored).includes('\n'), 'compact');
+
+    const userKey = `${stores.keyPrefix}user:zoe.nunez@contoso.com`;
+    assert.deepStrictEqual(await redis.command('SMEMBERS', userKey), [id]);
+    const userTtl = Number(await redis.command('PTTL', userKey));
+    assert.ok(userTtl >= pttl - 1000, 'the index lives as long as the longest session');
+
+    // What a typical session costs (principal with 5 groups, 2 extra attributes, 1 relying party).
+    await stores.sessions.addRelyingParty(id, 'https://app.contoso.com/saml/metadata');
+    const bytes = Number(await redis.command('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+    const jsonBytes = Buffer.byteLength(String(await redis.command('GET', key)));
+    t.diagnostic(`session: ${jsonBytes} bytes of JSON, MEMORY USAGE ${bytes} bytes`);
+    assert.ok(bytes < 2048, `${bytes} bytes per session`);
+  });
+
+  it('prunes index entries of destroyed and expired sessions on the next create', async () => {
+    const principal = sampleRecord(systemClock).principal;
+    principal.userPrincipalName = 'prune@contoso.com';
+    const gone = await stores.sessions.create(sampleRecord(systemClock, { principal }));
+    const expiring = await stores.sessions.create(sampleRecord(systemClock, { principal, expiresAt: Date.now() + 50 }));
+    await stores.sessions.destroy(gone);
+    await sleep(100);
+    const live = await stores.sessions.create(sampleRecord(systemClock, { principal }));
+    const members = await redis.command('SMEMBERS', `${stores.keyPrefix}user:prune@contoso.com`);
+    assert.deepStrictEqual(members, [live]);
+    assert.equal(await stores.sessions.get(expiring), undefined);
+  });
+});
+
+describe('redis: failure and recovery', () => {
+  it('fails fast with StoreUnavailableError while Redis is down, and heals by itself when it returns', async (t) => {
+    const logs = captureLogs();
+    const stores = openStores(redis.url, logs.logger);
+    t.after(() => stores.close());
+    const unhandled: unknown[] = [];
+    const originalConsoleError = console.error;
+    console.error = (...args: unknown[]) => void unhandled.push(args); // ioredis's "Unhandled error event"
+    t.after(() => {
+      console.error = originalConsoleError;
+    });
+
+    const id = await stores.sessions.create(sampleRecord(systemClock));
+    const pendingId = await stores.pending.put({ path: '/resume' }, 60_000);
+
+    await redis.stop();
+    const id2 = 'B'.repeat(43);
+    let slowest = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const [what, operation] of [
+        ['get', () => stores.sessions.get(id)],
+        ['create', () => stores.sessions.create(sampleRecord(systemClock))],
+        ['addRelyingParty', () => stores.sessions.addRelyingParty(id, 'urn:rp')],
+        ['destroy', () => stores.sessions.destroy(id2)],
+        ['destroyForUser', () => stores.sessions.destroyForUser('zoe.nunez@contoso.com')],
+        ['pending.put', () => stores.pending.put({ path: '/' }, 1000)],
+        ['pending.take', () => stores.pending.take(pendingId)],
+      ] as const) {
+        slowest = Math.max(slowest, await assertUnavailable(operation(), 1000, what));
+      }
+      await sleep(300); // let a few reconnect attempts fail in between
+    }
+    t.diagnostic(`slowest failure while Redis was down: ${slowest.toFixed(1)} ms`);
+    // Malformed ids never reach Redis, so they do not even notice it is gone.
+    assert.equal(await stores.sessions.get('not-an-id'), undefined);
+    const health = await stores.sessions.health();
+    assert.equal(health.ok, false);
+    assert.match(health.detail, /redis unavailable/);
+
+    await redis.restart();
+    const recoveredMs = await waitUntil(async () => (await stores.sessions.get(id)) === undefined, 10_000, 'recovery');
+    t.diagnostic(`recovered ${Math.round(recoveredMs)} ms after redis-server came back`);
+    const fresh = await stores.sessions.create(sampleRecord(systemClock));
+    assert.ok(await stores.sessions.get(fresh));
+    assert.equal((await stores.sessions.health()).ok, true);
+
+    assert.deepStrictEqual(unhandled, [], 'nothing reached stderr');
+    const warnings = logs.lines().filter((l) => l.level === 40);
+    assert.equal(warnings.length, 1, `one warning for the outage, got: ${warnings.map((w) => w.msg).join(' | ')}`);
+    assert.match(warnings[0]?.msg ?? '', /Lost the connection to Redis/);
+    assert.equal(logs.lines().filter((l) => /restored/.test(l.msg)).length, 1);
+  });
+
+  it('a hung Redis (no answer at all) fails commands after commandTimeoutMs instead of hanging', async (t) => {
+    const stores = openStores(redis.url, createLogger('silent'), { commandTimeoutMs: 300 });
+    t.after(() => stores.close());
+    const id = await stores.sessions.create(sampleRecord(systemClock));
+    redis.pause();
+    try {
+      await assertUnavailable(stores.sessions.get(id), 1500, 'get against a frozen server');
+      await assertUnavailable(stores.pending.take(id), 1500, 'take against a frozen server');
+    } finally {
+      redis.resume();
+    }
+    await waitUntil(async () => (await stores.sessions.get(id)) !== undefined, 10_000, 'recovery after resume');
+  });
+
+  it('starting while Redis is unreachable: operations fail quickly, nothing crashes', async (t) => {
+    const nowhere = await startRedisServer();
+    const url = nowhere.url;
+    await nowhere.stop();
+    const logs = captureLogs();
+    const stores = openStores(url, logs.logger);
+    t.after(() => stores.close());
+    await assertUnavailable(stores.sessions.get('C'.repeat(43)), 1500, 'first get');
+    await sleep(500);
+    await assertUnavailable(stores.pending.put({ path: '/' }, 1000), 1000, 'later put');
+    assert.equal(logs.lines().filter((l) => l.level === 40 && /Cannot connect to Redis/.test(l.msg)).length, 1);
+  });
+
+  it('never puts the Redis password in errors or logs', async (t) => {
+    const secret = 'S3cret-pa55word-!';
+    const guarded = await startRedisServer({ args: ['--requirepass', secret] });
+
+    const wrong = 'Wrong-pa55word-?';
+    const logs = captureLogs();
+    const bad = openStores(`redis://:${encodeURIComponent(wrong)}@127.0.0.1:${guarded.port}`, logs.logger);
+    t.after(() => bad.close());
+    const error = await bad.sessions.get('D'.repeat(43)).then(
+      () => assert.fail('expected an error'),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof StoreUnavailableError);
+    await sleep(300);
+    const health = await bad.sessions.health();
+    assert.equal(health.ok, false);
+    for (const text of [error.message, error.stack ?? '', health.detail, logs.text()]) {
+      assert.ok(!text.includes(wrong) && !text.includes(encodeURIComponent(wrong)), `password leaked: ${text}`);
+    }
+
+    const good = openStores(`redis://:${encodeURIComponent(secret)}@127.0.0.1:${guarded.port}`, createLogger('silent'));
+    t.after(() => good.close());
+    const id = await good.sessions.create(sampleRecord(systemClock));
+    assert.ok(await good.sessions.get(id));
+  });
+});
