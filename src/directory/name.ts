@@ -26,7 +26,8 @@ export const MAX_LOGIN_NAME_LENGTH = 1024;
 
 /** Normalises and splits a login name. Rejections are for logs only: the caller answers invalid_credentials. */
 export function parseLoginName(raw: string): Checked<LoginName> {
-  if (!raw.isWellFormed()) return { ok: false, detail: 'login name is not well-formed Unicode' };
+  // A lone surrogate (\p{Cs} under the u flag) cannot be encoded as UTF-8 for the DC.
+  if (/\p{Cs}/u.test(raw)) return { ok: false, detail: 'login name is not well-formed Unicode' };
   // NFC so that "é" typed as e + U+0301 finds the entry stored with the precomposed character.
   const name = raw.normalize('NFC').trim();
   if (name === '') return { ok: false, detail: 'empty login name' };

@@ -1,0 +1,564 @@
+/**
+ * Active Directory over LDAP (ldapts). The only module, with ldap-filter.ts, that speaks LDAP.
+ *
+ * How a sign-in runs:
+ *   1. the login name is parsed and turned into equality searches (name.ts), run in order on ONE
+ *      long-lived connection bound as the service account;
+ *   2. the password is checked by a simple bind as the user's DN on a short-lived connection that
+ *      is closed right after, so the account state (disabled, expired, locked...) comes from the DC
+ *      itself (ad-errors.ts) and no user-bound connection is ever reused for lookups;
+ *   3. the principal is read with the service connection, transitive groups in one query.
+ *
+ * Every connection tries the DCs in the configured order; a DC that refuses, fails TLS, or does not
+ * answer within connectTimeoutMs / timeoutMs is skipped. Only when all fail is the directory
+ * "unavailable". An LDAP answer (wrong password, no such object) is never a reason to try the next
+ * DC: it would be the same answer.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Client, ResultCodeError, type Entry, type Filter } from 'ldapts';
+import type { LdapConfig } from '../config/schema.js';
+import { ServiceUnavailableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { classifyBindFailure } from './ad-errors.js';
+import { crossRefFilter, groupsOfFilter, sidsFilter, userFilter } from './ldap-filter.js';
+import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
+import { primaryGroupSid, sidToString } from './sid.js';
+import type { AuthFailureReason, AuthResult, Directory, GroupRef, HealthResult, Principal } from './types.js';
+
+export interface ActiveDirectoryOptions {
+  /**
+   * Password binds running at once. Each needs its own connection, so this caps the connections a
+   * burst of sign-ins opens at the DC; further sign-ins wait their turn. Default 8.
+   */
+  maxConcurrentBinds?: number;
+}
+
+/** The names of the domain the users live in, read once from the directory. */
+interface DomainInfo extends DomainNames {
+  /** DN of the domain naming context, e.g. DC=corp,DC=example,DC=com: where groups are searched. */
+  domainDn: string;
+}
+
+interface Connection {
+  client: Client;
+  url: string;
+}
+
+/** No domain controller could be used; carries the per-DC reasons for the log. */
+class DirectoryUnavailable extends Error {
+  override readonly name = 'DirectoryUnavailable';
+}
+
+// Binary attributes must be named exactly as the DC spells them (ldapts matches case-sensitively),
+// else ldapts may decode them as UTF-8 text. AD and Samba answer with the lDAPDisplayName.
+const BINARY_ATTRIBUTES = ['objectGUID', 'mS-DS-ConsistencyGuid', 'objectSid', 'tokenGroups'];
+const USER_ATTRIBUTES = [
+  'objectGUID',
+  'mS-DS-ConsistencyGuid',
+  'objectSid',
+  'primaryGroupID',
+  'userPrincipalName',
+  'sAMAccountName',
+  'mail',
+  'displayName',
+  'givenName',
+  'sn',
+];
+/** BUILTIN aliases (Users, Administrators...) are local to domain controllers, meaningless to a relying party. */
+const BUILTIN_DOMAIN_SID_PREFIX = 'S-1-5-32-';
+/** AD answers at most 1000 entries per page (MaxPageSize); a user in more groups needs paging. */
+const GROUP_PAGE_SIZE = 500;
+/** Keeps a hostile or pasted-in-error username from flooding the log. */
+const LOGGED_NAME_LENGTH = 128;
+
+export class ActiveDirectory implements Directory {
+  readonly kind = 'active-directory';
+
+  private readonly log: Logger;
+  private readonly ca: Buffer | undefined;
+  private readonly bindSlots: Slots;
+  private service: Promise<Connection> | undefined;
+  private serviceConnection: Connection | undefined;
+  private domain: Promise<DomainInfo> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly config: LdapConfig,
+    logger: Logger,
+    options: ActiveDirectoryOptions = {},
+  ) {
+    this.log = logger.child({ component: 'active-directory' });
+    this.ca = config.caFile === undefined ? undefined : readFileSync(config.caFile);
+    this.bindSlots = new Slots(options.maxConcurrentBinds ?? 8);
+    const cleartext = config.urls.filter((u) => u.startsWith('ldap:'));
+    if (cleartext.length > 0 && !config.startTls) {
+      this.log.warn({ urls: cleartext }, 'LDAP without TLS: passwords cross the network in clear text; use ldaps:// or startTls');
+    }
+  }
+
+  async authenticate(username: string, password: string): Promise<AuthResult> {
+    this.assertOpen();
+    const user = username.slice(0, LOGGED_NAME_LENGTH);
+    const fail = (reason: AuthFailureReason, detail: string): AuthResult => {
+      // The reason is for the log and the web layer's wording; a wrong password and an unknown user
+      // both arrive as invalid_credentials, so the caller cannot tell them apart.
+      this.log.info({ user, reason, detail }, 'sign-in failed');
+      return { ok: false, reason, detail };
+    };
+
+    const login = parseLoginName(username);
+    if (!login.ok) return fail('invalid_credentials', login.detail);
+    const pw = checkPassword(password);
+    if (!pw.ok) return fail('invalid_credentials', pw.detail);
+
+    try {
+      const domain = await this.domainInfo();
+      const steps = lookupSteps(login.value, domain);
+      if (!steps.ok) return fail('invalid_credentials', steps.detail);
+      const found = await this.findUserEntry(steps.value);
+      if (!found.entry) return fail('invalid_credentials', found.detail);
+
+      const bind = await this.checkPassword(found.entry.dn, pw.value);
+      if (!bind.ok) return fail(bind.reason, `${found.entry.dn}: ${bind.detail}`);
+
+      const principal = await this.toPrincipal(found.entry, domain);
+      this.log.info({ user, dn: principal.dn, dc: bind.url, groups: principal.groups.length }, 'sign-in succeeded');
+      return { ok: true, principal };
+    } catch (err) {
+      if (err instanceof DirectoryUnavailable) return fail('directory_unavailable', err.message);
+      throw err;
+    }
+  }
+
+  async findPrincipal(username: string): Promise<Principal | undefined> {
+    this.assertOpen();
+    const login = parseLoginName(username);
+    if (!login.ok) return undefined;
+    try {
+      const domain = await this.domainInfo();
+      const steps = lookupSteps(login.value, domain);
+      if (!steps.ok) return undefined;
+      const found = await this.findUserEntry(steps.value);
+      return found.entry ? await this.toPrincipal(found.entry, domain) : undefined;
+    } catch (err) {
+      if (err instanceof DirectoryUnavailable) {
+        throw new ServiceUnavailableError('directory_unavailable', err.message, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async health(): Promise<HealthResult> {
+    this.assertOpen();
+    try {
+      const url = await this.withService(`search ${this.config.baseDn}`, async (client, conn) => {
+        await client.search(this.config.baseDn, { scope: 'base', attributes: ['objectClass'] });
+        return conn.url;
+      });
+      return { ok: true, detail: `service account searched ${this.config.baseDn} on ${url}` };
+    } catch (err) {
+      if (err instanceof DirectoryUnavailable) return { ok: false, detail: err.message };
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const conn = await this.service?.catch(() => undefined);
+    this.service = undefined;
+    this.serviceConnection = undefined;
+    if (conn) await closeQuietly(conn.client);
+  }
+
+  // ------------------------------------------------------------------------------------ lookups
+
+  /** Runs the lookup steps in order; the first step that finds anyone decides. */
+  private async findUserEntry(steps: readonly LookupStep[]): Promise<{ entry?: Entry; detail: string }> {
+    for (const step of steps) {
+      const { searchEntries } = await this.withService(`find user by ${step.attribute}`, (client) =>
+        client.search(this.config.baseDn, {
+          scope: 'sub',
+          filter: userFilter(step.attribute, step.value),
+          attributes: [...USER_ATTRIBUTES, ...this.config.extraAttributes],
+          explicitBufferAttributes: BINARY_ATTRIBUTES,
+        }),
+      );
+      if (searchEntries.length === 1) return { entry: searchEntries[0], detail: `found by ${step.attribute}` };
+      if (searchEntries.length > 1) {
+        // Picking one would sign the user in as whoever sorts first; AD FS refuses too.
+        return { detail: `${searchEntries.length} users have this ${step.attribute}` };
+      }
+    }
+    return { detail: 'no such user' };
+  }
+
+  private async toPrincipal(entry: Entry, domain: DomainInfo): Promise<Principal> {
+    const objectGuid = bufferValue(entry, 'objectGUID');
+    const sam = stringValue(entry, 'sAMAccountName');
+    if (!objectGuid || !sam) throw new DirectoryUnavailable(`${entry.dn} lacks objectGUID or sAMAccountName (no read access?)`);
+    const attributes: Record<string, string[]> = {};
+    for (const name of this.config.extraAttributes) attributes[name] = stringValues(entry, name);
+    return {
+      dn: entry.dn,
+      objectGuid,
+      consistencyGuid: bufferValue(entry, 'mS-DS-ConsistencyGuid'),
+      // A user without an explicit UPN still has the implicit one, as Windows shows it.
+      userPrincipalName: stringValue(entry, 'userPrincipalName') ?? `${sam}@${domain.dnsDomain}`,
+      sAMAccountName: sam,
+      netbiosDomain: domain.netbiosDomain,
+      mail: stringValue(entry, 'mail'),
+      displayName: stringValue(entry, 'displayName'),
+      givenName: stringValue(entry, 'givenName'),
+      sn: stringValue(entry, 'sn'),
+      groups: await this.groupsOf(entry, domain),
+      attributes,
+    };
+  }
+
+  /**
+   * Transitive groups, sorted by name. Both modes keep the primary group (usually Domain Users),
+   * which Windows puts in every token and AD FS emits, and both drop BUILTIN aliases (S-1-5-32-*).
+   */
+  private async groupsOf(user: Entry, domain: DomainInfo): Promise<GroupRef[]> {
+    const entries =
+      this.config.groupLookup === 'tokenGroups' ? await this.tokenGroupEntries(user, domain) : await this.inChainGroupEntries(user, domain);
+    const groups: GroupRef[] = [];
+    for (const group of entries) {
+      const sidBytes = bufferValue(group, 'objectSid');
+      const sid = sidBytes ? sidToString(sidBytes) : '';
+      if (sid.startsWith(BUILTIN_DOMAIN_SID_PREFIX)) continue;
+      groups.push({ name: stringValue(group, 'sAMAccountName') ?? '', sid, dn: group.dn });
+    }
+    return groups.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * tokenGroups is computed by the DC on a base-scope read (what Windows puts in a logon token:
+   * security groups only, nested ones resolved). One OR search then names all SIDs at once.
+   */
+  private async tokenGroupEntries(user: Entry, domain: DomainInfo): Promise<Entry[]> {
+    const { searchEntries } = await this.withService('read tokenGroups', (client) =>
+      client.search(user.dn, { scope: 'base', attributes: ['tokenGroups'], explicitBufferAttributes: BINARY_ATTRIBUTES }),
+    );
+    const sids = bufferValues(searchEntries[0], 'tokenGroups').filter((sid) => !sidToString(sid).startsWith(BUILTIN_DOMAIN_SID_PREFIX));
+    if (sids.length === 0) return [];
+    const named = await this.searchGroups(domain, sidsFilter(sids), 'name tokenGroups');
+    if (named.length < sids.length) {
+      // SIDs of other domains in the forest are not under our domain; they have no name we can give.
+      this.log.debug({ dn: user.dn, unresolved: sids.length - named.length }, 'some token group SIDs are outside the domain');
+    }
+    return named;
+  }
+
+  /** One search with LDAP_MATCHING_RULE_IN_CHAIN: the DC walks nested membership, distribution groups included. */
+  private async inChainGroupEntries(user: Entry, domain: DomainInfo): Promise<Entry[]> {
+    const sid = bufferValue(user, 'objectSid');
+    const rid = Number(stringValue(user, 'primaryGroupID'));
+    const primary = sid && Number.isInteger(rid) && rid > 0 ? primaryGroupSid(sid, rid) : undefined;
+    return this.searchGroups(domain, groupsOfFilter(user.dn, primary), 'in-chain groups');
+  }
+
+  private async searchGroups(domain: DomainInfo, filter: Filter, what: string): Promise<Entry[]> {
+    const { searchEntries } = await this.withService(what, (client) =>
+      client.search(domain.domainDn, {
+        scope: 'sub',
+        filter,
+        attributes: ['sAMAccountName', 'objectSid'],
+        explicitBufferAttributes: BINARY_ATTRIBUTES,
+        paged: { pageSize: GROUP_PAGE_SIZE },
+      }),
+    );
+    return searchEntries;
+  }
+
+  /**
+   * The domain's DNS and NetBIOS names from its crossRef in CN=Partitions, read once. The domain is
+   * the DC= tail of baseDn, so a baseDn inside an OU still finds its domain.
+   */
+  private domainInfo(): Promise<DomainInfo> {
+    if (!this.domain) {
+      const loading = this.loadDomainInfo();
+      this.domain = loading;
+      // A failure must not be cached: the next sign-in tries again.
+      loading.catch(() => {
+        if (this.domain === loading) this.domain = undefined;
+      });
+    }
+    return this.domain;
+  }
+
+  private async loadDomainInfo(): Promise<DomainInfo> {
+    const root = await this.withService('read rootDSE', (client) =>
+      client.search('', { scope: 'base', attributes: ['defaultNamingContext', 'configurationNamingContext'] }),
+    );
+    const rootDse = root.searchEntries[0];
+    const domainDn = domainDnOf(this.config.baseDn) ?? stringValue(rootDse, 'defaultNamingContext');
+    const configurationDn = stringValue(rootDse, 'configurationNamingContext');
+    if (!domainDn || !configurationDn) throw new DirectoryUnavailable('rootDSE lacks the naming contexts: is this Active Directory?');
+
+    const refs = await this.withService('read the domain crossRef', (client) =>
+      client.search(`CN=Partitions,${configurationDn}`, {
+        scope: 'one',
+        filter: crossRefFilter(domainDn),
+        attributes: ['nETBIOSName', 'dnsRoot'],
+      }),
+    );
+    const crossRef = refs.searchEntries[0];
+    const netbiosDomain = this.config.netbiosDomain ?? stringValue(crossRef, 'nETBIOSName');
+    if (!netbiosDomain) {
+      throw new DirectoryUnavailable(`no nETBIOSName for ${domainDn} in CN=Partitions; set directory.ldap.netbiosDomain`);
+    }
+    const dnsDomain = stringValue(crossRef, 'dnsRoot') ?? dnsNameOf(domainDn);
+    this.log.info({ domainDn, dnsDomain, netbiosDomain }, 'domain names read');
+    return { domainDn, dnsDomain, netbiosDomain, alternateLoginAttribute: this.config.alternateLoginAttribute };
+  }
+
+  // ------------------------------------------------------------------------------------ binds
+
+  /** A simple bind as the user on a connection of its own, closed straight after. */
+  private checkPassword(dn: string, password: string): Promise<{ ok: true; url: string } | { ok: false; reason: AuthFailureReason; detail: string }> {
+    return this.bindSlots.run(async () => {
+      try {
+        const conn = await this.connectAny(dn, password, 'user bind');
+        await closeQuietly(conn.client);
+        return { ok: true, url: conn.url };
+      } catch (err) {
+        if (err instanceof ResultCodeError && err.code === 49) {
+          const failure = classifyBindFailure(err.message);
+          return { ok: false, reason: failure.reason, detail: failure.detail };
+        }
+        if (err instanceof DirectoryUnavailable) return { ok: false, reason: 'directory_unavailable', detail: err.message };
+        // Any other answer to a simple bind (strongAuthRequired, confidentialityRequired...) is a
+        // DC policy the configuration does not meet: the user cannot fix it.
+        return { ok: false, reason: 'directory_unavailable', detail: `user bind answered ${describe(err)}` };
+      }
+    });
+  }
+
+  /**
+   * Runs `op` on the service connection, opening it first if needed. A connection that fails in
+   * the middle (DC gone, idle connection closed by the DC) is dropped and the operation runs once
+   * more on a fresh one, which may land on the next DC. Throws only DirectoryUnavailable.
+   */
+  private async withService<T>(what: string, op: (client: Client, conn: Connection) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const conn = await this.openService();
+      try {
+        return await op(conn.client, conn);
+      } catch (err) {
+        if (!isDcFailure(err)) throw new DirectoryUnavailable(`${what} on ${conn.url}: ${describe(err)}`, { cause: err });
+        lastError = err;
+        this.log.warn({ dc: conn.url, what, err: describe(err) }, 'service connection failed; reconnecting');
+        this.dropService(conn);
+      }
+    }
+    throw new DirectoryUnavailable(`${what}: ${describe(lastError)}`, { cause: lastError });
+  }
+
+  private openService(): Promise<Connection> {
+    if (!this.service) {
+      const opening = this.connectAny(this.config.bindDn, this.config.bindPassword, 'service bind').then(
+        (conn) => {
+          this.serviceConnection = conn;
+          this.log.info({ dc: conn.url }, 'service connection open');
+          return conn;
+        },
+        (err: unknown) => {
+          if (this.service === opening) this.service = undefined;
+          if (err instanceof DirectoryUnavailable) throw err;
+          // The DC answered the service bind with an error: a wrong bindDn/bindPassword, most likely.
+          throw new DirectoryUnavailable(`service account bind refused: ${describe(err)}`, { cause: err });
+        },
+      );
+      this.service = opening;
+    }
+    return this.service;
+  }
+
+  private dropService(conn: Connection): void {
+    if (this.serviceConnection === conn) {
+      this.serviceConnection = undefined;
+      this.service = undefined;
+    }
+    void closeQuietly(conn.client);
+  }
+
+  /** Opens and binds a connection on the first DC that works, in configured order. */
+  private async connectAny(bindDn: string, password: string, purpose: string): Promise<Connection> {
+    const failures: string[] = [];
+    for (const url of this.config.urls) {
+      try {
+        return { client: await this.connect(url, bindDn, password), url };
+      } catch (err) {
+        if (!isDcFailure(err)) throw err;
+        failures.push(`${url}: ${describe(err)}`);
+        this.log.warn({ dc: url, purpose, err: describe(err) }, 'domain controller failed; trying the next');
+      }
+    }
+    throw new DirectoryUnavailable(`no domain controller answered (${failures.join('; ')})`);
+  }
+
+  private async connect(url: string, bindDn: string, password: string): Promise<Client> {
+    const host = hostOf(url);
+    const ldaps = url.startsWith('ldaps:');
+    const client = new Client({
+      url,
+      connectTimeout: this.config.connectTimeoutMs,
+      timeout: this.config.timeoutMs,
+      // DNs passed to bind come from the DC itself; client-side parsing could only reject valid ones.
+      strictDN: false,
+      // TLS options on an ldap:// client would make ldapts speak TLS at once, so only for ldaps.
+      ...(ldaps
+        ? { tlsOptions: this.tlsOptions(host), createSecureConnection: oneConnection(tls.connect) }
+        : { createConnection: oneConnection(net.connect) }),
+    });
+    try {
+      if (!ldaps && this.config.startTls) {
+        // startTLS() stores the socket in the object it is given, so every call gets a new one.
+        // The TLS handshake after the extended operation has no timeout of its own in ldapts.
+        await withDeadline(client.startTLS(this.tlsOptions(host)), this.config.timeoutMs, 'StartTLS handshake');
+      }
+      await client.bind(bindDn, password);
+      return client;
+    } catch (err) {
+      await closeQuietly(client);
+      throw err;
+    }
+  }
+
+  private tlsOptions(host: string): tls.ConnectionOptions {
+    return {
+      host,
+      ...(this.ca ? { ca: this.ca } : {}),
+      rejectUnauthorized: this.config.rejectUnauthorized,
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('ActiveDirectory used after close()');
+  }
+}
+
+// ------------------------------------------------------------------------------------ helpers
+
+/**
+ * Wraps ldapts's socket factory so one Client makes exactly one connection. Without this ldapts
+ * reconnects transparently after the DC drops a connection, and the next operation would run
+ * unauthenticated, or in clear text on what was a StartTLS connection. Failing instead lets
+ * withService reconnect properly, through bind and TLS, possibly to another DC.
+ */
+function oneConnection<F extends (...args: never[]) => net.Socket>(connect: F): F {
+  let used = false;
+  return ((...args: Parameters<F>) => {
+    if (used) throw new Error('LDAP connection lost');
+    used = true;
+    return connect(...args);
+  }) as F;
+}
+
+/**
+ * True when another DC might do better: the connection failed, timed out or TLS did not verify, or
+ * the DC said it is busy/unavailable. Any other LDAP result is the directory's answer.
+ */
+function isDcFailure(err: unknown): boolean {
+  if (!(err instanceof ResultCodeError)) return true;
+  return err.code === 51 /* busy */ || err.code === 52 /* unavailable */;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  work.catch(() => {}); // it may still fail after the deadline has won
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function closeQuietly(client: Client): Promise<void> {
+  try {
+    await client.unbind(); // also destroys the socket, connected or not
+  } catch {
+    // The connection is already gone, which is all we wanted.
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ResultCodeError) return `${err.name} (${err.code}): ${err.message}`;
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err);
+}
+
+function hostOf(url: string): string {
+  const { hostname } = new URL(url);
+  return hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+}
+
+/** The DC=... tail of a DN: OU=People,DC=corp,DC=com -> DC=corp,DC=com. */
+export function domainDnOf(dn: string): string | undefined {
+  const rdns = dn.split(/(?<!\\),/).map((rdn) => rdn.trim());
+  let start = rdns.length;
+  while (start > 0 && /^dc=/i.test(rdns[start - 1] ?? '')) start--;
+  return start < rdns.length ? rdns.slice(start).join(',') : undefined;
+}
+
+/** DC=corp,DC=example,DC=com -> corp.example.com, for a domain whose crossRef we cannot read. */
+function dnsNameOf(domainDn: string): string {
+  return domainDn
+    .split(',')
+    .map((rdn) => rdn.trim().replace(/^dc=/i, ''))
+    .join('.')
+    .toLowerCase();
+}
+
+/** Attribute values by name, whatever case the DC used for the name. */
+function rawValues(entry: Entry | undefined, name: string): (string | Buffer)[] {
+  if (!entry) return [];
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase());
+  if (key === undefined || key === 'dn') return [];
+  const value = entry[key];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function stringValues(entry: Entry | undefined, name: string): string[] {
+  // A binary value of a configured extra attribute travels as base64 rather than mangled UTF-8.
+  return rawValues(entry, name).map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v));
+}
+
+function stringValue(entry: Entry | undefined, name: string): string | undefined {
+  const [first] = rawValues(entry, name);
+  if (first === undefined) return undefined;
+  return Buffer.isBuffer(first) ? first.toString('utf8') : first;
+}
+
+/** Only Buffers: a binary value ldapts decoded as text is already corrupt, better missing than wrong. */
+function bufferValues(entry: Entry | undefined, name: string): Buffer[] {
+  return rawValues(entry, name).filter((v): v is Buffer => Buffer.isBuffer(v));
+}
+
+function bufferValue(entry: Entry | undefined, name: string): Buffer | undefined {
+  const [first] = bufferValues(entry, name);
+  return first;
+}
+
+/** A counting semaphore: at most `size` tasks run at once, the rest wait in arrival order. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
