@@ -294,11 +294,13 @@ export function decodeRecord(json: string): SessionRecord | undefined {
 
 /**
  * KEYS[1] session key, KEYS[2] user index. ARGV: record JSON, TTL ms, session id, session key prefix.
- * Returns 0 (nothing written) if the id is taken.
+ * Returns 0 (nothing written) if the id is taken. Prunes a random sample of the index rather than
+ * all of it: a script blocks the whole Redis, and a busy shared account can have thousands of
+ * sessions; repeated sampling still clears dead ids over time.
  */
 const CREATE = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[2], 32)) do
   if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('SREM', KEYS[2], id) end
 end
 redis.call('SADD', KEYS[2], ARGV[3])
