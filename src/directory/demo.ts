@@ -10,6 +10,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { guidToBytes } from './guid.js';
+import { parseLoginName } from './name.js';
 import type { AuthResult, Directory, HealthResult, Principal } from './types.js';
 
 export const DEMO_NETBIOS_DOMAIN = 'OPENFED';
@@ -113,15 +114,18 @@ export class DemoDirectory implements Directory {
   async close(): Promise<void> {}
 
   private find(username: string): DemoUser | undefined {
-    const name = username.normalize('NFC').trim().toLowerCase();
-    const backslash = name.indexOf('\\');
-    if (backslash >= 0) {
-      if (name.slice(0, backslash) !== DEMO_NETBIOS_DOMAIN.toLowerCase()) return undefined;
-      const sam = name.slice(backslash + 1);
-      return this.users.find((u) => u.sAMAccountName.toLowerCase() === sam);
+    const parsed = parseLoginName(username);
+    if (!parsed.ok) return undefined;
+    const login = parsed.value;
+    const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+    switch (login.form) {
+      case 'upn':
+        return this.users.find((u) => same(u.userPrincipalName, login.name));
+      case 'downlevel':
+        return same(login.domain, DEMO_NETBIOS_DOMAIN) ? this.users.find((u) => same(u.sAMAccountName, login.sam)) : undefined;
+      case 'sam':
+        return this.users.find((u) => same(u.sAMAccountName, login.sam));
     }
-    if (name.includes('@')) return this.users.find((u) => u.userPrincipalName.toLowerCase() === name);
-    return this.users.find((u) => u.sAMAccountName.toLowerCase() === name);
   }
 }
 
