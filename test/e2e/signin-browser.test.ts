@@ -47,10 +47,10 @@ describe('sign-in in a real browser (demo directory)', () => {
     const cookies = await context.cookies();
     const sso = cookies.find((c) => c.name === 'openfed_sso');
     assert.ok(sso?.httpOnly, 'SSO cookie is HttpOnly');
-    assert.equal(await page.evaluate(() => document.cookie.includes('openfed_sso')), false, 'scripts cannot read it');
+    assert.equal(await page.evaluate('document.cookie.includes("openfed_sso")'), false, 'scripts cannot read it');
 
     // The stylesheet loads under the strict CSP (no inline styles or scripts are needed).
-    const styled = await page.evaluate(() => getComputedStyle(document.querySelector('main')!).borderRadius);
+    const styled = await page.evaluate('getComputedStyle(document.querySelector("main")).borderRadius');
     assert.equal(styled, '6px');
 
     await page.click('text=Sign out');
