@@ -174,3 +174,15 @@ export async function openLdapConnections(): Promise<number> {
   const { stdout } = await run('ss', ['-Htnp', 'state', 'established', '( dport = :389 or dport = :636 )']);
   return stdout.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length;
 }
+
+/** One attribute's first value as the DC stores it (binary-safe), read as Administrator. */
+export async function readAttribute(ad: AdFacts, dn: string, attribute: string): Promise<Buffer | undefined> {
+  const out = await asAdmin(ad, 'ldapsearch', ['-LLL', '-o', 'ldif-wrap=no', '-s', 'base', '-b', dn, '(objectClass=*)', attribute]);
+  for (const line of out.split('\n')) {
+    const m = /^([^:]+)(::?) ?(.*)$/.exec(line);
+    if (m && m[1]!.toLowerCase() === attribute.toLowerCase()) {
+      return m[2] === '::' ? Buffer.from(m[3]!, 'base64') : Buffer.from(m[3]!, 'utf8');
+    }
+  }
+  return undefined;
+}
