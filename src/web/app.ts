@@ -13,6 +13,7 @@ import type { AppDeps, WebContext } from './context.js';
 import { createCsrf } from './csrf.js';
 import { PAGE_MESSAGES } from './messages.js';
 import { PasswordAuthenticator } from './password-auth.js';
+import { serviceName } from './render.js';
 import { registerRoutes } from './routes.js';
 
 const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
@@ -89,7 +90,7 @@ export function createApp(deps: AppDeps): Express {
       res.json({ error: problem.messageId, message: message.text, requestId: String(req.id ?? '') });
       return;
     }
-    res.render('error', { title: message.title, text: message.text, requestId: String(req.id ?? ''), serviceName: new URL(deps.config.server.baseUrl).host }, (renderErr, html) => {
+    res.render('error', { title: message.title, text: message.text, requestId: String(req.id ?? ''), serviceName: serviceName(deps) }, (renderErr, html) => {
       // A broken template must not turn an error page into a stack trace.
       if (renderErr) res.type('text/plain').send(`${message.title}. Reference: ${String(req.id ?? '')}`);
       else res.send(html);

@@ -11,6 +11,11 @@ export function renderPage(req: Request, res: Response, ctx: WebContext, view: s
     ...locals,
     csrfToken: ctx.csrf.token(req, res),
     requestId: String(req.id ?? ''),
-    serviceName: new URL(ctx.config.server.baseUrl).host,
+    serviceName: serviceName(ctx),
   });
+}
+
+/** The name pages show as the service: the host users typed. */
+export function serviceName(deps: Pick<WebContext, 'config'>): string {
+  return new URL(deps.config.server.baseUrl).hostname;
 }
