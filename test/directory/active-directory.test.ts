@@ -199,6 +199,13 @@ describe('the principal', () => {
     assert.equal(bob.objectGuid.length, 16);
   });
 
+  test('a user without userPrincipalName gets the implicit one', async () => {
+    const kim = ad.users.NO_UPN;
+    assert.equal(await readAttribute(ad, kim.dn, 'userPrincipalName'), undefined, 'seed: kim has no UPN');
+    const principal = principalOf(await tokenGroups.authenticate(`${kim.sam}@${ad.dnsDomain}`, kim.password));
+    assert.equal(principal.userPrincipalName, `${kim.sam}@${ad.dnsDomain}`);
+  });
+
   async function groupSid(name: string): Promise<string> {
     const dn = name === 'Domain Users' ? `CN=Domain Users,CN=Users,${ad.baseDn}` : `CN=${name},${ad.groupsDn}`;
     const sid = await readAttribute(ad, dn, 'objectSid');

@@ -29,6 +29,7 @@ export type AdRole =
   | 'LOCKOUT'
   | 'ALT_LOGIN'
   | 'WRONG_PW'
+  | 'NO_UPN'
   | 'ESCAPING';
 
 const ROLES: readonly AdRole[] = [
@@ -42,6 +43,7 @@ const ROLES: readonly AdRole[] = [
   'LOCKOUT',
   'ALT_LOGIN',
   'WRONG_PW',
+  'NO_UPN',
   'ESCAPING',
 ];
 

@@ -10,8 +10,9 @@
 # and replaced by a fresh one, so every test run starts from a known state.
 #
 # Knobs (environment, all optional):
-#   OPENFED_AD_TEMPLATE   tarball of a provisioned+seeded DIR. Default: one per ISO week in /tmp,
-#                         because seeded passwords expire after AD's default maxPwdAge of 42 days.
+#   OPENFED_AD_TEMPLATE   tarball of a provisioned+seeded DIR. Default: one per ISO week and version
+#                         of this script in /tmp: seeded passwords expire after AD's default
+#                         maxPwdAge of 42 days, and a changed seed must not reuse an old template.
 #                         When it exists, start takes ~2 s instead of ~15 s. "none" disables it.
 #   OPENFED_AD_WAIT_SECS  readiness timeout (default 90)
 set -euo pipefail
@@ -25,7 +26,7 @@ DC_HOST=dc1
 ADMIN_PASSWORD='Adm1n-0penFed-Passw0rd!'
 IP=127.0.0.1 # Samba's LDAP ports (389/636/3268/3269) are fixed, so one DC per host
 BASE_DN="DC=${DNS_DOMAIN//./,DC=}"
-TEMPLATE=${OPENFED_AD_TEMPLATE:-/tmp/openfed-samba-ad-template-$(date +%G-W%V).tgz}
+TEMPLATE=${OPENFED_AD_TEMPLATE:-/tmp/openfed-samba-ad-template-$(date +%G-W%V)-$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8).tgz}
 WAIT_SECS=${OPENFED_AD_WAIT_SECS:-90}
 CONF="$DIR/etc/smb.conf"
 PIDFILE="$DIR/run/samba.pid"
@@ -165,6 +166,7 @@ USERS=(
   "LOCKOUT grace Gr4ce-Passw0rd!"
   "ALT_LOGIN heidi He1di-Passw0rd!"
   "WRONG_PW judy Jud7-Passw0rd!"
+  "NO_UPN kim K1m-Passw0rd!"
   "ESCAPING o(brien) 0-Brien-Passw0rd!"
 )
 
@@ -233,6 +235,11 @@ user("grace")                                                           # locked
 heidi = user("heidi", givenname="Heidi", surname="Hopper", mailaddress="h.hopper@mail." + second)
 user("judy")                                                            # takes the wrong-password tests
 obrien = user("o(brien)", givenname="Owen", surname="O'Brien")
+# kim has no userPrincipalName at all, like accounts migrated from NT4: only the implicit UPN works.
+kim = user("kim")
+m = ldb.Message(); m.dn = ldb.Dn(db, kim)
+m["userPrincipalName"] = ldb.MessageElement([], ldb.FLAG_MOD_DELETE, "userPrincipalName")
+db.modify(m)
 
 # pwdLastSet accepts only 0 and -1 over LDAP. Samba's local-only BYPASS_LAST_SET control on the
 # local sam.ldb lets us age erin's password past maxPwdAge (42 days) instead.
@@ -257,6 +264,9 @@ save_template() {
   tar -czf "$TEMPLATE.tmp" -C "$DIR" --exclude='./run/*' --exclude='./log/*' --exclude='./msg.sock' \
     --exclude='./private/ldapi' --exclude='./private/ldap_priv' . 2>/dev/null
   mv "$TEMPLATE.tmp" "$TEMPLATE"
+  if [ -z "${OPENFED_AD_TEMPLATE:-}" ]; then # default templates of other weeks/versions are stale
+    find /tmp -maxdepth 1 -name 'openfed-samba-ad-template-*.tgz' ! -path "$TEMPLATE" -delete
+  fi
   log "saved template $TEMPLATE ($(du -h "$TEMPLATE" | cut -f1))"
 }
 
