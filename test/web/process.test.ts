@@ -1,0 +1,88 @@
+/**
+ * The real process (src/main.ts): graceful shutdown on SIGTERM, and what reaches its logs.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { describe, test } from 'node:test';
+import request from 'supertest';
+import { DEMO_USER } from '../../src/directory/demo.js';
+import { csrfFrom } from '../helpers/server.js';
+
+interface Process {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  output: () => string;
+}
+
+async function startProcess(): Promise<Process> {
+  const dir = mkdtempSync(join(tmpdir(), 'openfed-process-'));
+  const config = join(dir, 'openfed.yaml');
+  writeFileSync(config, `dataDir: ${dir}\nserver:\n  host: 127.0.0.1\n  port: 0\n  shutdownGraceMs: 5000\nlog:\n  level: debug\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, OPENFED_CONFIG: config } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!/"msg":"OpenFed listening"/.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = /"url":"(http:\/\/[^"]+)"/.exec(out)![1]!;
+  return { child, url, output: () => out };
+}
+
+describe('the OpenFed process', () => {
+  test('SIGTERM: stops accepting, finishes the request in flight, then exits 0', async () => {
+    const proc = await startProcess();
+    const { port } = new URL(proc.url);
+    // A request whose body is still on its way when the signal arrives.
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    const body = 'username=x&password=y';
+    socket.write(`POST /signin HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.slice(0, 5));
+    await new Promise((r) => setTimeout(r, 200));
+
+    proc.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    // No new connections once shutting down.
+    await assert.rejects(request(proc.url).get('/healthz').timeout(2000));
+
+    let response = '';
+    socket.on('data', (d: Buffer) => (response += d.toString()));
+    socket.write(body.slice(5));
+    await once(socket, 'close');
+    assert.match(response, /^HTTP\/1\.1 403 /, 'the request in flight got its answer (403: it carried no CSRF token)');
+
+    const [code] = (await once(proc.child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.match(proc.output(), /"msg":"stopped"/);
+  });
+
+  test('logs never carry passwords, cookies or CSRF tokens', async () => {
+    const proc = await startProcess();
+    try {
+      const password = 'Very-Secret-Passw0rd-7d1e';
+      const agent = request.agent(proc.url);
+      const form = await agent.get('/signin').expect(200);
+      const token = csrfFrom(form.text);
+      await agent.post('/signin').type('form').send({ _csrf: token, username: DEMO_USER, password }).expect(401);
+      await agent.post('/signin').type('form').send({ _csrf: 'forged', username: DEMO_USER, password }).expect(403);
+      await new Promise((r) => setTimeout(r, 200));
+      const logs = proc.output();
+      assert.match(logs, /"event":"signin.failed"/, 'the failure itself is logged');
+      assert.match(logs, /"reason":"invalid_credentials"/);
+      assert.ok(!logs.includes(password), 'no password in the logs');
+      assert.ok(!logs.includes(token), 'no CSRF token in the logs');
+      assert.doesNotMatch(logs, /openfed_csrf=/);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await once(proc.child, 'exit');
+    }
+  });
+});
