@@ -104,7 +104,8 @@ export class ActiveDirectory implements Directory {
     const fail = (reason: AuthFailureReason, detail: string): AuthResult => {
       // The reason is for the log and the web layer's wording; a wrong password and an unknown user
       // both arrive as invalid_credentials, so the caller cannot tell them apart.
-      this.log.info({ user, reason, detail }, 'sign-in failed');
+      if (reason === 'directory_unavailable') this.log.warn({ user, reason, detail }, 'sign-in failed: no domain controller');
+      else this.log.info({ user, reason, detail }, 'sign-in failed');
       return { ok: false, reason, detail };
     };
 
