@@ -49,19 +49,20 @@ fi
 
 set +e
 # One file at a time: the directory tests share one DC (lockout counters, connection counts).
-node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$RUN_DIR/results.tap" \
-  "${files[@]}"
-status=$?
+# --test-force-exit: a leaked socket must fail its test, not hang the run.
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 --test-force-exit \
+  --test-reporter=spec "${files[@]}" 2>&1 | tee "$RUN_DIR/results.txt"
+status=${PIPESTATUS[0]}
 set -e
 
-total=$(sed -n 's/^# tests \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
-passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
-failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$RUN_DIR/results.tap" | tail -1)
+# The spec reporter closes with "ℹ tests N", "ℹ pass N", "ℹ fail N".
+count() { sed -n "s/^ℹ $1 \([0-9]*\)$/\1/p" "$RUN_DIR/results.txt" | tail -1; }
+total=$(count tests)
+passed=$(count pass)
+failed=$(count fail)
 echo "${passed:-0} passed, ${failed:-0} failed"
 if [ "${total:-0}" -eq 0 ]; then
   log "no test ran: treating as a failure"
   exit 1
 fi
-exit $status
+exit "$status"

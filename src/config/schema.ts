@@ -52,6 +52,12 @@ const ldapSchema = z
       .positive()
       .default(5000)
       .describe('How long one LDAP operation (bind, search) may take before the DC is treated as down.'),
+    maxConcurrentBinds: z
+      .number()
+      .int()
+      .positive()
+      .default(8)
+      .describe('Most password checks (user binds) in flight at once per node; more wait their turn, so a burst cannot swamp the DCs.'),
     baseDn: z.string().min(1).describe('Where users and groups are searched, e.g. DC=contoso,DC=com.'),
     bindDn: z
       .string()

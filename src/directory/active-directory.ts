@@ -14,6 +14,7 @@
  * "unavailable". An LDAP answer (wrong password, no such object) is never a reason to try the next
  * DC: it would be the same answer.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -119,7 +120,12 @@ export class ActiveDirectory implements Directory {
       const steps = lookupSteps(login.value, domain);
       if (!steps.ok) return fail('invalid_credentials', steps.detail);
       const found = await this.findUserEntry(steps.value);
-      if (!found.entry) return fail('invalid_credentials', found.detail);
+      if (!found.entry) {
+        // Bind anyway, as a name that cannot exist: answering "no such user" one bind sooner than
+        // "wrong password" would let anyone enumerate accounts with a stopwatch.
+        await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, pw.value).catch(() => undefined);
+        return fail('invalid_credentials', found.detail);
+      }
 
       const bind = await this.checkPassword(found.entry.dn, pw.value);
       if (!bind.ok) return fail(bind.reason, `${found.entry.dn}: ${bind.detail}`);

@@ -11,7 +11,7 @@ import type { Directory } from './types.js';
 
 export async function createDirectory(config: Config, logger: Logger): Promise<Directory> {
   const ldap = config.directory.ldap;
-  if (ldap) return new ActiveDirectory(ldap, logger);
+  if (ldap) return new ActiveDirectory(ldap, logger, { maxConcurrentBinds: ldap.maxConcurrentBinds });
   const usersFile = config.directory.demo.usersFile ?? join(config.dataDir, 'demo-users.yaml');
   return DemoDirectory.open(usersFile, logger);
 }

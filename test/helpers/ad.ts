@@ -131,6 +131,7 @@ export function ldapConfig(ad: AdFacts, overrides: Partial<LdapConfig> = {}): Ld
     rejectUnauthorized: true,
     connectTimeoutMs: 3000,
     timeoutMs: 5000,
+    maxConcurrentBinds: 8,
     baseDn: ad.baseDn,
     bindDn: ad.svcDn,
     bindPassword: ad.users.SVC.password,

@@ -93,6 +93,8 @@ export async function startRedisServer(options: { args?: string[] } = {}): Promi
     await exited;
   };
 
+  // Registered where the caller runs: call startRedisServer at a test file's top level or inside a
+  // test, not inside a before() hook, where node:test would run this as soon as the hook ends.
   after(async () => {
     await stop();
     process.off('exit', killNow);

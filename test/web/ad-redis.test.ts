@@ -21,21 +21,22 @@ async function signIn(base: string | request.Agent, username: string, password: 
 
 const errorText = (html: string) => /<p class="error"[^>]*>([^<]*)<\/p>/.exec(html)?.[1];
 
+// At top level: the helper's cleanup belongs to the file, not to a before() hook.
+const redis: RedisServer = await startRedisServer();
+
 describe('sign-in against Active Directory with sessions in Redis', () => {
   let ad: AdFacts;
-  let redis: RedisServer;
   let nodeA: TestServer;
   let nodeB: TestServer;
 
   before(async () => {
     ad = loadAdFacts();
-    redis = await startRedisServer();
     const config = {
       directory: { ldap: ldapConfig(ad) },
       sessions: { redis: { url: redis.url, commandTimeoutMs: 500, connectTimeoutMs: 500 } },
       web: { csrfSecret: CSRF_SECRET },
     };
-    nodeA = await startTestServer(config, process.env.DEBUG_LOG ? { logger: (await import('../../src/log.js')).createLogger('warn') } : {});
+    nodeA = await startTestServer(config);
     nodeB = await startTestServer(config);
   });
   after(async () => {
