@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * `openfed`: administration commands. Today: hashing a password for the demo directory.
+ */
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { Command } from 'commander';
+import { hashPassword } from '../directory/demo.js';
+
+/** Reads one line without echoing it: a password must not end up on screen or in scrollback. */
+async function readSecretLine(prompt: string): Promise<string> {
+  const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const rl = createInterface({ input: process.stdin, output: silent, terminal: Boolean(process.stdin.isTTY) });
+  if (process.stdin.isTTY) process.stderr.write(prompt);
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      rl.once('line', resolve);
+      rl.once('close', () => reject(new Error('no password given on standard input')));
+    });
+  } finally {
+    rl.close();
+    if (process.stdin.isTTY) process.stderr.write('\n');
+  }
+}
+
+const program = new Command('openfed').description('OpenFed federation server administration').showHelpAfterError();
+
+program
+  .command('hash-password')
+  .description('read a password from standard input and print its scrypt hash for the demo users file')
+  .option('--json', 'print {"passwordHash": "..."}')
+  .action(async (options: { json?: boolean }) => {
+    const password = await readSecretLine('Password: ');
+    if (password === '') throw new Error('an empty password cannot be used');
+    const hash = await hashPassword(password);
+    process.stdout.write(options.json ? `${JSON.stringify({ passwordHash: hash })}\n` : `${hash}\n`);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`openfed: ${(err as Error).message}\n`);
+  process.exit(1);
+});
