@@ -78,9 +78,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     (closing ??= (async () => {
       logger.info('shutting down: no new connections, finishing requests in flight');
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A keep-alive connection whose request just finished turns idle and would hold close()
+      // open until its own timeout: close idle ones as they appear.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownGraceMs).unref());
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.server.shutdownGraceMs)));
       await Promise.race([drained, grace]);
+      clearInterval(sweep);
+      clearTimeout(timer);
       server.closeAllConnections();
       await Promise.allSettled([stores.close(), directory.close()]);
       logger.info('stopped');
