@@ -38,6 +38,7 @@ function rows(s: JsonSchema, prefix: string, out: string[]): void {
     const def = child.default === undefined || isSection ? (required ? 'required' : '—') : `\`${JSON.stringify(child.default)}\``;
     out.push(`| \`${path}\` | ${isSection ? 'section' : typeOf(child)} | ${def} | ${(child.description ?? '').replaceAll('|', '\\|')} |`);
     if (isSection) rows(child, path, out);
+    if (child.type === 'array' && child.items?.properties) rows(child.items, `${path}[]`, out);
     for (const [i, alt] of (child.anyOf ?? []).entries()) {
       if (alt.properties) rows(alt, `${path} (form ${i + 1})`, out);
     }

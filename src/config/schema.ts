@@ -3,6 +3,7 @@
  * reference in README.md is generated from this file (`npm run docs:config`), so the two cannot drift.
  */
 import { z } from 'zod';
+import { samlRelyingPartySchema } from '../relying-parties/schema.js';
 
 const url = (schemes: readonly string[]) =>
   z.string().refine(
@@ -233,6 +234,49 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Sign-in pages.'),
+    saml: z
+      .object({
+        requestMaxAgeMinutes: z
+          .number()
+          .int()
+          .positive()
+          .max(60)
+          .default(5)
+          .describe('Requests whose IssueInstant is further from now are refused (AD FS SamlMessageDeliveryWindow); replayed IDs are remembered this long.'),
+        clockSkewSeconds: z
+          .number()
+          .int()
+          .nonnegative()
+          .max(600)
+          .default(60)
+          .describe('Assertions are valid from this long before their issue instant, for SPs whose clock runs early.'),
+        maxRelayStateLength: z
+          .number()
+          .int()
+          .positive()
+          .max(8192)
+          .default(1024)
+          .describe('Longest RelayState accepted (SAML says 80 bytes; real SPs send URLs).'),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1_048_576)
+          .default(65_536)
+          .describe('Largest SAML message accepted, before and after inflating a Redirect-binding message.'),
+        idpInitiatedSignOnPage: z
+          .boolean()
+          .default(false)
+          .describe('Serve /adfs/ls/idpinitiatedsignon listing the SPs that allow it (AD FS: off by default).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('SAML 2.0 identity provider.'),
+    relyingParties: z
+      .array(samlRelyingPartySchema)
+      .default([])
+      .refine((rps) => new Set(rps.map((rp) => rp.entityId)).size === rps.length, { message: 'expected each entityId once' })
+      .describe('SAML 2.0 service providers that may receive tokens. Nothing is ever sent to an SP not listed here.'),
     log: z
       .object({
         level: z
