@@ -2,7 +2,7 @@
  * Opaque ids for sessions and pending requests. They are bearer secrets (whoever presents the
  * cookie is the user), so they come from the CSPRNG and carry no meaning.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** 256 bits: far beyond guessing range, and only 43 characters in a cookie. */
 const ID_BYTES = 32;
@@ -21,4 +21,12 @@ export function newId(): string {
  */
 export function isWellFormedId(value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
+/**
+ * Replay keys are built from message content (issuer + request ID) of any length; hashing gives
+ * every key the same small size in memory and in Redis.
+ */
+export function replayKeyDigest(key: string): string {
+  return createHash('sha256').update(key).digest('base64url');
 }

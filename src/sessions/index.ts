@@ -5,16 +5,17 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { MemoryPendingStore, MemorySessionStore } from './memory.js';
-import { RedisConnection, RedisPendingStore, RedisSessionStore } from './redis.js';
-import type { PendingStore, SessionStore } from './types.js';
+import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from './memory.js';
+import { RedisConnection, RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis.js';
+import type { PendingStore, ReplayCache, SessionStore } from './types.js';
 
 export { StoreUnavailableError } from './types.js';
-export type { AuthMethod, PendingRequest, PendingStore, SessionRecord, SessionStore } from './types.js';
+export type { AuthMethod, PendingRequest, PendingStore, ReplayCache, SessionRecord, SessionStore } from './types.js';
 
 export interface Stores {
   sessions: SessionStore;
   pending: PendingStore;
+  replay: ReplayCache;
   /** Releases the backend (the Redis connection); idempotent. */
   close(): Promise<void>;
 }
@@ -27,6 +28,7 @@ export function createStores(config: Config, logger: Logger, clock: Clock = syst
     return {
       sessions: new RedisSessionStore(connection, logger, clock),
       pending: new RedisPendingStore(connection),
+      replay: new RedisReplayCache(connection),
       close: () => connection.close(),
     };
   }
@@ -37,7 +39,12 @@ export function createStores(config: Config, logger: Logger, clock: Clock = syst
       'Configure sessions.redis for more than one node.',
   );
   const sessions = new MemorySessionStore({ clock, logger });
-  return { sessions, pending: new MemoryPendingStore({ clock, logger }), close: () => sessions.close() };
+  return {
+    sessions,
+    pending: new MemoryPendingStore({ clock, logger }),
+    replay: new MemoryReplayCache({ clock, logger }),
+    close: () => sessions.close(),
+  };
 }
 
 /** When a session created at `now` ends, from sessions.lifetimeMinutes. */

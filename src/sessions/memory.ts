@@ -5,8 +5,8 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Principal } from '../directory/types.js';
-import { isWellFormedId, newId } from './ids.js';
-import type { PendingRequest, PendingStore, SessionRecord, SessionStore } from './types.js';
+import { isWellFormedId, newId, replayKeyDigest } from './ids.js';
+import type { PendingRequest, PendingStore, ReplayCache, SessionRecord, SessionStore } from './types.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -211,5 +211,24 @@ export class MemoryPendingStore implements PendingStore {
     if (json === undefined) return undefined;
     this.pending.delete(id);
     return JSON.parse(json) as PendingRequest;
+  }
+}
+
+export class MemoryReplayCache implements ReplayCache {
+  private readonly clock: Clock;
+  private readonly seen: ExpiringMap<true>;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.seen = new ExpiringMap('replay-cache', this.clock, options.maxEntries ?? DEFAULT_MAX_ENTRIES, options.logger);
+  }
+
+  async firstUse(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.clock.now();
+    assertNotExpired(now + ttlMs, now);
+    const digest = replayKeyDigest(key);
+    if (this.seen.get(digest)) return false;
+    this.seen.set(digest, true, now + ttlMs);
+    return true;
   }
 }

@@ -8,6 +8,7 @@
  *                sessions already gone (destroyed or expired): readers tolerate that and every
  *                create() prunes them, and the set itself expires with the user's last session
  *   pend:<id>    a PendingRequest as JSON, expiring with its TTL
+ *   replay:<h>   a seen message id (SHA-256 of issuer + id), expiring with the replay window
  *
  * When Redis is unreachable every operation fails fast with StoreUnavailableError (the page
  * answers 503) while the client keeps reconnecting in the background, so the node heals by itself.
@@ -18,11 +19,12 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Principal } from '../directory/types.js';
 import type { RedisConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { isWellFormedId, newId } from './ids.js';
+import { isWellFormedId, newId, replayKeyDigest } from './ids.js';
 import {
   StoreUnavailableError,
   type PendingRequest,
   type PendingStore,
+  type ReplayCache,
   type SessionRecord,
   type SessionStore,
 } from './types.js';
@@ -443,5 +445,22 @@ export class RedisPendingStore implements PendingStore {
     // GETDEL (Redis >= 6.2, as ioredis 6 requires): two tabs racing for one request cannot both win.
     const json = await this.connection.run('take pending request', (c) => c.getdel(this.prefix + id));
     return json === null ? undefined : (JSON.parse(json) as PendingRequest);
+  }
+}
+
+export class RedisReplayCache implements ReplayCache {
+  private readonly prefix: string;
+
+  constructor(private readonly connection: RedisConnection) {
+    this.prefix = `${connection.keyPrefix}replay:`;
+  }
+
+  async firstUse(key: string, ttlMs: number): Promise<boolean> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be positive (got ${ttlMs})`);
+    // SET NX is atomic: of two nodes receiving the same request at once, exactly one wins.
+    const stored = await this.connection.run('check replay', (c) =>
+      c.set(this.prefix + replayKeyDigest(key), '1', 'PX', Math.ceil(ttlMs), 'NX'),
+    );
+    return stored === 'OK';
   }
 }

@@ -63,3 +63,12 @@ export interface PendingRequest {
   /** Username hint to pre-fill (WS-Fed username=, SAML Subject). */
   loginHint?: string;
 }
+
+/**
+ * Remembers message ids (SAML request IDs) for a while, so a captured request cannot be played
+ * again. Shared by every node through Redis, like sessions.
+ */
+export interface ReplayCache {
+  /** true the first time `key` is seen within `ttlMs`; false when it was seen before (a replay). */
+  firstUse(key: string, ttlMs: number): Promise<boolean>;
+}

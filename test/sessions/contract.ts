@@ -7,11 +7,12 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Clock } from '../../src/clock.js';
 import type { Principal } from '../../src/directory/types.js';
 import { isWellFormedId } from '../../src/sessions/ids.js';
-import type { PendingStore, SessionRecord, SessionStore } from '../../src/sessions/types.js';
+import type { PendingStore, ReplayCache, SessionRecord, SessionStore } from '../../src/sessions/types.js';
 
 export interface StoreFixture {
   sessions: SessionStore;
   pending: PendingStore;
+  replay: ReplayCache;
   clock: Clock;
   /** Lets `ms` pass as the store sees it: moves a ManualClock, or really waits. */
   elapse(ms: number): Promise<void>;
@@ -251,6 +252,16 @@ export function sessionStoreContract(name: string, open: () => Promise<StoreFixt
     it('reports healthy', async () => {
       const health = await f.sessions.health();
       assert.equal(health.ok, true, health.detail);
+    });
+
+    it('replay cache: a key is new once, a replay within the window is caught, and forgotten after it', async () => {
+      const key = `https://sp.example.com|_${Math.random().toString(36).slice(2)}`;
+      assert.equal(await f.replay.firstUse(key, 1500), true);
+      assert.equal(await f.replay.firstUse(key, 1500), false);
+      assert.equal(await f.replay.firstUse(`${key}x`, 1500), true, 'another id is not a replay');
+      assert.equal(await f.replay.firstUse('é'.repeat(10_000), 1500), true, 'long keys are fine');
+      await f.elapse(1700);
+      assert.equal(await f.replay.firstUse(key, 1500), true);
     });
   });
 }

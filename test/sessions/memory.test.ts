@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/clock.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { createStores, sessionExpiresAt } from '../../src/sessions/index.js';
-import { MemoryPendingStore, MemorySessionStore } from '../../src/sessions/memory.js';
+import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from '../../src/sessions/memory.js';
 import { sampleRecord, sessionStoreContract } from './contract.js';
 
 sessionStoreContract('memory', async () => {
@@ -13,6 +13,7 @@ sessionStoreContract('memory', async () => {
   return {
     sessions,
     pending: new MemoryPendingStore({ clock }),
+    replay: new MemoryReplayCache({ clock }),
     clock,
     elapse: async (ms) => clock.advance(ms),
     close: () => sessions.close(),

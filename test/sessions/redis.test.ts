@@ -55,6 +55,7 @@ sessionStoreContract('redis', async () => {
   return {
     sessions: stores.sessions,
     pending: stores.pending,
+    replay: stores.replay,
     clock: systemClock,
     elapse: (ms) => sleep(ms),
     close: stores.close,
