@@ -63,6 +63,9 @@ export interface IdpMetadataInput {
 
 export const IDP_SSO_PATH = '/adfs/ls/';
 
+/** Hundreds of offered attributes stay far below this; it only lifts the signer's message-sized default. */
+const MAX_METADATA_BYTES = 1_048_576;
+
 export function buildIdpMetadata(input: IdpMetadataInput): string {
   const endpoint = escapeXml(`${input.baseUrl.replace(/\/+$/, '')}${IDP_SSO_PATH}`);
   const certificates = [input.keys.primary.certificateBase64, ...(input.keys.next ? [input.keys.next.certificateBase64] : [])];
@@ -100,7 +103,7 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
     '</md:IDPSSODescriptor>' +
     '</md:EntityDescriptor>';
 
-  return signElement(xml, { key: input.keys.primary, algorithm: 'rsa-sha256', referenceId: id });
+  return signElement(xml, { key: input.keys.primary, algorithm: 'rsa-sha256', referenceId: id, maxBytes: MAX_METADATA_BYTES });
 }
 
 /**
