@@ -35,18 +35,18 @@ export function parseXml(xml: string, limits: ParseLimits = {}): Document {
   if (DTD_MARKUP.test(xml)) throw new XmlError('dtd', 'XML contains a DTD or entity declaration');
 
   let doc: Document;
+  // xmldom rethrows what onError throws as its own ParseError, not always keeping the cause; remember ours.
+  let reported: XmlError | undefined;
   try {
     doc = new DOMParser({
       // Warnings too: xmldom "recovers" from them, and a recovered tree is one another parser may not build.
       onError: (level, message) => {
-        throw new XmlError(classifyParserMessage(message), `XML ${level}: ${message}`);
+        reported ??= new XmlError(classifyParserMessage(message), `XML ${level}: ${message}`);
+        throw reported;
       },
     }).parseFromString(xml, 'text/xml');
   } catch (error) {
-    // xmldom wraps whatever onError throws in its own ParseError; unwrap to keep our code.
-    const cause: unknown = error instanceof Error && error.cause instanceof XmlError ? error.cause : error;
-    if (cause instanceof XmlError) throw cause;
-    throw new XmlError('malformed', 'XML could not be parsed', { cause: error });
+    throw reported ?? new XmlError('malformed', 'XML could not be parsed', { cause: error });
   }
 
   if (doc.doctype !== null) throw new XmlError('dtd', 'XML has a DOCTYPE');
@@ -56,7 +56,7 @@ export function parseXml(xml: string, limits: ParseLimits = {}): Document {
 }
 
 function classifyParserMessage(message: string): 'not_single_root' | 'malformed' {
-  return /only one element/i.test(message) ? 'not_single_root' : 'malformed';
+  return /only one element|missing root element/i.test(message) ? 'not_single_root' : 'malformed';
 }
 
 /** xmldom reports the XML declaration as a processing instruction; it is the only one we let through. */

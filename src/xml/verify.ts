@@ -79,7 +79,8 @@ function checkWith(certificate: X509Certificate, signature: Element, xml: string
     idAttribute: 'AssertionID',
   });
   try {
-    signed.loadSignature(signature);
+    // xml-crypto types its DOM against lib.dom's Node; at runtime it is the same xmldom tree it parses itself.
+    signed.loadSignature(signature as unknown as Parameters<SignedXml['loadSignature']>[0]);
     // The string parseXml accepted, so xml-crypto's own (lenient) parse builds the same tree.
     return signed.checkSignature(xml) ? signed : 'digest_mismatch';
   } catch (error) {
