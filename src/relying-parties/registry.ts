@@ -15,6 +15,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { SamlRelyingPartyConfig } from './schema.js';
 import {
+  decodeMetadata,
   fetchSpMetadata,
   isFetchableMetadataUrl,
   MAX_METADATA_BYTES,
@@ -78,7 +79,10 @@ interface Entry {
   rp: SamlRelyingParty;
   fingerprint: string;
   timer?: NodeJS.Timeout;
+  inflight?: Promise<void> | undefined;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class RelyingPartyRegistry {
   readonly #entries = new Map<string, Entry>();
@@ -174,13 +178,21 @@ export class RelyingPartyRegistry {
     const bytes = readFileSync(path);
     if (bytes.length > MAX_METADATA_BYTES) throw new RelyingPartyConfigError(`configuration key ${key}: larger than ${MAX_METADATA_BYTES} bytes`);
     try {
-      return parseSpMetadata(bytes.toString('utf8'), metadataOptions(c, this.clock));
+      return parseSpMetadata(decodeMetadata(bytes), metadataOptions(c, this.clock));
     } catch (error) {
       throw new RelyingPartyConfigError(`configuration key ${key}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  async #refresh(entry: Entry, phase: 'initial' | 'refresh'): Promise<void> {
+  /** One fetch per SP at a time: an older answer landing after a newer one must not win. */
+  #refresh(entry: Entry, phase: 'initial' | 'refresh'): Promise<void> {
+    entry.inflight ??= this.#fetchAndInstall(entry, phase).finally(() => {
+      entry.inflight = undefined;
+    });
+    return entry.inflight;
+  }
+
+  async #fetchAndInstall(entry: Entry, phase: 'initial' | 'refresh'): Promise<void> {
     const { config } = entry.configured;
     const url = config.metadata?.url ?? '';
     clearTimeout(entry.timer);
@@ -204,7 +216,10 @@ export class RelyingPartyRegistry {
       }
     }
     if (this.#closing.signal.aborted) return;
-    entry.timer = setTimeout(() => void this.#refresh(entry, 'refresh'), (config.metadata?.refreshMinutes ?? 60) * 60_000);
+    // setTimeout fires at once for delays past 2^31-1 ms (~24.8 days), which would turn a long refresh
+    // interval into a fetch loop.
+    const delay = Math.min((config.metadata?.refreshMinutes ?? 60) * 60_000, MAX_TIMER_MS);
+    entry.timer = setTimeout(() => void this.#refresh(entry, 'refresh'), delay);
     // A pending refresh must not keep a CLI command or a test process alive.
     entry.timer.unref();
   }

@@ -311,7 +311,11 @@ export async function fetchSpMetadata(url: string, fetchImpl: typeof fetch, sign
     await response.body?.cancel().catch(() => undefined);
     throw new SpMetadataError(`metadata is larger than ${MAX_METADATA_BYTES} bytes`);
   }
-  const bytes = await readCapped(response, MAX_METADATA_BYTES);
+  return decodeMetadata(await readCapped(response, MAX_METADATA_BYTES));
+}
+
+/** UTF-8 only, refused rather than patched with U+FFFD when invalid; a leading BOM is dropped. */
+export function decodeMetadata(bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (error) {

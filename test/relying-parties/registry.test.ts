@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, mock, test } from 'node:test';
@@ -166,6 +167,15 @@ describe('relying-party registry: metadata files', () => {
     );
   });
 
+  test('a metadata file may start with a byte-order mark; one that is not UTF-8 is refused', async () => {
+    const xml = simpleSpMetadata({ entityId: SP });
+    const registry = await create([{ entityId: SP, metadata: { file: file('bom.xml', `\uFEFF${xml}`) } }]);
+    assert.equal(registry.get(SP)?.acs.length, 1);
+    const latin1 = file('latin1.xml', '');
+    writeFileSync(latin1, Buffer.concat([Buffer.from(xml.replace('</md:EntityDescriptor>', '')), Buffer.from([0xe9]), Buffer.from('</md:EntityDescriptor>')]));
+    await startupRefused([{ entityId: SP, metadata: { file: latin1 } }], /metadata\.file: metadata is not UTF-8/);
+  });
+
   test('a metadata file that is missing, for another entity, expired or badly signed stops start-up', async () => {
     const signer = testKey('md-signer');
     const attacker = testKey('md-attacker');
@@ -220,8 +230,10 @@ describe('relying-party registry: metadata URLs', () => {
       let changes = 0;
       registry.onChange(() => changes++);
 
-      // Same document again: nothing changed, nothing announced.
-      await registry.refreshMetadata();
+      // Same document again: nothing changed, nothing announced. Overlapping refreshes share one fetch.
+      const before = requests;
+      await Promise.all([registry.refreshMetadata(), registry.refreshMetadata()]);
+      assert.equal(requests, before + 1);
       assert.equal(registry.version, startVersion);
       assert.equal(changes, 0);
 
