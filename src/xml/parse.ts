@@ -28,6 +28,10 @@ const ID_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set(['ID', 'Id', 'id', 'Asse
 // text, and a refusal on the raw bytes cannot be undone by a parser quirk.
 const DTD_MARKUP = /<!\s*(?:DOCTYPE|ENTITY)/i;
 
+// Outside XML 1.0's Char production. xmldom lets `&#0;` and friends through; a NUL in a NameID is a
+// truncation waiting to happen in whichever C library the relying party uses.
+const NON_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function parseXml(xml: string, limits: ParseLimits = {}): Document {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
   const size = Buffer.byteLength(xml, 'utf8');
@@ -74,7 +78,7 @@ function checkTopLevel(doc: Document): void {
   }
 }
 
-/** One iterative walk (no recursion: depth is attacker-chosen) for PIs, depth and duplicate IDs. */
+/** One iterative walk (no recursion: depth is attacker-chosen) for PIs, depth, characters and duplicate IDs. */
 function checkTree(root: Element, maxDepth: number): void {
   const seenIds = new Set<string>();
   const stack: Array<{ node: Node; depth: number }> = [{ node: root, depth: 1 }];
@@ -83,13 +87,18 @@ function checkTree(root: Element, maxDepth: number): void {
     if (node.nodeType === PROCESSING_INSTRUCTION_NODE) {
       throw new XmlError('unexpected_content', 'XML contains a processing instruction');
     }
-    if (node.nodeType !== ELEMENT_NODE) continue;
+    if (node.nodeType !== ELEMENT_NODE) {
+      checkChars(node.nodeValue ?? '');
+      continue;
+    }
     if (depth > maxDepth) throw new XmlError('too_large', `XML nests deeper than ${maxDepth} elements`);
 
     const attrs = (node as Element).attributes;
     for (let i = 0; i < attrs.length; i++) {
       const attr = attrs.item(i);
-      if (attr === null || !ID_ATTRIBUTE_NAMES.has(attr.localName ?? '')) continue;
+      if (attr === null) continue;
+      checkChars(attr.value);
+      if (!ID_ATTRIBUTE_NAMES.has(attr.localName ?? '')) continue;
       if (seenIds.has(attr.value)) throw new XmlError('duplicate_id', 'XML repeats an ID attribute value');
       seenIds.add(attr.value);
     }
@@ -97,4 +106,8 @@ function checkTree(root: Element, maxDepth: number): void {
       stack.push({ node: child, depth: depth + 1 });
     }
   }
+}
+
+function checkChars(value: string): void {
+  if (NON_XML_CHAR.test(value)) throw new XmlError('malformed', 'XML contains a character XML 1.0 does not allow');
 }
