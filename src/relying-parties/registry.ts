@@ -130,18 +130,23 @@ export class RelyingPartyRegistry {
    * must be one registered for THIS rp: compared exactly, after lower-casing scheme and host only),
    * or the default (isDefault, else the first POST endpoint). SAML forbids index together with URL
    * or binding; such a request is refused rather than guessed at.
+   *
+   * Endpoints come from the registry's current copy of `rp`, looked up by entityID — never from the
+   * object passed in, which may predate a metadata refresh (or not come from the registry at all).
    */
   resolveAcs(rp: SamlRelyingParty, request: { url?: string; index?: number; binding?: string }): AcsEndpoint | undefined {
+    const current = this.get(rp.entityId);
+    if (!current) return undefined;
     let binding: AcsEndpoint['binding'] | undefined;
     if (request.binding !== undefined) {
       binding = BINDING_URNS.get(request.binding);
       if (!binding) return undefined;
     }
-    const candidates = binding ? rp.acs.filter((a) => a.binding === binding) : rp.acs;
+    const candidates = binding ? current.acs.filter((a) => a.binding === binding) : current.acs;
 
     if (request.index !== undefined) {
       if (request.url !== undefined || binding !== undefined) return undefined;
-      return rp.acs.find((a) => a.index === request.index);
+      return current.acs.find((a) => a.index === request.index);
     }
     if (request.url !== undefined) {
       const wanted = normaliseUrl(request.url);

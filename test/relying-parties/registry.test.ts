@@ -122,6 +122,10 @@ describe('relying-party registry: ACS resolution', () => {
     assert.equal(registry.resolveAcs(rp, { url: 'https://evil.example.com/acs' }), undefined);
     assert.equal(registry.resolveAcs(rp, { url: 'https://other.example.org/acs' }), undefined);
     assert.equal(registry.resolveAcs(registry.get(OTHER)!, { url: 'https://sp.example.org/saml/acs' }), undefined);
+    // Endpoints come from the registry, not from whatever object the caller hands in.
+    const forged = { ...rp, acs: [{ url: 'https://evil.example.com/acs', binding: 'post' as const, isDefault: true }] };
+    assert.equal(registry.resolveAcs(forged, {})?.url, 'https://sp.example.org/saml/acs2');
+    assert.equal(registry.resolveAcs({ ...forged, entityId: 'https://unknown.example.org' }, {}), undefined);
   });
 
   test('a requested binding must match; unknown bindings are refused', () => {
