@@ -15,6 +15,13 @@ export type MessageId =
   | 'sessions_unavailable'
   | 'directory_unavailable'
   | 'pending_request_expired'
+  | 'saml_request_invalid'
+  | 'saml_unknown_relying_party'
+  | 'saml_unknown_acs'
+  | 'saml_signature_invalid'
+  | 'saml_request_expired'
+  | 'saml_request_replayed'
+  | 'idp_initiated_not_allowed'
   | 'internal_error';
 
 export class OpenFedError extends Error {
@@ -54,6 +61,33 @@ export class ServiceUnavailableError extends OpenFedError {
   }
 }
 
+/** SAML 2.0 top-level and second-level status codes we answer with (SAML core §3.2.2.2). */
+export type SamlTopStatus = 'Requester' | 'Responder' | 'VersionMismatch';
+export type SamlSubStatus =
+  | 'NoPassive'
+  | 'InvalidNameIDPolicy'
+  | 'NoAuthnContext'
+  | 'RequestDenied'
+  | 'RequestUnsupported'
+  | 'UnsupportedBinding'
+  | 'AuthnFailed'
+  | 'PartialLogout';
+
+/**
+ * A protocol request we refuse. Before the relying party and its endpoint are trusted it becomes an
+ * error page (status + messageId); after, the same error goes back to the RP as a SAML status.
+ */
+export class ProtocolError extends OpenFedError {
+  constructor(
+    messageId: MessageId,
+    detail: string,
+    readonly saml: { top: SamlTopStatus; sub?: SamlSubStatus } = { top: 'Requester' },
+    status = 400,
+  ) {
+    super(status, messageId, detail);
+  }
+}
+
 export interface Problem {
   status: number;
   messageId: MessageId;
@@ -71,4 +105,11 @@ export function toProblem(err: unknown): Problem {
   if (status === 413) return { status, messageId: 'payload_too_large' };
   if (typeof status === 'number' && status >= 400 && status < 500) return { status: 400, messageId: 'bad_request' };
   return { status: 500, messageId: 'internal_error' };
+}
+
+/** The SAML status for anything thrown while answering a trusted relying party. */
+export function toSamlStatus(err: unknown): { top: SamlTopStatus; sub?: SamlSubStatus } {
+  if (err instanceof ProtocolError) return err.saml;
+  if (err instanceof OpenFedError && err.status < 500) return { top: 'Requester' };
+  return { top: 'Responder' };
 }

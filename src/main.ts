@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig } from './config/load.js';
 import { KeyLoadError } from './keys/signing-key.js';
+import { RelyingPartyConfigError } from './relying-parties/registry.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
 import { ProxyConfigError } from './web/app.js';
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config, logger);
   } catch (err) {
-    if (err instanceof KeyLoadError || err instanceof ProxyConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    if (err instanceof KeyLoadError || err instanceof ProxyConfigError || err instanceof RelyingPartyConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       process.stderr.write(`openfed: ${(err as Error).message}\n`);
       process.exit(1);
     }

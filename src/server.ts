@@ -2,18 +2,22 @@
  * Builds every part from a Config and serves it: the one place that wires directory, sessions, keys
  * and web together. main.ts calls it for the real process; tests call it to get a live server.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config/schema.js';
+import { federationIdentifier, type Config } from './config/schema.js';
 import { createDirectory } from './directory/index.js';
 import type { Directory } from './directory/types.js';
 import { loadSigningKey } from './keys/signing-key.js';
 import type { Logger } from './log.js';
+import { MetadataCache } from './metadata/cache.js';
+import { SamlIdp } from './protocols/saml2/idp.js';
+import { RelyingPartyRegistry } from './relying-parties/registry.js';
+import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
 import { createApp } from './web/app.js';
 import type { AppDeps } from './web/context.js';
@@ -39,15 +43,32 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const signingKey = await loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, logger);
   const directory = options.directory ?? (await createDirectory(config, logger));
   const stores = createStores(config, logger, clock);
+  const registry = await RelyingPartyRegistry.create(config, logger, { clock });
+  const csrfSecret = config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret'));
+  const issuer = federationIdentifier(config);
+  const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const deps: AppDeps = {
     config,
     directory,
     sessions: stores.sessions,
     pending: stores.pending,
+    replay: stores.replay,
     signingKey,
     logger,
     clock,
-    csrfSecret: config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret')),
+    csrfSecret,
+    registry,
+    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: signingKey }), registry, clock }),
+    saml: new SamlIdp({
+      issuer,
+      ssoUrl: `${baseUrl}${ROUTES.sso}`,
+      settings: config.saml,
+      registry,
+      replay: stores.replay,
+      clock,
+      signingKey,
+      sessionSecret: deriveSecret(csrfSecret, 'openfed saml2 session values'),
+    }),
   };
   const app = createApp(deps);
   const tls = config.server.tls;
@@ -88,6 +109,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       clearInterval(sweep);
       clearTimeout(timer);
       server.closeAllConnections();
+      registry.close();
       await Promise.allSettled([stores.close(), directory.close()]);
       logger.info('stopped');
     })());
@@ -101,4 +123,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
 function loadOrCreateSecret(path: string): string {
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
   return readFileSync(path, 'utf8').trim();
+}
+
+/** One shared secret, several independent keys: a leak of one derived value reveals nothing of the others. */
+function deriveSecret(secret: string, label: string): string {
+  return Buffer.from(hkdfSync('sha256', secret, '', label, 32)).toString('base64url');
 }

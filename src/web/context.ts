@@ -3,7 +3,10 @@ import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import type { Logger } from '../log.js';
-import type { PendingStore, SessionStore } from '../sessions/types.js';
+import type { MetadataCache } from '../metadata/cache.js';
+import type { SamlIdp } from '../protocols/saml2/idp.js';
+import type { RelyingPartyRegistry } from '../relying-parties/registry.js';
+import type { PendingStore, ReplayCache, SessionStore } from '../sessions/types.js';
 
 /** Everything the HTTP layer needs, built once at start (main.ts) or by a test. */
 export interface AppDeps {
@@ -11,7 +14,11 @@ export interface AppDeps {
   directory: Directory;
   sessions: SessionStore;
   pending: PendingStore;
+  replay: ReplayCache;
   signingKey: SigningKey;
+  registry: RelyingPartyRegistry;
+  metadata: MetadataCache;
+  saml: SamlIdp;
   logger: Logger;
   clock: Clock;
   /** Secret for CSRF tokens (shared by every node of a farm). */

@@ -26,6 +26,22 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
     title: 'Sign-in took too long',
     text: 'The application that sent you here is no longer waiting. Go back to it and start again.',
   },
+  saml_request_invalid: { title: 'Invalid sign-in request', text: 'The application sent a sign-in request this service cannot read.' },
+  saml_unknown_relying_party: {
+    title: 'Unknown application',
+    text: 'The application that sent you here is not registered with this sign-in service. Contact its administrator.',
+  },
+  saml_unknown_acs: {
+    title: 'Unregistered address',
+    text: 'The application asked for the answer to be sent to an address that is not registered for it, so nothing was sent.',
+  },
+  saml_signature_invalid: {
+    title: 'Request not trusted',
+    text: 'The sign-in request was not signed as this application\'s registration requires.',
+  },
+  saml_request_expired: { title: 'Request too old', text: 'The sign-in request has expired. Go back to the application and start again.' },
+  saml_request_replayed: { title: 'Request already used', text: 'This sign-in request was already used. Go back to the application and start again.' },
+  idp_initiated_not_allowed: { title: 'Not available', text: 'Sign-in from this page is not enabled for that application.' },
   internal_error: { title: 'Something went wrong', text: 'An unexpected error occurred. Give the reference below to your help desk.' },
 };
 

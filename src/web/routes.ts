@@ -3,19 +3,16 @@
  */
 import express, { type Express } from 'express';
 import type { WebContext } from './context.js';
+import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
+import { federationMetadata } from './handlers/metadata.js';
+import { handleSamlMessage, idpInitiatedSignOn, resumeSignOn } from './handlers/saml2.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import type { Request, Response } from 'express';
 
-export const ROUTES = {
-  home: '/',
-  signIn: '/signin',
-  signOut: '/signout',
-  health: '/healthz',
-  adfsProbe: '/adfs/probe',
-  ready: '/readyz',
-  assets: '/assets',
-} as const;
+export { ROUTES } from './route-paths.js';
 
 export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string): void {
   const forms = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
@@ -29,4 +26,27 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.get(ROUTES.signIn, showSignIn(ctx));
   app.post(ROUTES.signIn, forms, ctx.csrf.protect, submitSignIn(ctx));
   app.post(ROUTES.signOut, forms, ctx.csrf.protect, signOut(ctx));
+
+  // Relying parties POST here cross-site: no CSRF token (the protocol message is the credential).
+  const protocolForms = express.urlencoded({
+    extended: false,
+    limit: Math.ceil(ctx.config.saml.maxMessageBytes * 1.4) + 16_384,
+    parameterLimit: 8,
+  });
+  const passive = async (req: Request, res: Response) => {
+    if (await handleSamlMessage(req, res, ctx)) return;
+    const resume = req.query.resume;
+    if (typeof resume === 'string') return resumeSignOn(req, res, ctx, resume);
+    throw new BadRequestError('no SAML message in the request');
+  };
+  app.get(ROUTES.sso, passive);
+  app.post(ROUTES.sso, protocolForms, passive);
+  const idpInitiated = ctx.config.saml.idpInitiatedSignOnPage
+    ? idpInitiatedSignOn(ctx)
+    : () => {
+        throw new NotFoundError('the IdP-initiated sign-on page is disabled (saml.idpInitiatedSignOnPage)');
+      };
+  app.get(ROUTES.idpInitiatedSignOn, idpInitiated);
+  app.get('/adfs/ls/IdpInitiatedSignOn.aspx', idpInitiated);
+  app.get(ROUTES.federationMetadata, federationMetadata(ctx));
 }

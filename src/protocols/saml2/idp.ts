@@ -1,0 +1,349 @@
+/**
+ * The SAML 2.0 identity provider's decisions, between the bindings and the web layer:
+ *
+ *   receive():  message in → RP known → signature checked with the RP's keys only → only signed
+ *               content read → fresh and not replayed → ACS registered for that RP.
+ *               Anything wrong up to here throws a ProtocolError (an error page: nobody to answer).
+ *   answer():   for a trusted request: sign-in needed, or a Response (success or SAML error status)
+ *               to POST to the registered ACS.
+ *
+ * No express, Redis or LDAP here: stores and the registry come in as interfaces.
+ */
+import { createHmac } from 'node:crypto';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config/schema.js';
+import { ProtocolError, toSamlStatus, type SamlSubStatus, type SamlTopStatus } from '../../errors.js';
+import { claimValues } from '../../claims/values.js';
+import type { SigningKey } from '../../keys/signing-key.js';
+import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
+import type { ReplayCache, SessionRecord } from '../../sessions/types.js';
+import { XmlError } from '../../xml/errors.js';
+import { parseXml } from '../../xml/parse.js';
+import type { Element } from '../../xml/query.js';
+import { hasSignature, verifySignedRoot } from '../../xml/verify.js';
+import { decodePostMessage, decodeRedirectMessage, encodePostMessage, verifyRedirectSignature } from './bindings.js';
+import { ATTRNAME_FORMAT, AUTHN_CONTEXT, BINDING, NAME_ID_FORMAT, type NameIdFormatName } from './constants.js';
+import {
+  messageKind,
+  peekIssuer,
+  readAuthnRequest,
+  readLogoutRequest,
+  readLogoutResponse,
+  type AuthnRequest,
+  type LogoutRequest,
+  type LogoutResponse,
+} from './requests.js';
+import { buildErrorResponse, buildSuccessResponse, signSuccessResponse } from './response.js';
+
+export interface RelyingPartyLookup {
+  get(entityId: string): SamlRelyingParty | undefined;
+  resolveAcs(rp: SamlRelyingParty, request: { url?: string; index?: number; binding?: string }): AcsEndpoint | undefined;
+}
+
+export interface IdpDeps {
+  /** Our entityID: the Federation Service identifier. */
+  issuer: string;
+  /** Where SPs send requests: <baseUrl>/adfs/ls/. Signed requests must name it as Destination. */
+  ssoUrl: string;
+  settings: Config['saml'];
+  registry: RelyingPartyLookup;
+  replay: ReplayCache;
+  clock: Clock;
+  signingKey: SigningKey;
+  /** Derives per-session values (SessionIndex, transient NameIDs) without storing them. */
+  sessionSecret: string;
+}
+
+export interface IncomingMessage {
+  binding: 'redirect' | 'post';
+  /** The base64 message parameter (SAMLRequest or SAMLResponse). */
+  message: string;
+  param: 'SAMLRequest' | 'SAMLResponse';
+  relayState?: string;
+  /** Redirect binding: the raw query string, for the detached signature. */
+  rawQuery?: string;
+}
+
+/** A request whose sender, signature, freshness and endpoint were checked. JSON-safe, so it can wait for a sign-in. */
+export type TrustedAuthnRequest = {
+  rpEntityId: string;
+  acsUrl: string;
+  request: AuthnRequest | undefined; // undefined: IdP-initiated (unsolicited)
+  relayState?: string;
+  receivedAt: number;
+};
+
+export type Received =
+  | { kind: 'AuthnRequest'; trusted: TrustedAuthnRequest }
+  | { kind: 'LogoutRequest'; rp: SamlRelyingParty; request: LogoutRequest; relayState?: string; signed: boolean }
+  | { kind: 'LogoutResponse'; rp: SamlRelyingParty; response: LogoutResponse; relayState?: string };
+
+/** What the web layer does next. */
+export type Outcome =
+  | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error' }
+  | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
+
+const SUBJECT_CONFIRMATION_MS = 5 * 60_000;
+
+export class SamlIdp {
+  constructor(private readonly deps: IdpDeps) {}
+
+  async receive(input: IncomingMessage): Promise<Received> {
+    const { settings } = this.deps;
+    if (input.relayState !== undefined && input.relayState.length > settings.maxRelayStateLength) {
+      throw new ProtocolError('saml_request_invalid', 'RelayState too long');
+    }
+    const xml =
+      input.binding === 'redirect'
+        ? decodeRedirectMessage(input.message, settings.maxMessageBytes)
+        : decodePostMessage(input.message, settings.maxMessageBytes);
+    const unverified = this.parse(xml);
+    const kind = messageKind(unverified);
+    if ((kind === 'LogoutResponse') !== (input.param === 'SAMLResponse')) {
+      throw new ProtocolError('saml_request_invalid', `${kind} sent as ${input.param}`);
+    }
+    const issuer = peekIssuer(unverified);
+    const rp = this.deps.registry.get(issuer);
+    if (!rp) throw new ProtocolError('saml_unknown_relying_party', `no relying party ${issuer.slice(0, 200)}`);
+
+    const { root, signed } = this.checkSignature(rp, input, xml, unverified);
+    const signatureRequired = kind === 'AuthnRequest' ? rp.requireSignedRequests : !rp.allowUnsignedLogout;
+    if (signatureRequired && !signed) {
+      throw new ProtocolError('saml_signature_invalid', `unsigned ${kind} from ${rp.entityId}, which must sign`);
+    }
+
+    const message = kind === 'AuthnRequest' ? readAuthnRequest(root) : kind === 'LogoutRequest' ? readLogoutRequest(root) : readLogoutResponse(root);
+    // The verified document is re-parsed from the signed bytes: its Issuer must still be this RP.
+    if (message.issuer !== rp.entityId) throw new ProtocolError('saml_request_invalid', 'Issuer changed under the signature');
+    this.checkDestination(message.destination, signed);
+    await this.checkFresh(rp, message.id, message.issueInstant);
+
+    if (message.kind === 'LogoutRequest') return { kind: 'LogoutRequest', rp, request: message, relayState: input.relayState, signed };
+    if (message.kind === 'LogoutResponse') return { kind: 'LogoutResponse', rp, response: message, relayState: input.relayState };
+
+    const acs = this.deps.registry.resolveAcs(rp, { url: message.acsUrl, index: message.acsIndex });
+    if (!acs) throw new ProtocolError('saml_unknown_acs', `ACS ${message.acsUrl ?? `#${message.acsIndex}`} is not registered for ${rp.entityId}`);
+    return {
+      kind: 'AuthnRequest',
+      trusted: { rpEntityId: rp.entityId, acsUrl: acs.url, request: message, relayState: input.relayState, receivedAt: this.deps.clock.now() },
+    };
+  }
+
+  /** IdP-initiated (unsolicited) sign-on for an RP that allows it, to its default ACS. */
+  unsolicited(rpEntityId: string, relayState: string | undefined): TrustedAuthnRequest {
+    const rp = this.deps.registry.get(rpEntityId);
+    if (!rp || !rp.allowIdpInitiated) throw new ProtocolError('idp_initiated_not_allowed', `IdP-initiated sign-on to ${rpEntityId.slice(0, 200)}`, { top: 'Requester' }, 404);
+    if (relayState !== undefined && relayState.length > this.deps.settings.maxRelayStateLength) {
+      throw new ProtocolError('saml_request_invalid', 'RelayState too long');
+    }
+    const acs = this.deps.registry.resolveAcs(rp, {});
+    if (!acs) throw new ProtocolError('saml_unknown_acs', `${rp.entityId} has no default ACS`);
+    return { rpEntityId: rp.entityId, acsUrl: acs.url, request: undefined, relayState, receivedAt: this.deps.clock.now() };
+  }
+
+  /**
+   * The answer to a trusted request, given the browser's SSO session (if any). Errors from here on
+   * go back to the SP as a SAML status: the SP and its ACS are known and trusted.
+   */
+  answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined): Outcome {
+    const rp = this.deps.registry.get(trusted.rpEntityId);
+    // The RP may have been removed (metadata refresh) while the user signed in: nothing to answer.
+    if (!rp) throw new ProtocolError('saml_unknown_relying_party', `relying party ${trusted.rpEntityId} is gone`);
+    const request = trusted.request;
+    try {
+      if (request?.protocolBinding !== undefined && request.protocolBinding !== BINDING.post) {
+        throw new ProtocolError('saml_request_invalid', 'responses are only sent with HTTP-POST', { top: 'Requester', sub: 'UnsupportedBinding' });
+      }
+      const format = this.nameIdFormat(rp, request);
+      const authnContext = this.authnContext(request);
+      const fresh = session && (!request?.forceAuthn || session.record.authnInstant >= trusted.receivedAt);
+      if (!fresh) {
+        if (request?.isPassive) throw new ProtocolError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
+        return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
+      }
+      return this.success(rp, trusted, session, format, authnContext);
+    } catch (err) {
+      return this.error(trusted, toSamlStatus(err), err instanceof ProtocolError ? err.message : undefined);
+    }
+  }
+
+  private success(
+    rp: SamlRelyingParty,
+    trusted: TrustedAuthnRequest,
+    session: { id: string; record: SessionRecord },
+    format: NameIdFormatName,
+    authnContextClassRef: string,
+  ): Outcome {
+    const { record } = session;
+    const principal = record.principal;
+    const now = this.deps.clock.now();
+    const nameIdValue = this.nameIdValue(rp, format, session);
+    const built = buildSuccessResponse({
+      issuer: this.deps.issuer,
+      now,
+      inResponseTo: trusted.request?.id,
+      destination: trusted.acsUrl,
+      audience: rp.entityId,
+      nameId: { format: NAME_ID_FORMAT[format], value: nameIdValue },
+      authnInstant: record.authnInstant,
+      sessionIndex: this.sessionIndex(session.id),
+      authnContextClassRef,
+      attributes: rp.attributes.map((a) => ({
+        name: a.name,
+        nameFormat: ATTRNAME_FORMAT[a.nameFormat],
+        friendlyName: a.friendlyName,
+        values: claimValues(principal, a.source),
+      })),
+      lifetimeMs: rp.assertionLifetimeMinutes * 60_000,
+      skewMs: this.deps.settings.clockSkewSeconds * 1000,
+      deliveryMs: SUBJECT_CONFIRMATION_MS,
+    });
+    const xml = signSuccessResponse(built, {
+      signAssertion: rp.signAssertion,
+      signResponse: rp.signResponse,
+      key: { privateKey: this.deps.signingKey.privateKey, certificateBase64: this.deps.signingKey.certificateBase64 },
+      algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+    });
+    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success' };
+  }
+
+  private error(trusted: TrustedAuthnRequest, status: { top: SamlTopStatus; sub?: SamlSubStatus }, message?: string): Outcome {
+    const { xml } = buildErrorResponse({
+      issuer: this.deps.issuer,
+      now: this.deps.clock.now(),
+      inResponseTo: trusted.request?.id,
+      destination: trusted.acsUrl,
+      status,
+      message,
+    });
+    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'error' };
+  }
+
+  private fields(xml: string, relayState: string | undefined): Record<string, string> {
+    // RelayState goes back byte for byte: it is the SP's, and never a URL we follow.
+    return relayState === undefined ? { SAMLResponse: encodePostMessage(xml) } : { SAMLResponse: encodePostMessage(xml), RelayState: relayState };
+  }
+
+  // --------------------------------------------------------------------------------- checks
+
+  private parse(xml: string): Element {
+    try {
+      return parseXml(xml, { maxBytes: this.deps.settings.maxMessageBytes }).documentElement as unknown as Element;
+    } catch (err) {
+      if (err instanceof XmlError) throw new ProtocolError('saml_request_invalid', `unreadable XML: ${err.code}`);
+      throw err;
+    }
+  }
+
+  private checkSignature(rp: SamlRelyingParty, input: IncomingMessage, xml: string, unverified: Element): { root: Element; signed: boolean } {
+    const allowSha1 = rp.signatureAlgorithm === 'sha1';
+    if (input.binding === 'redirect') {
+      // The Redirect binding signs the query string; an XML signature inside would be ignored by
+      // us, so refuse it rather than have two notions of "signed" (bindings §3.4.4.1).
+      if (hasSignature(unverified)) throw new ProtocolError('saml_request_invalid', 'XML signature inside a Redirect-binding message');
+      const signature = verifyRedirectSignature(input.rawQuery ?? '', input.param, rp.signingCertificates, allowSha1);
+      return { root: unverified, signed: signature !== undefined };
+    }
+    if (!hasSignature(unverified)) return { root: unverified, signed: false };
+    try {
+      const verified = verifySignedRoot(xml, { certificates: rp.signingCertificates, allowSha1, maxBytes: this.deps.settings.maxMessageBytes });
+      return { root: verified.root as unknown as Element, signed: true };
+    } catch (err) {
+      if (err instanceof XmlError) throw new ProtocolError('saml_signature_invalid', `signature refused: ${err.code}`);
+      throw err;
+    }
+  }
+
+  /** A signed message must say it was meant for us (bindings §3.4.5.2, §3.5.5.2); an unsigned one may omit it. */
+  private checkDestination(destination: string | undefined, signed: boolean): void {
+    if (destination === undefined) {
+      if (signed) throw new ProtocolError('saml_request_invalid', 'signed message without Destination');
+      return;
+    }
+    if (destination !== this.deps.ssoUrl) throw new ProtocolError('saml_request_invalid', `Destination ${destination.slice(0, 200)} is not this service`);
+  }
+
+  private async checkFresh(rp: SamlRelyingParty, id: string, issueInstant: number): Promise<void> {
+    const windowMs = this.deps.settings.requestMaxAgeMinutes * 60_000;
+    const skewMs = this.deps.settings.clockSkewSeconds * 1000;
+    const age = this.deps.clock.now() - issueInstant;
+    if (age > windowMs || age < -skewMs) {
+      throw new ProtocolError('saml_request_expired', `IssueInstant ${new Date(issueInstant).toISOString()} outside the ${windowMs / 60_000}-minute window`);
+    }
+    // Remembered for the whole window plus skew: a replay later than that is refused as too old.
+    if (!(await this.deps.replay.firstUse(`saml2|${rp.entityId}|${id}`, windowMs + skewMs))) {
+      throw new ProtocolError('saml_request_replayed', `request ${id} from ${rp.entityId} seen before`);
+    }
+  }
+
+  /**
+   * The NameID format: the RP's configured one. A request may ask for it, or for "unspecified"
+   * (any), and nothing else: like AD FS, we issue what the RP's rules produce or refuse.
+   */
+  private nameIdFormat(rp: SamlRelyingParty, request: AuthnRequest | undefined): NameIdFormatName {
+    const configured = rp.nameId.format;
+    const asked = request?.nameIdPolicy?.format;
+    if (asked === undefined || asked === NAME_ID_FORMAT.unspecified || asked === NAME_ID_FORMAT[configured]) return configured;
+    throw new ProtocolError('saml_request_invalid', `NameID format ${asked.slice(0, 200)} is not configured for this relying party`, {
+      top: 'Requester',
+      sub: 'InvalidNameIDPolicy',
+    });
+  }
+
+  private nameIdValue(rp: SamlRelyingParty, format: NameIdFormatName, session: { id: string; record: SessionRecord }): string {
+    if (format === 'transient') {
+      // Opaque, per session and per SP: not linkable across SPs or sessions, yet stable within one.
+      return `_${this.derive(`transient|${session.id}|${rp.entityId}`).slice(0, 32)}`;
+    }
+    const source = rp.nameId.source ?? ({ persistent: 'immutableId', emailAddress: 'mail', unspecified: 'upn' } as const)[format];
+    const value = claimValues(session.record.principal, source)[0];
+    if (value === undefined) {
+      throw new ProtocolError('saml_request_invalid', `the user has no ${source} for the NameID`, { top: 'Responder', sub: 'InvalidNameIDPolicy' });
+    }
+    return value;
+  }
+
+  /**
+   * We authenticate with a password over TLS: PasswordProtectedTransport, which also satisfies
+   * "Password" and "unspecified". Anything stronger (MFA, smart card) cannot be met.
+   */
+  private authnContext(request: AuthnRequest | undefined): string {
+    const wanted = request?.requestedAuthnContext;
+    const ours = AUTHN_CONTEXT.passwordProtectedTransport;
+    if (!wanted || wanted.classRefs.length === 0) return ours;
+    const rank = (ref: string) => RANKS.get(ref) ?? Number.POSITIVE_INFINITY;
+    const oursRank = rank(ours);
+    const met = wanted.classRefs.find((ref) => {
+      const r = rank(ref);
+      switch (wanted.comparison) {
+        case 'exact':
+          return r <= oursRank;
+        case 'minimum':
+          return r <= oursRank;
+        case 'better':
+          return r < oursRank;
+        case 'maximum':
+          return Number.isFinite(r);
+      }
+    });
+    if (met === undefined) {
+      throw new ProtocolError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
+    }
+    // "exact" means the statement must name one of the listed classes.
+    return wanted.comparison === 'exact' || wanted.comparison === 'maximum' ? (rank(met) <= oursRank ? met : ours) : ours;
+  }
+
+  sessionIndex(sessionId: string): string {
+    return `_${this.derive(`session-index|${sessionId}`).slice(0, 32)}`;
+  }
+
+  private derive(label: string): string {
+    return createHmac('sha256', this.deps.sessionSecret).update(label).digest('hex');
+  }
+}
+
+const RANKS = new Map<string, number>([
+  [AUTHN_CONTEXT.unspecified, 0],
+  [AUTHN_CONTEXT.password, 1],
+  [AUTHN_CONTEXT.passwordProtectedTransport, 2],
+]);

@@ -1,0 +1,115 @@
+/**
+ * /adfs/ls/ for SAML 2.0: thin glue between HTTP and protocols/saml2. Which message arrived, whose
+ * session the browser has, where the browser goes next.
+ */
+import type { Request, Response } from 'express';
+import { BadRequestError, ProtocolError } from '../../errors.js';
+import type { TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
+import type { WebContext } from '../context.js';
+import { renderPage } from '../render.js';
+import { ROUTES } from '../route-paths.js';
+import { readSession } from '../sso-cookie.js';
+
+function single(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new BadRequestError(`${name} is not a single value`);
+  return value;
+}
+
+function rawQueryOf(req: Request): string {
+  const q = req.originalUrl.indexOf('?');
+  return q < 0 ? '' : req.originalUrl.slice(q + 1);
+}
+
+/** GET or POST /adfs/ls/ with a SAMLRequest or SAMLResponse. Returns false when the request is not SAML. */
+export async function handleSamlMessage(req: Request, res: Response, ctx: WebContext): Promise<boolean> {
+  const post = req.method === 'POST';
+  const params = (post ? req.body : req.query) as Record<string, unknown> | undefined;
+  const samlRequest = single(params?.SAMLRequest, 'SAMLRequest');
+  const samlResponse = single(params?.SAMLResponse, 'SAMLResponse');
+  if (samlRequest === undefined && samlResponse === undefined) return false;
+  if (samlRequest !== undefined && samlResponse !== undefined) throw new BadRequestError('both SAMLRequest and SAMLResponse');
+
+  const received = await ctx.saml.receive({
+    binding: post ? 'post' : 'redirect',
+    message: (samlRequest ?? samlResponse)!,
+    param: samlRequest !== undefined ? 'SAMLRequest' : 'SAMLResponse',
+    relayState: single(params?.RelayState, 'RelayState'),
+    rawQuery: post ? undefined : rawQueryOf(req),
+  });
+  switch (received.kind) {
+    case 'AuthnRequest':
+      req.log.info({ event: 'saml2.authn_request', rp: received.trusted.rpEntityId, id: received.trusted.request?.id }, 'SAML AuthnRequest');
+      await continueSignOn(req, res, ctx, received.trusted);
+      return true;
+    case 'LogoutRequest':
+    case 'LogoutResponse':
+      // Checked like any request (RP, signature, freshness) before being refused: SLO comes next.
+      throw new ProtocolError('saml_request_invalid', 'SAML single logout is not supported yet', { top: 'Requester', sub: 'RequestUnsupported' });
+  }
+}
+
+/**
+ * Answers a trusted request now if the browser has a fitting session; otherwise parks it and sends
+ * the user to the sign-in form, which comes back to resumeSignOn.
+ */
+export async function continueSignOn(req: Request, res: Response, ctx: WebContext, trusted: TrustedAuthnRequest): Promise<void> {
+  const session = await readSession(req, ctx);
+  const outcome = ctx.saml.answer(trusted, session);
+  if (outcome.action === 'post') {
+    if (outcome.status === 'success' && session) {
+      await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
+      req.log.info({ event: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName }, 'SAML response issued');
+    } else {
+      req.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
+    }
+    return renderPost(req, res, ctx, outcome.url, outcome.fields);
+  }
+  const ttl = ctx.config.sessions.pendingRequestMinutes * 60_000;
+  const requestId = await ctx.pending.put({ path: ROUTES.sso, state: { saml2: trusted } }, ttl);
+  const signInId = await ctx.pending.put(
+    { path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: outcome.forceAuthn, loginHint: outcome.loginHint },
+    ttl,
+  );
+  const hint = outcome.loginHint ? `&username=${encodeURIComponent(outcome.loginHint)}` : '';
+  res.redirect(303, `${ROUTES.signIn}?pending=${signInId}${hint}`);
+}
+
+/** GET /adfs/ls/?resume=<id>: back from the sign-in form. */
+export async function resumeSignOn(req: Request, res: Response, ctx: WebContext, id: string): Promise<void> {
+  const parked = await ctx.pending.take(id);
+  const trusted = parked?.state?.saml2 as TrustedAuthnRequest | undefined;
+  if (!trusted) throw new BadRequestError('no such pending SAML request (expired or already used)');
+  await continueSignOn(req, res, ctx, trusted);
+}
+
+/**
+ * The HTTP-POST binding page: a form that submits itself through a script from our own origin,
+ * and a button for browsers without JavaScript. Its CSP allows posting to this one ACS only.
+ */
+export function renderPost(req: Request, res: Response, ctx: WebContext, url: string, fields: Record<string, string>): void {
+  const origin = new URL(url).origin;
+  res.set(
+    'Content-Security-Policy',
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action ${origin}; frame-ancestors 'none'; base-uri 'none'`,
+  );
+  renderPage(req, res, ctx, 'post-binding', { title: 'Signing in', action: url, fields: Object.entries(fields) });
+}
+
+/** GET /adfs/ls/idpinitiatedsignon: the RPs that allow it, or straight to one with ?loginToRp=. */
+export function idpInitiatedSignOn(ctx: WebContext) {
+  return async (req: Request, res: Response) => {
+    const target = single(req.query.loginToRp, 'loginToRp');
+    if (target !== undefined) {
+      const trusted = ctx.saml.unsolicited(target, single(req.query.RelayState, 'RelayState'));
+      return continueSignOn(req, res, ctx, trusted);
+    }
+    const session = await readSession(req, ctx);
+    const rps = ctx.registry
+      .all()
+      .filter((rp) => rp.allowIdpInitiated)
+      .map((rp) => ({ entityId: rp.entityId, name: rp.displayName }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    renderPage(req, res, ctx, 'idp-initiated', { title: 'Sign in to an application', rps, user: session?.record.principal.userPrincipalName ?? null });
+  };
+}
