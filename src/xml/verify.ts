@@ -51,14 +51,12 @@ export function verifySignedRoot(xml: string, options: VerifyOptions): VerifiedX
 
   const doc = parseXml(xml, { maxBytes: options.maxBytes });
   const root = doc.documentElement!;
-  const rootId = idOf(root);
-
   const signatures = childElements(root, NS.ds, 'Signature');
   if (signatures.length === 0) throw new XmlError('signature_missing', `<${root.localName}> is not signed`);
   if (signatures.length > 1) throw new XmlError('duplicate_element', `<${root.localName}> has ${signatures.length} signatures`);
   const signature = signatures[0]!;
 
-  const algorithm = checkSignatureShape(signature, rootId, options.allowSha1 ?? false);
+  const algorithm = checkSignatureShape(signature, idOf(root), options.allowSha1 ?? false);
 
   // Digests do not depend on the key, so a digest mismatch is tampering whatever certificate we try.
   // Only a SignatureValue that no configured key accepts is 'untrusted_key' — that also covers a corrupted

@@ -103,9 +103,10 @@ describe('query', () => {
   });
 
   test('isElement and hasSignature', () => {
-    assert.ok(isElement(root, NS.samlp, 'AuthnRequest'));
-    assert.ok(!isElement(root, NS.saml, 'AuthnRequest'));
-    assert.ok(!isElement(root.firstChild!.firstChild!, NS.saml, 'Issuer')); // a text node
+    const issuerText = root.firstChild!.firstChild!;
+    assert.equal(isElement(root, NS.samlp, 'AuthnRequest'), true);
+    assert.equal(isElement(root, NS.saml, 'AuthnRequest'), false);
+    assert.equal(isElement(issuerText, NS.saml, 'Issuer'), false);
     assert.equal(hasSignature(root), false);
     assert.equal(hasSignature(parseXml(doc('<samlp:Extensions><ds:Signature/></samlp:Extensions>')).documentElement!), false);
     assert.equal(hasSignature(parseXml(doc('<ds:Signature/>')).documentElement!), true);
