@@ -123,6 +123,8 @@ export class SamlIdp {
 
     const acs = this.deps.registry.resolveAcs(rp, { url: message.acsUrl, index: message.acsIndex });
     if (!acs) throw new ProtocolError('saml_unknown_acs', `ACS ${message.acsUrl ?? `#${message.acsIndex}`} is not registered for ${rp.entityId}`);
+    // Responses only travel by HTTP-POST: an ACS registered for another binding cannot receive one.
+    if (acs.binding !== 'post') throw new ProtocolError('saml_unknown_acs', `ACS ${acs.url} of ${rp.entityId} is not an HTTP-POST endpoint`);
     return {
       kind: 'AuthnRequest',
       trusted: { rpEntityId: rp.entityId, acsUrl: acs.url, request: message, relayState: input.relayState, receivedAt: this.deps.clock.now() },
@@ -136,7 +138,7 @@ export class SamlIdp {
     if (relayState !== undefined && relayState.length > this.deps.settings.maxRelayStateLength) {
       throw new ProtocolError('saml_request_invalid', 'RelayState too long');
     }
-    const acs = this.deps.registry.resolveAcs(rp, {});
+    const acs = this.deps.registry.resolveAcs(rp, { binding: 'post' });
     if (!acs) throw new ProtocolError('saml_unknown_acs', `${rp.entityId} has no default ACS`);
     return { rpEntityId: rp.entityId, acsUrl: acs.url, request: undefined, relayState, receivedAt: this.deps.clock.now() };
   }
