@@ -71,7 +71,8 @@ export type SamlSubStatus =
   | 'RequestUnsupported'
   | 'UnsupportedBinding'
   | 'AuthnFailed'
-  | 'PartialLogout';
+  | 'PartialLogout'
+  | 'UnknownPrincipal';
 
 /**
  * A protocol request we refuse. Before the relying party and its endpoint are trusted it becomes an

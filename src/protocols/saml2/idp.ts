@@ -21,7 +21,7 @@ import { XmlError } from '../../xml/errors.js';
 import { parseXml } from '../../xml/parse.js';
 import type { Element } from '../../xml/query.js';
 import { hasSignature, verifySignedRoot } from '../../xml/verify.js';
-import { decodePostMessage, decodeRedirectMessage, encodePostMessage, verifyRedirectSignature } from './bindings.js';
+import { decodePostMessage, decodeRedirectMessage, encodePostMessage, signedRedirectQuery, verifyRedirectSignature } from './bindings.js';
 import { ATTRNAME_FORMAT, AUTHN_CONTEXT, BINDING, NAME_ID_FORMAT, type NameIdFormatName } from './constants.js';
 import {
   messageKind,
@@ -33,7 +33,8 @@ import {
   type LogoutRequest,
   type LogoutResponse,
 } from './requests.js';
-import { buildErrorResponse, buildSuccessResponse, signSuccessResponse } from './response.js';
+import { buildErrorResponse, buildLogoutRequest, buildLogoutResponse, buildSuccessResponse, signSuccessResponse } from './response.js';
+import { signElement } from '../../xml/sign.js';
 
 export interface RelyingPartyLookup {
   get(entityId: string): SamlRelyingParty | undefined;
@@ -82,6 +83,23 @@ export type Received =
 export type Outcome =
   | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error' }
   | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
+
+/** A browser hop of single logout: a Redirect-binding URL, or a form to POST. */
+export type LogoutHop = { action: 'redirect'; url: string } | { action: 'post'; url: string; fields: Record<string, string> };
+
+/** One SP that received a token in this session, with the values it knows the session by. JSON-safe. */
+export interface LogoutParticipant {
+  rpEntityId: string;
+  nameId: { format: string; value: string };
+  sessionIndex: string;
+}
+
+/** The SP that asked us to log out, to be answered at the end. JSON-safe. */
+export interface LogoutInitiator {
+  rpEntityId: string;
+  requestId: string;
+  relayState?: string;
+}
 
 const SUBJECT_CONFIRMATION_MS = 5 * 60_000;
 
@@ -333,6 +351,94 @@ export class SamlIdp {
     }
     // "exact" means the statement must name one of the listed classes.
     return wanted.comparison === 'exact' || wanted.comparison === 'maximum' ? (rank(met) <= oursRank ? met : ours) : ours;
+  }
+
+  // --------------------------------------------------------------------------- single logout
+
+  /**
+   * Does this LogoutRequest name the browser's session? The NameID must be the one we issued to that
+   * SP, and a SessionIndex, when given, must be this session's.
+   */
+  logoutMatchesSession(rp: SamlRelyingParty, request: LogoutRequest, session: { id: string; record: SessionRecord }): boolean {
+    if (!session.record.relyingParties.includes(rp.entityId)) return false;
+    const participant = this.participant(rp, session);
+    if (!participant || participant.nameId.value !== request.nameId) return false;
+    return request.sessionIndexes.length === 0 || request.sessionIndexes.includes(participant.sessionIndex);
+  }
+
+  /** The SPs of a session that have an SLO endpoint, except `except` (the one that started logout). */
+  logoutParticipants(session: { id: string; record: SessionRecord }, except?: string): LogoutParticipant[] {
+    return session.record.relyingParties.flatMap((entityId) => {
+      const rp = entityId === except ? undefined : this.deps.registry.get(entityId);
+      const participant = rp && rp.slo.length > 0 ? this.participant(rp, session) : undefined;
+      return participant ? [participant] : [];
+    });
+  }
+
+  private participant(rp: SamlRelyingParty, session: { id: string; record: SessionRecord }): LogoutParticipant | undefined {
+    try {
+      const format = rp.nameId.format;
+      return {
+        rpEntityId: rp.entityId,
+        nameId: { format: NAME_ID_FORMAT[format], value: this.nameIdValue(rp, format, session) },
+        sessionIndex: this.sessionIndex(session.id),
+      };
+    } catch {
+      return undefined; // the user has no value for this SP's NameID: it never got a token
+    }
+  }
+
+  /** A signed LogoutRequest to one participant; `relayState` lets its answer find the logout again. */
+  logoutRequest(participant: LogoutParticipant, relayState: string): { hop: LogoutHop; requestId: string } | undefined {
+    const rp = this.deps.registry.get(participant.rpEntityId);
+    const slo = rp?.slo[0];
+    if (!rp || !slo) return undefined;
+    const { xml, id } = buildLogoutRequest({
+      issuer: this.deps.issuer,
+      now: this.deps.clock.now(),
+      destination: slo.url,
+      nameId: participant.nameId,
+      sessionIndex: participant.sessionIndex,
+    });
+    return { hop: this.hop(rp, slo.url, slo.binding, 'SAMLRequest', xml, id, relayState), requestId: id };
+  }
+
+  /** The LogoutResponse for the SP that started logout, or undefined when it has no SLO endpoint. */
+  logoutResponse(initiator: LogoutInitiator, outcome: 'success' | 'partial' | 'unknown-principal'): LogoutHop | undefined {
+    const rp = this.deps.registry.get(initiator.rpEntityId);
+    const slo = rp?.slo[0];
+    if (!rp || !slo) return undefined;
+    const destination = slo.responseUrl ?? slo.url;
+    const { xml, id } = buildLogoutResponse({
+      issuer: this.deps.issuer,
+      now: this.deps.clock.now(),
+      destination,
+      inResponseTo: initiator.requestId,
+      outcome,
+    });
+    return this.hop(rp, destination, slo.binding, 'SAMLResponse', xml, id, initiator.relayState);
+  }
+
+  /** Logout messages are always signed: AD FS and most SPs refuse unsigned ones (MSIS1014). */
+  private hop(
+    rp: SamlRelyingParty,
+    url: string,
+    binding: 'redirect' | 'post',
+    param: 'SAMLRequest' | 'SAMLResponse',
+    xml: string,
+    id: string,
+    relayState: string | undefined,
+  ): LogoutHop {
+    const algorithm = rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256';
+    const key = this.deps.signingKey;
+    if (binding === 'redirect') {
+      const query = signedRedirectQuery(param, xml, relayState, key.privateKey, algorithm);
+      return { action: 'redirect', url: `${url}${url.includes('?') ? '&' : '?'}${query}` };
+    }
+    const signed = signElement(xml, { key: { privateKey: key.privateKey, certificateBase64: key.certificateBase64 }, algorithm, referenceId: id });
+    const fields: Record<string, string> = { [param]: encodePostMessage(signed) };
+    if (relayState !== undefined) fields.RelayState = relayState;
+    return { action: 'post', url, fields };
   }
 
   sessionIndex(sessionId: string): string {

@@ -161,13 +161,19 @@ export interface LogoutResponseInput {
   now: number;
   destination: string;
   inResponseTo: string;
-  partial: boolean;
+  /** partial: some other SP did not confirm; unknown-principal: the request named another session. */
+  outcome: 'success' | 'partial' | 'unknown-principal';
 }
 
 export function buildLogoutResponse(input: LogoutResponseInput): { xml: string; id: string } {
   const id = newSamlId();
-  // Our own session did end; PartialLogout says some other SP may still hold one (core §3.2.2.2).
-  const status = input.partial ? statusXml('Success', 'PartialLogout') : statusXml('Success');
+  // PartialLogout: our session did end, but some other SP may still hold one (core §3.2.2.2).
+  const status =
+    input.outcome === 'success'
+      ? statusXml('Success')
+      : input.outcome === 'partial'
+        ? statusXml('Success', 'PartialLogout')
+        : statusXml('Requester', 'UnknownPrincipal');
   const xml =
     `<samlp:LogoutResponse ${P} ID="${id}" Version="2.0" IssueInstant="${instant(input.now)}" Destination="${x(input.destination)}" InResponseTo="${x(input.inResponseTo)}">` +
     `<Issuer ${A}>${x(input.issuer)}</Issuer>` +

@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
-import { endSession, readSession } from '../sso-cookie.js';
+import { readSession } from '../sso-cookie.js';
+import { signOutEverywhere } from './saml2-logout.js';
 
 /** GET /: who is signed in, with a sign-out button; otherwise a link to sign in. */
 export function home(ctx: WebContext) {
@@ -23,13 +24,10 @@ export function home(ctx: WebContext) {
   };
 }
 
-/** POST /signout: ends the SSO session (CSRF-checked, so no one can sign a user out from another site). */
+/**
+ * POST /signout: ends the SSO session and signs out of every SAML SP of the session that has an SLO
+ * endpoint (CSRF-checked, so no other site can sign a user out).
+ */
 export function signOut(ctx: WebContext) {
-  return async (req: Request, res: Response) => {
-    const ended = await endSession(req, res, ctx);
-    if (ended) {
-      req.log.info({ event: 'signout', upn: ended.record.principal.userPrincipalName }, 'signed out');
-    }
-    renderPage(req, res, ctx, 'signed-out', { title: 'Signed out' });
-  };
+  return (req: Request, res: Response) => signOutEverywhere(req, res, ctx);
 }

@@ -3,12 +3,13 @@
  * session the browser has, where the browser goes next.
  */
 import type { Request, Response } from 'express';
-import { BadRequestError, ProtocolError } from '../../errors.js';
+import { BadRequestError } from '../../errors.js';
 import type { TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
 import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
 import { ROUTES } from '../route-paths.js';
 import { readSession } from '../sso-cookie.js';
+import { handleLogoutRequest, handleLogoutResponse } from './saml2-logout.js';
 
 function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -43,9 +44,11 @@ export async function handleSamlMessage(req: Request, res: Response, ctx: WebCon
       await continueSignOn(req, res, ctx, received.trusted);
       return true;
     case 'LogoutRequest':
+      await handleLogoutRequest(req, res, ctx, received);
+      return true;
     case 'LogoutResponse':
-      // Checked like any request (RP, signature, freshness) before being refused: SLO comes next.
-      throw new ProtocolError('saml_request_invalid', 'SAML single logout is not supported yet', { top: 'Requester', sub: 'RequestUnsupported' });
+      await handleLogoutResponse(req, res, ctx, received);
+      return true;
   }
 }
 
