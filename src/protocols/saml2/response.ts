@@ -109,7 +109,7 @@ function statusXml(top: SamlTopStatus | 'Success', sub?: SamlSubStatus, message?
   const inner = sub ? `<samlp:StatusCode Value="${STATUS_PREFIX}${sub}"/>` : '';
   const code = top === 'Success' ? STATUS_SUCCESS : `${STATUS_PREFIX}${top}`;
   return (
-    `<samlp:Status><samlp:StatusCode Value="${code}">${inner}</samlp:StatusCode>` +
+    `<samlp:Status>${inner ? `<samlp:StatusCode Value="${code}">${inner}</samlp:StatusCode>` : `<samlp:StatusCode Value="${code}"/>`}` +
     (message ? `<samlp:StatusMessage>${x(message)}</samlp:StatusMessage>` : '') +
     '</samlp:Status>'
   );
