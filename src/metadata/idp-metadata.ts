@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import { escapeXml } from '../xml/escape.js';
 import { NS } from '../xml/namespaces.js';
 import { signElement } from '../xml/sign.js';
+import { ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
 
 const SAML2_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
 const BINDING = {
@@ -18,23 +19,9 @@ const BINDING = {
   post: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST',
 } as const;
 
-/** The formats the SAML endpoint issues (relying-parties/schema.ts NAME_ID_FORMATS), in AD FS's URIs. */
-export const NAME_ID_FORMAT_URIS = {
-  persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
-  emailAddress: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
-  unspecified: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
-  transient: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient',
-} as const;
-
-export const ATTRIBUTE_NAME_FORMAT_URIS = {
-  uri: 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri',
-  basic: 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
-  unspecified: 'urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified',
-} as const;
-
 export interface OfferedAttribute {
   name: string;
-  nameFormat?: keyof typeof ATTRIBUTE_NAME_FORMAT_URIS;
+  nameFormat?: keyof typeof ATTRNAME_FORMAT;
   friendlyName?: string;
 }
 
@@ -80,10 +67,10 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
   );
   const services = (element: string) =>
     [BINDING.redirect, BINDING.post].map((binding) => `<md:${element} Binding="${binding}" Location="${endpoint}"/>`);
-  const nameIdFormats = Object.values(NAME_ID_FORMAT_URIS).map((uri) => `<md:NameIDFormat>${uri}</md:NameIDFormat>`);
+  const nameIdFormats = Object.values(NAME_ID_FORMAT).map((uri) => `<md:NameIDFormat>${uri}</md:NameIDFormat>`);
   const attributes = offered.map(
     (a) =>
-      `<saml:Attribute Name="${escapeXml(a.name)}" NameFormat="${ATTRIBUTE_NAME_FORMAT_URIS[a.nameFormat ?? 'uri']}"` +
+      `<saml:Attribute Name="${escapeXml(a.name)}" NameFormat="${ATTRNAME_FORMAT[a.nameFormat ?? 'uri']}"` +
       (a.friendlyName !== undefined ? ` FriendlyName="${escapeXml(a.friendlyName)}"` : '') +
       '/>',
   );

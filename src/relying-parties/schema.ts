@@ -121,6 +121,8 @@ export const samlRelyingPartySchema = z
       .default('sha256')
       .describe('RSA-SHA256 with SHA-256 digests; sha1 only for SPs that cannot do better.'),
   })
-  .strict();
+  .strict()
+  // An unsigned token is a token anyone can write: at least one signature, always.
+  .refine((rp) => rp.signAssertion || rp.signResponse, { message: 'expected signAssertion or signResponse (or both) to be true' });
 
 export type SamlRelyingPartyConfig = z.infer<typeof samlRelyingPartySchema>;

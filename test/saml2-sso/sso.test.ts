@@ -16,6 +16,8 @@ const ACS = 'https://sp.example.test/saml/acs';
 const SIGNED_SP = 'https://signed-sp.example.test/shibboleth';
 const SIGNED_ACS = 'https://signed-sp.example.test/Shibboleth.sso/SAML2/POST';
 const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+const ENCRYPTED_SP = 'https://encrypted-sp.example.test/saml';
+const ENCRYPTED_ACS = 'https://encrypted-sp.example.test/acs';
 
 /** Follows OpenFed from a SAML request through the sign-in form to the POST-binding page. */
 async function signOnThrough(agent: request.Agent, path: string) {
@@ -62,6 +64,12 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
           requireSignedRequests: true,
           signResponse: true,
           nameId: { format: 'emailAddress' },
+        },
+        {
+          entityId: ENCRYPTED_SP,
+          assertionConsumerServices: [{ url: ENCRYPTED_ACS }],
+          encryptionCertificate: sp.certPem,
+          attributes: [{ name: 'upn', source: 'upn' }],
         },
       ],
     });
@@ -144,6 +152,26 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
     assert.equal(profile?.nameID, DEMO_USER);
     const xml = decodeSamlResponse(form.fields.SAMLResponse!);
     assert.ok(xmlsec1Verify(xml, idpCertPem, 'urn:oasis:names:tc:SAML:2.0:protocol:Response').ok, 'xmlsec1 verifies the response signature');
+  });
+
+  test('an SP with an encryption certificate gets an EncryptedAssertion that only its key opens', async () => {
+    const saml = nodeSaml({ issuer: ENCRYPTED_SP, callbackUrl: ENCRYPTED_ACS, audience: ENCRYPTED_SP, decryptionPvk: sp.keyPem });
+    const page = await signOnThrough(request.agent(server.url), ssoPath(await saml.getAuthorizeUrlAsync('', undefined, {})));
+    const form = readPostForm(page.text);
+    const xml = decodeSamlResponse(form.fields.SAMLResponse!);
+    assert.match(xml, /<EncryptedAssertion/);
+    assert.ok(!xml.includes(DEMO_USER), 'no claim value in clear text');
+    const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: form.fields.SAMLResponse! });
+    assert.equal(profile?.upn, DEMO_USER);
+    const stranger = nodeSaml({ issuer: ENCRYPTED_SP, callbackUrl: ENCRYPTED_ACS, audience: ENCRYPTED_SP, decryptionPvk: makeKeyPair('x').keyPem });
+    await assert.rejects(stranger.validatePostResponseAsync({ SAMLResponse: form.fields.SAMLResponse! }));
+  });
+
+  test('a relying party configured to receive unsigned tokens is refused at start-up', async () => {
+    await assert.rejects(
+      startTestServer({ relyingParties: [{ entityId: 'https://x.example', assertionConsumerServices: [{ url: 'https://x.example/acs' }], signAssertion: false }] }),
+      /relyingParties\[0\]: expected signAssertion or signResponse/,
+    );
   });
 
   test('a signed POST-binding request is verified with the SP certificate', async () => {

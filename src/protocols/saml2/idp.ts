@@ -33,7 +33,8 @@ import {
   type LogoutRequest,
   type LogoutResponse,
 } from './requests.js';
-import { buildErrorResponse, buildLogoutRequest, buildLogoutResponse, buildSuccessResponse, signSuccessResponse } from './response.js';
+import { sealResponse } from './encrypt.js';
+import { buildErrorResponse, buildLogoutRequest, buildLogoutResponse, buildSuccessResponse } from './response.js';
 import { signElement } from '../../xml/sign.js';
 
 export interface RelyingPartyLookup {
@@ -165,7 +166,7 @@ export class SamlIdp {
    * The answer to a trusted request, given the browser's SSO session (if any). Errors from here on
    * go back to the SP as a SAML status: the SP and its ACS are known and trusted.
    */
-  answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined): Outcome {
+  async answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined): Promise<Outcome> {
     const rp = this.deps.registry.get(trusted.rpEntityId);
     // The RP may have been removed (metadata refresh) while the user signed in: nothing to answer.
     if (!rp) throw new ProtocolError('saml_unknown_relying_party', `relying party ${trusted.rpEntityId} is gone`);
@@ -181,19 +182,19 @@ export class SamlIdp {
         if (request?.isPassive) throw new ProtocolError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
         return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
       }
-      return this.success(rp, trusted, session, format, authnContext);
+      return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
       return this.error(trusted, toSamlStatus(err), err instanceof ProtocolError ? err.message : undefined);
     }
   }
 
-  private success(
+  private async success(
     rp: SamlRelyingParty,
     trusted: TrustedAuthnRequest,
     session: { id: string; record: SessionRecord },
     format: NameIdFormatName,
     authnContextClassRef: string,
-  ): Outcome {
+  ): Promise<Outcome> {
     const { record } = session;
     const principal = record.principal;
     const now = this.deps.clock.now();
@@ -218,11 +219,13 @@ export class SamlIdp {
       skewMs: this.deps.settings.clockSkewSeconds * 1000,
       deliveryMs: SUBJECT_CONFIRMATION_MS,
     });
-    const xml = signSuccessResponse(built, {
+    // Sign the assertion, encrypt it for SPs with an encryption certificate, then sign the response.
+    const xml = await sealResponse(built, {
       signAssertion: rp.signAssertion,
       signResponse: rp.signResponse,
       key: { privateKey: this.deps.signingKey.privateKey, certificateBase64: this.deps.signingKey.certificateBase64 },
       algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+      encryption: rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
     });
     return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success' };
   }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SamlSubStatus, SamlTopStatus } from '../../errors.js';
 import { escapeXml as x } from '../../xml/escape.js';
-import { signElement, type SigningKeyMaterial } from '../../xml/sign.js';
+import type { SigningKeyMaterial } from '../../xml/sign.js';
 import type { SignatureAlgorithm } from '../../xml/verify.js';
 import { CM_BEARER, STATUS_PREFIX, STATUS_SUCCESS } from './constants.js';
 
@@ -95,14 +95,6 @@ export interface SignPolicy {
   signResponse: boolean;
   key: SigningKeyMaterial;
   algorithm: SignatureAlgorithm;
-}
-
-/** The assertion is signed before the response, so a signed response covers the assertion's signature too. */
-export function signSuccessResponse(built: BuiltResponse, policy: SignPolicy): string {
-  let xml = built.xml;
-  if (policy.signAssertion) xml = signElement(xml, { key: policy.key, algorithm: policy.algorithm, referenceId: built.assertionId });
-  if (policy.signResponse) xml = signElement(xml, { key: policy.key, algorithm: policy.algorithm, referenceId: built.responseId });
-  return xml;
 }
 
 function statusXml(top: SamlTopStatus | 'Success', sub?: SamlSubStatus, message?: string): string {

@@ -58,7 +58,7 @@ export async function handleSamlMessage(req: Request, res: Response, ctx: WebCon
  */
 export async function continueSignOn(req: Request, res: Response, ctx: WebContext, trusted: TrustedAuthnRequest): Promise<void> {
   const session = await readSession(req, ctx);
-  const outcome = ctx.saml.answer(trusted, session);
+  const outcome = await ctx.saml.answer(trusted, session);
   if (outcome.action === 'post') {
     if (outcome.status === 'success' && session) {
       await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
