@@ -7,10 +7,8 @@ import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { federationMetadata } from './handlers/metadata.js';
-import { handleSamlMessage, idpInitiatedSignOn, resumeSignOn } from './handlers/saml2.js';
+import { idpInitiatedSignOn, passiveEndpoint } from './handlers/saml2.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
-import type { Request, Response } from 'express';
 
 export { ROUTES } from './route-paths.js';
 
@@ -33,20 +31,9 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
     limit: Math.ceil(ctx.config.saml.maxMessageBytes * 1.4) + 16_384,
     parameterLimit: 8,
   });
-  const passive = async (req: Request, res: Response) => {
-    if (await handleSamlMessage(req, res, ctx)) return;
-    const resume = req.query.resume;
-    if (typeof resume === 'string') return resumeSignOn(req, res, ctx, resume);
-    throw new BadRequestError('no SAML message in the request');
-  };
-  app.get(ROUTES.sso, passive);
-  app.post(ROUTES.sso, protocolForms, passive);
-  const idpInitiated = ctx.config.saml.idpInitiatedSignOnPage
-    ? idpInitiatedSignOn(ctx)
-    : () => {
-        throw new NotFoundError('the IdP-initiated sign-on page is disabled (saml.idpInitiatedSignOnPage)');
-      };
-  app.get(ROUTES.idpInitiatedSignOn, idpInitiated);
-  app.get('/adfs/ls/IdpInitiatedSignOn.aspx', idpInitiated);
+  app.get(ROUTES.sso, passiveEndpoint(ctx));
+  app.post(ROUTES.sso, protocolForms, passiveEndpoint(ctx));
+  app.get(ROUTES.idpInitiatedSignOn, idpInitiatedSignOn(ctx));
+  app.get(ROUTES.idpInitiatedSignOnAspx, idpInitiatedSignOn(ctx));
   app.get(ROUTES.federationMetadata, federationMetadata(ctx));
 }

@@ -3,7 +3,7 @@
  * session the browser has, where the browser goes next.
  */
 import type { Request, Response } from 'express';
-import { BadRequestError } from '../../errors.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
 import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
@@ -22,7 +22,17 @@ function rawQueryOf(req: Request): string {
   return q < 0 ? '' : req.originalUrl.slice(q + 1);
 }
 
-/** GET or POST /adfs/ls/ with a SAMLRequest or SAMLResponse. Returns false when the request is not SAML. */
+/** GET and POST /adfs/ls/: a SAML message, or the way back from the sign-in form. */
+export function passiveEndpoint(ctx: WebContext) {
+  return async (req: Request, res: Response) => {
+    if (await handleSamlMessage(req, res, ctx)) return;
+    const resume = single(req.query.resume, 'resume');
+    if (resume !== undefined) return resumeSignOn(req, res, ctx, resume);
+    throw new BadRequestError('no SAML message in the request');
+  };
+}
+
+/** A SAMLRequest or SAMLResponse in the query (Redirect) or form (POST). Returns false when there is none. */
 export async function handleSamlMessage(req: Request, res: Response, ctx: WebContext): Promise<boolean> {
   const post = req.method === 'POST';
   const params = (post ? req.body : req.query) as Record<string, unknown> | undefined;
@@ -99,9 +109,10 @@ export function renderPost(req: Request, res: Response, ctx: WebContext, url: st
   renderPage(req, res, ctx, 'post-binding', { title: 'Signing in', action: url, fields: Object.entries(fields) });
 }
 
-/** GET /adfs/ls/idpinitiatedsignon: the RPs that allow it, or straight to one with ?loginToRp=. */
+/** GET /adfs/ls/idpinitiatedsignon: the RPs that allow it, or straight to one with ?loginToRp=. Off by default, as in AD FS. */
 export function idpInitiatedSignOn(ctx: WebContext) {
   return async (req: Request, res: Response) => {
+    if (!ctx.config.saml.idpInitiatedSignOnPage) throw new NotFoundError('the IdP-initiated sign-on page is disabled (saml.idpInitiatedSignOnPage)');
     const target = single(req.query.loginToRp, 'loginToRp');
     if (target !== undefined) {
       const trusted = ctx.saml.unsolicited(target, single(req.query.RelayState, 'RelayState'));
