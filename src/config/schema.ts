@@ -3,7 +3,7 @@
  * reference in README.md is generated from this file (`npm run docs:config`), so the two cannot drift.
  */
 import { z } from 'zod';
-import { samlRelyingPartySchema } from '../relying-parties/schema.js';
+import { samlRelyingPartySchema, wsfedRelyingPartySchema } from '../relying-parties/schema.js';
 
 const url = (schemes: readonly string[]) =>
   z.string().refine(
@@ -277,6 +277,46 @@ export const configSchema = z
       .default([])
       .refine((rps) => new Set(rps.map((rp) => rp.entityId)).size === rps.length, { message: 'expected each entityId once' })
       .describe('SAML 2.0 service providers that may receive tokens. Nothing is ever sent to an SP not listed here.'),
+    wsfedRelyingParties: z
+      .array(wsfedRelyingPartySchema)
+      .default([])
+      .refine((rps) => new Set(rps.map((rp) => rp.realm)).size === rps.length, { message: 'expected each realm once' })
+      .describe('WS-Federation relying parties (wtrealm). Microsoft 365 is configured under microsoft365 instead.'),
+    microsoft365: z
+      .object({
+        enabled: z.boolean().default(false).describe('Serve Microsoft 365 / Entra ID as a relying party (WS-Federation and SAML 2.0).'),
+        domains: z
+          .array(z.string().regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$/i, 'expected a DNS domain name'))
+          .default([])
+          .describe('The federated domains (Entra ID domain names). Users whose UPN suffix is not one of them, or a subdomain of one, are refused.'),
+        supportMultipleDomain: z
+          .boolean()
+          .default(false)
+          .describe('AD FS -SupportMultipleDomain: each domain gets its own issuer, http://<domain>/adfs/services/trust/. Needed for more than one domain.'),
+        realm: z.string().default('urn:federation:MicrosoftOnline').describe('The Microsoft 365 realm (wtrealm / SAML entityID).'),
+        replyUrl: z
+          .string()
+          .url()
+          .default('https://login.microsoftonline.com/login.srf')
+          .describe('Where tokens go (sovereign clouds and tests override it).'),
+        immutableIdSource: z
+          .enum(['auto', 'consistencyGuid', 'objectGuid'])
+          .default('auto')
+          .describe('auto = ms-DS-ConsistencyGuid when set, else objectGUID (as Entra Connect); or force one to match the tenant.'),
+        internalNetworks: z
+          .array(z.string())
+          .default([])
+          .describe('CIDRs of the corporate network: clients there get insidecorporatenetwork=true.'),
+        tokenLifetimeMinutes: z.number().int().positive().max(1440).default(60).describe('Token lifetime (AD FS: 1 hour).'),
+        signatureAlgorithm: z.enum(['sha256', 'sha1']).default('sha256').describe('Entra accepts both; SHA-256 recommended.'),
+      })
+      .strict()
+      .prefault({})
+      .refine((m) => !m.enabled || m.domains.length > 0, { message: 'expected at least one domain when enabled' })
+      .refine((m) => m.supportMultipleDomain || m.domains.length <= 1, {
+        message: 'expected supportMultipleDomain: true for more than one domain (each domain needs its own issuer)',
+      })
+      .describe('Microsoft 365 / Entra ID federation.'),
     log: z
       .object({
         level: z

@@ -126,3 +126,41 @@ export const samlRelyingPartySchema = z
   .refine((rp) => rp.signAssertion || rp.signResponse, { message: 'expected signAssertion or signResponse (or both) to be true' });
 
 export type SamlRelyingPartyConfig = z.infer<typeof samlRelyingPartySchema>;
+
+/** A WS-Federation passive relying party (wtrealm). Microsoft 365 is built in: see config `microsoft365`. */
+export const wsfedRelyingPartySchema = z
+  .object({
+    realm: z.string().min(1).max(1024).describe('The wtrealm the RP sends: the Audience of its tokens.'),
+    name: z.string().optional().describe('Display name. Default: the realm.'),
+    replyUrls: z
+      .array(httpsOrHttpUrl)
+      .min(1)
+      .describe('Where tokens may be POSTed. A request\'s wreply must be one of these; without wreply, the first is used.'),
+    tokenType: z.enum(['saml11', 'saml2']).default('saml11').describe('SAML 1.1 (as AD FS issues for WS-Fed) or SAML 2.0 assertions in the RSTR.'),
+    nameIdentifier: z
+      .object({
+        source: claimSource.default('upn').describe('Value of the NameIdentifier / NameID.'),
+        format: z
+          .string()
+          .default('urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified')
+          .describe('Its Format URI.'),
+      })
+      .strict()
+      .prefault({}),
+    claims: z
+      .array(
+        z
+          .object({
+            type: z.string().min(1).describe('Claim type URI, e.g. http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn.'),
+            source: claimSource,
+          })
+          .strict(),
+      )
+      .default([])
+      .describe('Claims released to this RP, and nothing else.'),
+    tokenLifetimeMinutes: z.number().int().positive().max(1440).default(60).describe('Assertion lifetime (AD FS: 1 hour).'),
+    signatureAlgorithm: z.enum(['sha256', 'sha1']).default('sha256').describe('RSA-SHA256; sha1 only for RPs that need it.'),
+  })
+  .strict();
+
+export type WsfedRelyingPartyConfig = z.infer<typeof wsfedRelyingPartySchema>;
