@@ -63,6 +63,8 @@ export function createApp(deps: AppDeps): Express {
         useDefaults: false,
         directives: {
           defaultSrc: ["'none'"],
+          // Only our own files (views/assets): never inline script, never another origin.
+          scriptSrc: ["'self'"],
           styleSrc: ["'self'"],
           imgSrc: ["'self'"],
           formAction: ["'self'"],

@@ -163,11 +163,9 @@ describe('SAML 2.0 in a real browser: two SPs and OpenFed', () => {
     await context.close();
   });
 
-  // OpenFed BUG (reported): the home page is served with CSP form-action 'self', and POST /signout
-  // answers 303 to the first SP's SLO endpoint (another origin). Chromium enforces form-action along
-  // the redirect chain and blocks it ("Sending form data to .../signout violates ... form-action
-  // 'self'"), so no SP is ever told. Passes once the fix lands; then drop the todo.
-  test('signing out on OpenFed\'s own page tells both SPs', { todo: 'OpenFed bug: /signout redirect blocked by form-action \'self\'' }, async () => {
+  // The home page's CSP is form-action 'self', and Chromium applies it along the redirect chain of a
+  // form POST: /signout must move on to the first SP through a same-origin page, not a 303.
+  test('signing out on OpenFed\'s own page tells both SPs', async () => {
     const { context, page, watched } = await signInAtBoth();
     const before1 = { sessions: sp1.sessions().length, events: sp1.sloEvents().length };
     const before2 = { sessions: sp2.sessions().length, events: sp2.sloEvents().length };

@@ -147,8 +147,9 @@ describe('SAML 2.0 single logout', () => {
     const { browser } = await signedInEverywhere([[A, keys.A], [C, keys.C]]);
     const home = await browser.get('/').expect(200);
     const res = await browser.post('/signout').type('form').send({ _csrf: csrfFrom(home.text) });
-    assert.equal(res.status, 303);
-    const atA = res.headers.location!;
+    // A same-origin page moves the browser on: a 303 after a form POST would meet CSP form-action.
+    assert.equal(res.status, 200);
+    const atA = /id="continue" class="button" href="([^"]+)"/.exec(res.text)![1]!.replaceAll('&amp;', '&');
     assert.ok(atA.startsWith(`${A.slo}?`), 'C has no SLO endpoint and is skipped');
     const samlA = samlFor(A, keys.A);
     const { profile } = await samlA.validateRedirectAsync(query(atA), new URL(atA).search.slice(1));

@@ -83,6 +83,9 @@ function finish(req: Request, res: Response, ctx: WebContext, chain: LogoutChain
 
 function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop): void {
   res.set('Cache-Control', 'no-store');
-  if (hop.action === 'redirect') return res.redirect(303, hop.url);
-  renderPost(req, res, ctx, hop.url, hop.fields);
+  if (hop.action === 'post') return renderPost(req, res, ctx, hop.url, hop.fields);
+  // After our own sign-out form, a 303 elsewhere would be blocked by the page's CSP form-action:
+  // a same-origin page moves on instead.
+  if (req.method === 'POST' && req.path === ROUTES.signOut) return renderPage(req, res, ctx, 'redirect', { title: 'Signing you out…', target: hop.url });
+  res.redirect(303, hop.url);
 }
