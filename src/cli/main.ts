@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * `openfed`: administration commands. Today: hashing a password for the demo directory.
+ * `openfed`: administration commands: hashing a password for the demo directory, and the Microsoft 365
+ * federation settings and check (`openfed m365 settings|verify`).
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { hashPassword } from '../directory/demo.js';
+import { m365Command } from './m365.js';
 
 /** Reads one line without echoing it: a password must not end up on screen or in scrollback. */
 async function readSecretLine(prompt: string): Promise<string> {
@@ -35,6 +37,8 @@ program
     const hash = await hashPassword(password);
     process.stdout.write(options.json ? `${JSON.stringify({ passwordHash: hash })}\n` : `${hash}\n`);
   });
+
+program.addCommand(m365Command());
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`openfed: ${(err as Error).message}\n`);

@@ -1,0 +1,581 @@
+/**
+ * `openfed m365 settings` and `openfed m365 verify`: what a Microsoft Entra ID admin needs to federate
+ * a domain with OpenFed (Microsoft Graph internalDomainFederation, federation reference §1c), and a
+ * check of what Entra will see when it reads our federation metadata.
+ *
+ * Pure where it can be: settings are built from config + key, rendered by plain functions, and the
+ * verifier takes its fetch and clock as arguments, so tests need no network of their own.
+ */
+import { existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { systemClock, type Clock } from '../clock.js';
+import { microsoft365Issuer } from '../claims/microsoft365.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { federationIdentifier, type Config } from '../config/schema.js';
+import { loadSigningKey, type SigningKey } from '../keys/signing-key.js';
+import { silentLogger } from '../log.js';
+import { ELEMENT_NODE } from '../xml/query.js';
+import { attribute, NS, parseXml, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
+
+export type Protocol = 'wsfed' | 'saml';
+
+/** The certificate fields the commands read; `SigningKey` fits. */
+export type CertificateInfo = Pick<SigningKey, 'certificateBase64' | 'thumbprint' | 'notAfter'>;
+
+/** Everything federating one domain needs, in Graph's property names. */
+export interface M365Settings {
+  domain: string;
+  displayName: string;
+  issuerUri: string;
+  passiveSignInUri: string;
+  /** WS-Fed only: the WS-Trust 2005 usernamemixed endpoint (for SAML, Entra expects an ECP endpoint here). */
+  activeSignInUri?: string;
+  metadataExchangeUri?: string;
+  signOutUri: string;
+  signingCertificate: string;
+  signingCertificateThumbprint: string;
+  signingCertificateNotAfter: string;
+  nextSigningCertificate?: string;
+  preferredAuthenticationProtocol: 'wsFed' | 'saml';
+  federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp';
+  promptLoginBehavior?: 'translateToFreshPasswordAuthentication';
+  /** Caveats the admin must read before applying the settings. */
+  notes: string[];
+}
+
+export const PATHS = {
+  passive: '/adfs/ls/',
+  signOut: '/adfs/ls/?wa=wsignout1.0',
+  active: '/adfs/services/trust/2005/usernamemixed',
+  mex: '/adfs/services/trust/mex',
+  metadata: '/FederationMetadata/2007-06/FederationMetadata.xml',
+  probe: '/adfs/probe',
+} as const;
+
+const WS_TRUST_NOTE =
+  'activeSignInUri and metadataExchangeUri name the WS-Trust endpoints AD FS publishes; OpenFed does not serve WS-Trust yet, ' +
+  'so rich clients that use them (Office before the 2015 modern-authentication update, basic-auth Exchange clients) cannot sign in.';
+const SAML_ACTIVE_NOTE =
+  'For SAML, Entra ID uses activeSignInUri for an ECP endpoint, which OpenFed does not serve: activeSignInUri and metadataExchangeUri are left out.';
+
+/** The domain as configured (case-insensitive match), or a one-line ConfigError naming the configured ones. */
+export function configuredDomain(config: Config, domain: string): string {
+  const wanted = domain.trim().toLowerCase();
+  const found = config.microsoft365.domains.find((d) => d.toLowerCase() === wanted);
+  if (found !== undefined) return found.toLowerCase();
+  const configured = config.microsoft365.domains;
+  throw new ConfigError(
+    `domain ${domain} is not in microsoft365.domains (configured: ${configured.length > 0 ? configured.join(', ') : 'none'})`,
+  );
+}
+
+export function baseUrlOf(config: Config): string {
+  return config.server.baseUrl.replace(/\/+$/, '');
+}
+
+export function buildM365Settings(
+  config: Config,
+  key: CertificateInfo,
+  options: { domain: string; protocol?: Protocol; displayName?: string; nextKey?: Pick<CertificateInfo, 'certificateBase64'> },
+): M365Settings {
+  const domain = configuredDomain(config, options.domain);
+  const protocol = options.protocol ?? 'wsfed';
+  const base = baseUrlOf(config);
+  const wsfed = protocol === 'wsfed';
+  const notes: string[] = [];
+  if (!config.microsoft365.enabled) notes.push('microsoft365.enabled is false: OpenFed refuses Microsoft 365 sign-ins until it is set to true.');
+  if (wsfed) notes.push(WS_TRUST_NOTE);
+  else notes.push(SAML_ACTIVE_NOTE);
+  if (config.microsoft365.supportMultipleDomain) {
+    notes.push(`supportMultipleDomain: tokens for ${domain} (and its subdomains) carry the per-domain issuer; every federated domain needs its own configuration.`);
+  }
+  return {
+    domain,
+    displayName: options.displayName ?? `OpenFed ${new URL(base).hostname}`,
+    issuerUri: microsoft365Issuer(config.microsoft365, federationIdentifier(config), domain),
+    passiveSignInUri: `${base}${PATHS.passive}`,
+    ...(wsfed ? { activeSignInUri: `${base}${PATHS.active}`, metadataExchangeUri: `${base}${PATHS.mex}` } : {}),
+    // Entra sends SAML sign-out as a Redirect-binding LogoutRequest, which the bare passive endpoint takes.
+    signOutUri: wsfed ? `${base}${PATHS.signOut}` : `${base}${PATHS.passive}`,
+    signingCertificate: key.certificateBase64,
+    signingCertificateThumbprint: key.thumbprint,
+    signingCertificateNotAfter: key.notAfter.toISOString(),
+    ...(options.nextKey ? { nextSigningCertificate: options.nextKey.certificateBase64 } : {}),
+    preferredAuthenticationProtocol: wsfed ? 'wsFed' : 'saml',
+    federatedIdpMfaBehavior: 'acceptIfMfaDoneByFederatedIdp',
+    ...(wsfed ? { promptLoginBehavior: 'translateToFreshPasswordAuthentication' as const } : {}),
+    notes,
+  };
+}
+
+/** Body of POST https://graph.microsoft.com/v1.0/domains/{id}/federationConfiguration: Graph's fields only. */
+export function graphBody(s: M365Settings): Record<string, string> {
+  const body: Record<string, string | undefined> = {
+    '@odata.type': '#microsoft.graph.internalDomainFederation',
+    displayName: s.displayName,
+    issuerUri: s.issuerUri,
+    passiveSignInUri: s.passiveSignInUri,
+    activeSignInUri: s.activeSignInUri,
+    metadataExchangeUri: s.metadataExchangeUri,
+    signOutUri: s.signOutUri,
+    signingCertificate: s.signingCertificate,
+    nextSigningCertificate: s.nextSigningCertificate,
+    preferredAuthenticationProtocol: s.preferredAuthenticationProtocol,
+    federatedIdpMfaBehavior: s.federatedIdpMfaBehavior,
+    promptLoginBehavior: s.promptLoginBehavior,
+  };
+  return Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/** A PowerShell single-quoted literal: nothing inside is expanded; a quote (any of PowerShell's four) is doubled. */
+export function psQuote(value: string): string {
+  return `'${value.replace(/['\u2018\u2019\u201a\u201b]/g, '$&$&')}'`;
+}
+
+function psParams(params: ReadonlyArray<readonly [string, string | undefined]>): string {
+  return params
+    .filter((p): p is readonly [string, string] => p[1] !== undefined)
+    .map(([name, value]) => `-${name} ${psQuote(value)}`)
+    .join(' ');
+}
+
+/** One line, so a copy-paste cannot break on a trailing space after a backtick. */
+export function newFederationCommand(s: M365Settings): string {
+  return `New-MgDomainFederationConfiguration ${psParams([
+    ['DomainId', s.domain],
+    ['DisplayName', s.displayName],
+    ['IssuerUri', s.issuerUri],
+    ['PassiveSignInUri', s.passiveSignInUri],
+    ['ActiveSignInUri', s.activeSignInUri],
+    ['MetadataExchangeUri', s.metadataExchangeUri],
+    ['SignOutUri', s.signOutUri],
+    ['SigningCertificate', s.signingCertificate],
+    ['NextSigningCertificate', s.nextSigningCertificate],
+    ['PreferredAuthenticationProtocol', s.preferredAuthenticationProtocol],
+    ['FederatedIdpMfaBehavior', s.federatedIdpMfaBehavior],
+    ['PromptLoginBehavior', s.promptLoginBehavior],
+  ])}`;
+}
+
+/** For certificate changes on an already federated domain; the id is looked up inline. */
+export function updateCertificateCommand(s: M365Settings): string {
+  const id = `(Get-MgDomainFederationConfiguration -DomainId ${psQuote(s.domain)}).Id`;
+  return (
+    `Update-MgDomainFederationConfiguration -DomainId ${psQuote(s.domain)} -InternalDomainFederationId ${id} ` +
+    psParams([
+      ['SigningCertificate', s.signingCertificate],
+      ['NextSigningCertificate', s.nextSigningCertificate],
+    ])
+  );
+}
+
+export function renderSettings(s: M365Settings): string {
+  const lines = [
+    `# Microsoft 365 / Entra ID federation of ${s.domain} with OpenFed`,
+    '#',
+    `#   issuerUri                        ${s.issuerUri}`,
+    `#   passiveSignInUri                 ${s.passiveSignInUri}`,
+    ...(s.activeSignInUri ? [`#   activeSignInUri                  ${s.activeSignInUri}  (WS-Trust: not served yet)`] : []),
+    ...(s.metadataExchangeUri ? [`#   metadataExchangeUri              ${s.metadataExchangeUri}  (WS-Trust: not served yet)`] : []),
+    `#   signOutUri                       ${s.signOutUri}`,
+    `#   signingCertificate               thumbprint ${s.signingCertificateThumbprint}, valid until ${s.signingCertificateNotAfter}`,
+    `#   nextSigningCertificate           ${s.nextSigningCertificate ? 'present' : 'none (no next key yet)'}`,
+    `#   preferredAuthenticationProtocol  ${s.preferredAuthenticationProtocol}`,
+    `#   federatedIdpMfaBehavior          ${s.federatedIdpMfaBehavior} (recommended)`,
+    ...(s.promptLoginBehavior ? [`#   promptLoginBehavior              ${s.promptLoginBehavior}`] : []),
+    '#',
+    ...s.notes.map((n) => `# Note: ${n}`),
+    '',
+    '# (a) Microsoft Graph PowerShell: federate the domain (a verified, managed domain; not *.onmicrosoft.com)',
+    `Connect-MgGraph -Scopes ${psQuote('Domain-InternalFederation.ReadWrite.All')}`,
+    newFederationCommand(s),
+    '',
+    `# (b) Microsoft Graph: POST https://graph.microsoft.com/v1.0/domains/${s.domain}/federationConfiguration`,
+    JSON.stringify(graphBody(s), null, 2),
+    '',
+    '# (c) Certificate change on the federated domain (rollover, new key):',
+    updateCertificateCommand(s),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// verify
+
+export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  reason: string;
+}
+
+export interface VerifyReport {
+  domain: string;
+  url: string;
+  metadataUrl: string;
+  /** The issuer Entra must have as this domain's issuerUri. */
+  issuerUri: string;
+  ok: boolean;
+  checks: Check[];
+}
+
+export interface VerifyInput {
+  config: Config;
+  domain: string;
+  /** The configured token-signing certificate. */
+  key: CertificateInfo;
+  /** Where OpenFed is reached; default config.server.baseUrl. */
+  url?: string;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
+const DAY_MS = 86_400_000;
+/** Entra fetches a new certificate 30 ([GRAPH-IDF]) or 35 ([E-CERTS]) days before expiry. */
+export const CERT_FAIL_DAYS = 30;
+export const CERT_WARN_DAYS = 35;
+export const CLOCK_WARN_MS = 5 * 60_000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_BYTES = 1_048_576;
+
+class FetchFailure extends Error {}
+
+interface Fetched {
+  status: number;
+  date: string | null;
+  body: Buffer;
+}
+
+async function fetchCapped(fetchFn: typeof fetch, url: string, timeoutMs: number, maxBytes: number, method = 'GET'): Promise<Fetched> {
+  let res: Response;
+  try {
+    res = await fetchFn(url, { method, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new FetchFailure(describeFetchError(error, timeoutMs));
+  }
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new FetchFailure(`response is ${declared} bytes, more than the ${maxBytes}-byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw new FetchFailure(`response is more than the ${maxBytes}-byte limit`);
+        }
+        chunks.push(Buffer.from(value));
+      }
+    } catch (error) {
+      if (error instanceof FetchFailure) throw error;
+      throw new FetchFailure(describeFetchError(error, timeoutMs));
+    }
+  }
+  return { status: res.status, date: res.headers.get('date'), body: Buffer.concat(chunks) };
+}
+
+function describeFetchError(error: unknown, timeoutMs: number): string {
+  const err = error as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutMs / 1000} s`;
+  const cause = err.cause?.code ?? err.cause?.message;
+  return cause ? `${err.message} (${cause})` : err.message;
+}
+
+/** Every ds:X509Certificate in the document: the candidates the signature is tried with. */
+function carriedCertificates(root: Element): { certificates: X509Certificate[]; base64: string[] } {
+  const seen = new Set<string>();
+  const certificates: X509Certificate[] = [];
+  const stack: Node[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.nodeType !== ELEMENT_NODE) continue;
+    const el = node as Element;
+    if (el.namespaceURI === NS.ds && el.localName === 'X509Certificate') {
+      let b64: string;
+      try {
+        b64 = textOf(el).replace(/\s+/g, '');
+      } catch {
+        continue;
+      }
+      if (seen.has(b64)) continue;
+      seen.add(b64);
+      try {
+        certificates.push(new X509Certificate(Buffer.from(b64, 'base64')));
+      } catch {
+        // Not a certificate: it cannot verify anything.
+      }
+      continue;
+    }
+    for (let child = el.firstChild; child !== null; child = child.nextSibling) stack.push(child);
+  }
+  return { certificates, base64: [...seen] };
+}
+
+function thumbprintOf(cert: X509Certificate): string {
+  return cert.fingerprint.replaceAll(':', '').toUpperCase();
+}
+
+export async function verifyM365(input: VerifyInput): Promise<VerifyReport> {
+  const { config, key } = input;
+  const domain = configuredDomain(config, input.domain);
+  const fetchFn = input.fetch ?? fetch;
+  const clock = input.clock ?? systemClock;
+  const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = input.maxBytes ?? DEFAULT_MAX_BYTES;
+  const url = normaliseUrl(input.url ?? config.server.baseUrl);
+  const metadataUrl = `${url}${PATHS.metadata}`;
+  const identifier = federationIdentifier(config);
+  const issuerUri = microsoft365Issuer(config.microsoft365, identifier, domain);
+  const checks: Check[] = [];
+  const add = (name: string, status: CheckStatus, reason: string) => checks.push({ name, status, reason });
+
+  // 1. Fetch the metadata.
+  let fetched: Fetched | undefined;
+  try {
+    fetched = await fetchCapped(fetchFn, metadataUrl, timeoutMs, maxBytes);
+    if (fetched.status !== 200) {
+      add('metadata', 'FAIL', `${metadataUrl} answered HTTP ${fetched.status}`);
+    } else {
+      add('metadata', 'OK', `${metadataUrl} answered ${fetched.body.length} bytes`);
+    }
+  } catch (error) {
+    add('metadata', 'FAIL', `${metadataUrl}: ${(error as Error).message}`);
+  }
+
+  // 2-4. Signature, certificate, entityID / issuer.
+  const ok200 = fetched !== undefined && fetched.status === 200;
+  if (!ok200) {
+    add('signature', 'FAIL', 'not checked: no metadata');
+    add('certificate', 'FAIL', 'not checked: no metadata');
+    add('entityID', 'FAIL', 'not checked: no metadata');
+    add('issuer', 'FAIL', `not checked: no metadata (the domain's issuerUri is ${issuerUri})`);
+  } else {
+    checkDocument(fetched!.body.toString('utf8'), { key, identifier, issuerUri, domain, config, maxBytes, add });
+  }
+
+  // 5. Certificate lifetime (the configured key: it signs the tokens Entra checks).
+  const daysLeft = (key.notAfter.getTime() - clock.now()) / DAY_MS;
+  const until = `valid until ${key.notAfter.toISOString()}`;
+  if (daysLeft <= 0) add('certificate-lifetime', 'FAIL', `signing certificate expired (${until})`);
+  else if (daysLeft < CERT_FAIL_DAYS) {
+    add('certificate-lifetime', 'FAIL', `signing certificate expires in ${Math.floor(daysLeft)} days (${until}): less than ${CERT_FAIL_DAYS}; renew it and update Entra ID`);
+  } else if (daysLeft < CERT_WARN_DAYS) {
+    add(
+      'certificate-lifetime',
+      'WARN',
+      `signing certificate expires in ${Math.floor(daysLeft)} days (${until}): Entra ID starts its rollover now and finds no next certificate in the metadata; renew it`,
+    );
+  } else add('certificate-lifetime', 'OK', `${until} (${Math.floor(daysLeft)} days)`);
+
+  // 6. Passive endpoint reachable: the AD FS probe answers 200 without touching back ends.
+  const probeUrl = `${url}${PATHS.probe}`;
+  try {
+    const probe = await fetchCapped(fetchFn, probeUrl, timeoutMs, 64 * 1024);
+    if (probe.status === 200) add('probe', 'OK', `${probeUrl} answered 200`);
+    else add('probe', 'FAIL', `${probeUrl} answered HTTP ${probe.status}`);
+  } catch (error) {
+    add('probe', 'FAIL', `${probeUrl}: ${(error as Error).message}`);
+  }
+
+  // 7. Clock: the server's Date header against ours.
+  if (!fetched) add('clock', 'WARN', 'not checked: no response');
+  else if (!fetched.date || Number.isNaN(Date.parse(fetched.date))) add('clock', 'WARN', 'the response has no usable Date header');
+  else {
+    const skew = Date.parse(fetched.date) - clock.now();
+    const text = `server clock ${fetched.date}, ${formatSkew(skew)} local time`;
+    // The header has one-second resolution; the threshold is far above it.
+    if (Math.abs(skew) > CLOCK_WARN_MS) add('clock', 'WARN', `${text}: more than 5 minutes; tokens may be refused as not yet or no longer valid`);
+    else add('clock', 'OK', text);
+  }
+
+  return { domain, url, metadataUrl, issuerUri, ok: checks.every((c) => c.status !== 'FAIL'), checks };
+}
+
+function checkDocument(
+  xml: string,
+  ctx: {
+    key: CertificateInfo;
+    identifier: string;
+    issuerUri: string;
+    domain: string;
+    config: Config;
+    maxBytes: number;
+    add: (name: string, status: CheckStatus, reason: string) => void;
+  },
+): void {
+  const { key, identifier, issuerUri, domain, config, add } = ctx;
+  let carried: { certificates: X509Certificate[]; base64: string[] };
+  try {
+    carried = carriedCertificates(parseXml(xml, { maxBytes: ctx.maxBytes }).documentElement!);
+  } catch (error) {
+    const reason = error instanceof XmlError ? `${error.code}: ${error.message}` : (error as Error).message;
+    add('signature', 'FAIL', `metadata is not acceptable XML (${reason})`);
+    add('certificate', 'FAIL', 'not checked: metadata unreadable');
+    add('entityID', 'FAIL', 'not checked: metadata unreadable');
+    add('issuer', 'FAIL', `not checked: metadata unreadable (the domain's issuerUri is ${issuerUri})`);
+    return;
+  }
+  const publishesConfigured = carried.base64.includes(key.certificateBase64);
+
+  let signedRoot: Element | undefined;
+  if (carried.certificates.length === 0) {
+    add('signature', 'FAIL', 'metadata carries no certificate to verify its signature with');
+    add('certificate', 'FAIL', `metadata does not publish the configured signing certificate ${key.thumbprint}`);
+  } else {
+    try {
+      const verified = verifySignedRoot(xml, { certificates: carried.certificates, allowSha1: true, maxBytes: ctx.maxBytes });
+      signedRoot = verified.root;
+      const signer = thumbprintOf(verified.certificate);
+      add(
+        'signature',
+        verified.algorithm === 'rsa-sha1' ? 'WARN' : 'OK',
+        `${verified.algorithm} signature verifies with the certificate it carries (${signer})` +
+          (verified.algorithm === 'rsa-sha1' ? '; SHA-1 is deprecated' : ''),
+      );
+      if (verified.certificate.raw.toString('base64') === key.certificateBase64) {
+        add('certificate', 'OK', `metadata is signed with the configured signing certificate ${key.thumbprint}`);
+      } else {
+        add(
+          'certificate',
+          'FAIL',
+          `metadata is signed with ${signer}, not the configured signing certificate ${key.thumbprint}` +
+            (publishesConfigured ? '' : ' (which it does not publish either)') +
+            ': is --url the right server, or does the server use another key?',
+        );
+      }
+    } catch (error) {
+      const reason = error instanceof XmlError ? `${error.code}: ${error.message}` : (error as Error).message;
+      add('signature', 'FAIL', `signature does not verify (${reason})`);
+      add(
+        'certificate',
+        'FAIL',
+        `cannot tell which certificate signs the metadata; the configured certificate ${key.thumbprint} is ${publishesConfigured ? '' : 'not '}published`,
+      );
+    }
+  }
+
+  // Only signed bytes are trusted for content.
+  if (!signedRoot) {
+    add('entityID', 'FAIL', 'not checked: the metadata is not validly signed');
+    add('issuer', 'FAIL', `not checked: the metadata is not validly signed (the domain's issuerUri is ${issuerUri})`);
+    return;
+  }
+  const entityId = signedRoot.namespaceURI === NS.md && signedRoot.localName === 'EntityDescriptor' ? attribute(signedRoot, 'entityID') : undefined;
+  if (entityId === undefined || entityId === '') {
+    add('entityID', 'FAIL', 'metadata root is not an md:EntityDescriptor with an entityID');
+    add('issuer', 'FAIL', `not checked: no entityID (the domain's issuerUri is ${issuerUri})`);
+    return;
+  }
+  add('entityID', 'OK', `entityID ${entityId}`);
+  if (entityId !== identifier) {
+    add('issuer', 'FAIL', `metadata entityID ${entityId} is not the configured Federation Service identifier ${identifier}`);
+  } else if (config.microsoft365.supportMultipleDomain) {
+    add('issuer', 'OK', `entityID is the Federation Service identifier; tokens for ${domain} carry the per-domain issuer ${issuerUri}, which must be its issuerUri in Entra ID`);
+  } else {
+    add('issuer', 'OK', `entityID equals the issuer of ${domain}'s tokens, ${issuerUri}, which must be its issuerUri in Entra ID`);
+  }
+}
+
+function formatSkew(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  if (s === 0) return 'same as';
+  return `${s} s ${ms > 0 ? 'ahead of' : 'behind'}`;
+}
+
+export function normaliseUrl(value: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`--url ${value}: not a URL`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(`--url ${value}: expected http:// or https://`);
+  if (parsed.search || parsed.hash) throw new ConfigError(`--url ${value}: expected no query or fragment`);
+  return parsed.toString().replace(/\/+$/, '');
+}
+
+export function renderReport(report: VerifyReport): string {
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  const lines = [
+    `Microsoft 365 federation of ${report.domain} at ${report.url} (issuerUri ${report.issuerUri})`,
+    ...report.checks.map((c) => `${c.status.padEnd(4)} ${c.name.padEnd(width)}  ${c.reason}`),
+    report.ok ? 'No failures.' : `${report.checks.filter((c) => c.status === 'FAIL').length} check(s) failed.`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// key loading for the CLI
+
+/**
+ * The configured token-signing key. Unlike the server, the CLI never creates one: a certificate
+ * registered with Entra ID from a key made by accident (another dataDir, another user) would break
+ * every sign-in.
+ */
+export async function loadKeyForCli(config: Config): Promise<SigningKey> {
+  if (!config.keys.signing) {
+    const certPath = join(config.dataDir, 'keys', 'signing-cert.pem');
+    if (!existsSync(certPath) || !existsSync(join(config.dataDir, 'keys', 'signing-key.pem'))) {
+      throw new ConfigError(
+        `no token-signing key: keys.signing is not configured and ${certPath} does not exist (start OpenFed once with this configuration, or configure keys.signing)`,
+      );
+    }
+  }
+  return loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, silentLogger);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// commander wiring (registered in main.ts)
+
+export function m365Command(env: Record<string, string | undefined> = process.env): Command {
+  const m365 = new Command('m365').description('Microsoft 365 / Entra ID federation: settings to apply and a check of what Entra sees');
+
+  m365
+    .command('settings')
+    .description('print what federating a domain in Entra ID needs: Graph PowerShell commands and the Graph JSON body')
+    .requiredOption('--domain <domain>', 'a domain from microsoft365.domains')
+    .addOption(new Option('--protocol <protocol>', 'preferred authentication protocol').choices(['wsfed', 'saml']).default('wsfed'))
+    .option('--display-name <name>', 'displayName of the identity provider in Entra ID (default: "OpenFed <host of server.baseUrl>")')
+    .option('--json', 'print the settings object only')
+    .action(async (options: { domain: string; protocol: Protocol; displayName?: string; json?: boolean }) => {
+      const config = loadConfig(env);
+      configuredDomain(config, options.domain); // before touching keys: the likelier mistake first
+      const key = await loadKeyForCli(config);
+      const settings = buildM365Settings(config, key, {
+        domain: options.domain,
+        protocol: options.protocol,
+        ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(settings, null, 2)}\n` : renderSettings(settings));
+    });
+
+  m365
+    .command('verify')
+    .description('fetch the federation metadata as Entra ID does and check signature, certificate, issuer, probe and clock')
+    .requiredOption('--domain <domain>', 'a domain from microsoft365.domains')
+    .option('--url <url>', 'where OpenFed is reached (default: server.baseUrl)')
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { domain: string; url?: string; json?: boolean }) => {
+      const config = loadConfig(env);
+      configuredDomain(config, options.domain);
+      if (options.url !== undefined) normaliseUrl(options.url);
+      const key = await loadKeyForCli(config);
+      const report = await verifyM365({ config, domain: options.domain, key, ...(options.url !== undefined ? { url: options.url } : {}) });
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  return m365;
+}
