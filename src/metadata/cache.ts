@@ -1,12 +1,12 @@
 /**
- * Signed IdP metadata, built once and served as precomputed bytes. A request never signs or
+ * Signed federation metadata (WS-Federation roles and the SAML IdP role), built once and served as precomputed bytes. A request never signs or
  * serialises anything; it compares a key-set string and the registry version, and rebuilds only when
  * one of them moved (key rollover, SP metadata refresh changing the offered attributes).
  */
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { RelyingPartyRegistry } from '../relying-parties/registry.js';
-import { buildIdpMetadata, type IdpMetadataKeys, type OfferedAttribute } from './idp-metadata.js';
+import { buildIdpMetadata, type IdpMetadataKeys, type OfferedAttribute, type WsTrustEndpoints } from './idp-metadata.js';
 
 export interface MetadataDocument {
   body: Buffer;
@@ -20,10 +20,17 @@ export interface MetadataCacheOptions {
   entityId: string;
   /** `config.server.baseUrl`. */
   baseUrl: string;
-  /** The current token-signing keys; read on every `get()`, so a rollover shows without wiring. */
+  /**
+   * The current token-signing keys; read on every `get()`, so a rollover shows without wiring. Return
+   * `next` (the secondary certificate) during a rollover: it is published in every role, after the primary.
+   */
   keys: () => IdpMetadataKeys;
   registry: Pick<RelyingPartyRegistry, 'version' | 'all'>;
   clock: Clock;
+  /** Pass only once WS-Trust is served: adds fed:SecurityTokenServiceEndpoint to the STS role. */
+  wsTrust?: WsTrustEndpoints;
+  /** ServiceDisplayName of the WS-Federation roles. */
+  serviceDisplayName?: string;
 }
 
 interface Built {
@@ -57,6 +64,8 @@ export class MetadataCache {
       keys,
       attributes: offeredAttributes(this.options.registry),
       clock: this.options.clock,
+      ...(this.options.wsTrust !== undefined ? { wsTrust: this.options.wsTrust } : {}),
+      ...(this.options.serviceDisplayName !== undefined ? { serviceDisplayName: this.options.serviceDisplayName } : {}),
     });
     const body = Buffer.from(xml, 'utf8');
     return {

@@ -1,15 +1,23 @@
 /**
- * SAML 2.0 IdP metadata, shaped like AD FS's IDPSSODescriptor (federation reference §2.7): signing
- * KeyDescriptors, SLO and SSO at /adfs/ls/ for Redirect and POST, the NameID formats we issue, and
- * the attributes relying parties are configured to receive. Signed at the root with the primary
- * token-signing key, Signature first, as AD FS publishes it.
+ * Federation metadata shaped like AD FS's /FederationMetadata/2007-06/FederationMetadata.xml
+ * (federation reference §2.7): one EntityDescriptor, entityID = the Federation Service identifier,
+ * signed at the root with the primary token-signing key (Signature first, rsa-sha256, exc-c14n),
+ * holding in AD FS's order
+ *   1. RoleDescriptor xsi:type="fed:ApplicationServiceType": signing keys, TargetScopes, passive endpoint;
+ *   2. RoleDescriptor xsi:type="fed:SecurityTokenServiceType": signing keys, token types, the claim
+ *      types offered, the WS-Trust endpoint (only when WS-Trust is served) and the passive endpoint
+ *      /adfs/ls/ — what Entra ID reads for WS-Federation and for token-signing certificate rollover;
+ *   3. IDPSSODescriptor: signing keys, SLO and SSO at /adfs/ls/ for Redirect and POST, the NameID
+ *      formats we issue, and the attributes relying parties are configured to receive.
+ * AD FS also publishes an SPSSODescriptor (itself as SP toward claims-provider trusts, ACS at /adfs/ls/);
+ * OpenFed has no claims-provider trusts, so publishing one would advertise an endpoint that does not exist.
  *
  * Pure: the same inputs (and, with validForHours, clock reading) give the same bytes.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { escapeXml } from '../xml/escape.js';
-import { NS } from '../xml/namespaces.js';
+import { NS, SAML11_ASSERTION_NS } from '../xml/namespaces.js';
 import { signElement } from '../xml/sign.js';
 import { ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
 
@@ -18,6 +26,87 @@ const BINDING = {
   redirect: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
   post: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST',
 } as const;
+
+/** WS-Federation metadata namespaces, with the prefixes AD FS uses. */
+export const WSFED_NS = {
+  fed: 'http://docs.oasis-open.org/wsfed/federation/200706',
+  auth: 'http://docs.oasis-open.org/wsfed/authorization/200706',
+  wsa: 'http://www.w3.org/2005/08/addressing',
+  xsi: 'http://www.w3.org/2001/XMLSchema-instance',
+  mex: 'http://schemas.xmlsoap.org/ws/2004/09/mex',
+} as const;
+
+/** protocolSupportEnumeration values of the WS-* role descriptors. */
+export const WSFED_PROTOCOL = {
+  federation: 'http://docs.oasis-open.org/wsfed/federation/200706',
+  wsTrust13: 'http://docs.oasis-open.org/ws-sx/ws-trust/200512',
+  wsTrust2005: 'http://schemas.xmlsoap.org/ws/2005/02/trust',
+} as const;
+
+/** fed:TokenTypesOffered, in AD FS's order. */
+export const TOKEN_TYPES_OFFERED = ['urn:oasis:names:tc:SAML:2.0:assertion', SAML11_ASSERTION_NS] as const;
+
+/**
+ * Claim type URIs OpenFed issues (federation reference §1a). Always the http:// forms: claim URIs
+ * are opaque identifiers, compared byte for byte.
+ */
+export const CLAIM_TYPE = {
+  emailAddress: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+  givenName: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
+  name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+  upn: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn',
+  group: 'http://schemas.xmlsoap.org/claims/Group',
+  /** AD FS 1.x UPN; the one Microsoft 365 receives (AttributeNamespace http://schemas.xmlsoap.org/claims, AttributeName UPN). */
+  adfs1Upn: 'http://schemas.xmlsoap.org/claims/UPN',
+  surname: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
+  nameIdentifier: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',
+  groupSid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid',
+  insideCorporateNetwork: 'http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork',
+  authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
+  immutableId: 'http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID',
+  psso: 'http://schemas.microsoft.com/2014/03/psso',
+} as const;
+
+export interface OfferedClaimType {
+  uri: string;
+  displayName: string;
+  description: string;
+}
+
+/**
+ * fed:ClaimTypesOffered of the STS role: the claim types OpenFed can issue. AD FS's order and wording
+ * for the ones AD FS lists; ImmutableID and psso (issued to Microsoft 365 by rule, not listed by
+ * AD FS) at the end.
+ */
+export const OFFERED_CLAIM_TYPES: readonly OfferedClaimType[] = Object.freeze(
+  [
+    { uri: CLAIM_TYPE.emailAddress, displayName: 'E-Mail Address', description: 'The e-mail address of the user' },
+    { uri: CLAIM_TYPE.givenName, displayName: 'Given Name', description: 'The given name of the user' },
+    { uri: CLAIM_TYPE.name, displayName: 'Name', description: 'The unique name of the user' },
+    { uri: CLAIM_TYPE.upn, displayName: 'UPN', description: 'The user principal name (UPN) of the user' },
+    { uri: CLAIM_TYPE.group, displayName: 'Group', description: 'A group that the user is a member of' },
+    { uri: CLAIM_TYPE.adfs1Upn, displayName: 'AD FS 1.x UPN', description: 'The UPN of the user when interoperating with AD FS 1.1 or AD FS 1.0' },
+    { uri: CLAIM_TYPE.surname, displayName: 'Surname', description: 'The surname of the user' },
+    { uri: CLAIM_TYPE.nameIdentifier, displayName: 'Name ID', description: 'The SAML name identifier of the user' },
+    { uri: CLAIM_TYPE.groupSid, displayName: 'Group SID', description: 'The group SID of the user' },
+    {
+      uri: CLAIM_TYPE.insideCorporateNetwork,
+      displayName: 'Inside Corporate Network',
+      description: 'Used to indicate if a request originated inside corporate network',
+    },
+    {
+      uri: CLAIM_TYPE.authnMethodsReferences,
+      displayName: 'Authentication Methods References',
+      description: 'Used to indicate all authentication methods used to authenticate the user',
+    },
+    {
+      uri: CLAIM_TYPE.immutableId,
+      displayName: 'ImmutableID',
+      description: 'The source anchor of the user in Microsoft Entra ID (base64 of ms-DS-ConsistencyGuid or objectGUID)',
+    },
+    { uri: CLAIM_TYPE.psso, displayName: 'Persistent SSO', description: 'Used to indicate that the session may be persisted (keep me signed in)' },
+  ].map((c) => Object.freeze(c)),
+);
 
 export interface OfferedAttribute {
   name: string;
@@ -33,6 +122,14 @@ export interface IdpMetadataKeys {
   next?: { certificateBase64: string };
 }
 
+/** Where WS-Trust is served; paths are relative to baseUrl. */
+export interface WsTrustEndpoints {
+  /** fed:SecurityTokenServiceEndpoint address. Default AD FS's `/adfs/services/trust/2005/usernamemixed`. */
+  endpointPath?: string;
+  /** WS-MetadataExchange address nested in the endpoint reference. Default AD FS's `/adfs/services/trust/mex`. */
+  mexPath?: string;
+}
+
 export interface IdpMetadataInput {
   /** The Federation Service identifier (`federationIdentifier(config)`). */
   entityId: string;
@@ -46,25 +143,38 @@ export interface IdpMetadataInput {
    * document served from a cache must not expire under them.
    */
   validForHours?: number;
+  /**
+   * Set only once WS-Trust is actually served: adds fed:SecurityTokenServiceEndpoint (and the WS-Trust
+   * protocols) to the STS role. Off by default: advertising an endpoint that does not answer sends rich
+   * clients into a dead end.
+   */
+  wsTrust?: WsTrustEndpoints;
+  /** ServiceDisplayName of the WS-Federation roles (AD FS: the Federation Service display name). */
+  serviceDisplayName?: string;
 }
 
 export const IDP_SSO_PATH = '/adfs/ls/';
+const WS_TRUST_DEFAULT_PATH = '/adfs/services/trust/2005/usernamemixed';
+const MEX_DEFAULT_PATH = '/adfs/services/trust/mex';
 
 /** Hundreds of offered attributes stay far below this; it only lifts the signer's message-sized default. */
 const MAX_METADATA_BYTES = 1_048_576;
 
 export function buildIdpMetadata(input: IdpMetadataInput): string {
-  const endpoint = escapeXml(`${input.baseUrl.replace(/\/+$/, '')}${IDP_SSO_PATH}`);
+  const base = input.baseUrl.replace(/\/+$/, '');
+  const passive = `${base}${IDP_SSO_PATH}`;
+  const endpoint = escapeXml(passive);
   const certificates = [input.keys.primary.certificateBase64, ...(input.keys.next ? [input.keys.next.certificateBase64] : [])];
   const now = input.clock.now();
   const validUntil = input.validForHours !== undefined ? new Date(now + input.validForHours * 3_600_000).toISOString() : undefined;
   const offered = uniqueByName(input.attributes);
-  const id = documentId([input.entityId, input.baseUrl, certificates, offered, validUntil ?? null]);
 
-  const keyDescriptors = certificates.map(
-    (cert) =>
-      `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${escapeXml(cert)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`,
-  );
+  const keyDescriptors = certificates
+    .map(
+      (cert) =>
+        `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${escapeXml(cert)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`,
+    )
+    .join('');
   const services = (element: string) =>
     [BINDING.redirect, BINDING.post].map((binding) => `<md:${element} Binding="${binding}" Location="${endpoint}"/>`);
   const nameIdFormats = Object.values(NAME_ID_FORMAT).map((uri) => `<md:NameIDFormat>${uri}</md:NameIDFormat>`);
@@ -75,19 +185,76 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
       '/>',
   );
 
-  // Element order is the schema's (RoleDescriptor, SSODescriptor, IDPSSODescriptor sequences); strict
-  // consumers validate it.
-  const xml =
-    `<md:EntityDescriptor xmlns:md="${NS.md}" xmlns:ds="${NS.ds}" xmlns:saml="${NS.saml}" ID="${id}" entityID="${escapeXml(input.entityId)}"` +
-    (validUntil ? ` validUntil="${validUntil}"` : '') +
-    '>' +
+  const wsTrust =
+    input.wsTrust !== undefined
+      ? {
+          address: `${base}${input.wsTrust.endpointPath ?? WS_TRUST_DEFAULT_PATH}`,
+          mex: `${base}${input.wsTrust.mexPath ?? MEX_DEFAULT_PATH}`,
+        }
+      : undefined;
+  // As AD FS: a role speaking WS-Trust lists both WS-Trust versions before WS-Federation.
+  const wsProtocols = [...(wsTrust ? [WSFED_PROTOCOL.wsTrust13, WSFED_PROTOCOL.wsTrust2005] : []), WSFED_PROTOCOL.federation].join(' ');
+  const roleStart = (type: 'ApplicationServiceType' | 'SecurityTokenServiceType') =>
+    `<md:RoleDescriptor xmlns:xsi="${WSFED_NS.xsi}" xmlns:fed="${WSFED_NS.fed}" xmlns:wsa="${WSFED_NS.wsa}" xsi:type="fed:${type}"` +
+    ` protocolSupportEnumeration="${wsProtocols}"` +
+    (input.serviceDisplayName !== undefined ? ` ServiceDisplayName="${escapeXml(input.serviceDisplayName)}"` : '') +
+    '>';
+  const endpointReference = (address: string, metadata = '') =>
+    `<wsa:EndpointReference><wsa:Address>${escapeXml(address)}</wsa:Address>${metadata}</wsa:EndpointReference>`;
+  const passiveRequestor = `<fed:PassiveRequestorEndpoint>${endpointReference(passive)}</fed:PassiveRequestorEndpoint>`;
+
+  // WebServiceDescriptorType's sequence (KeyDescriptor, TokenTypesOffered, ClaimTypesOffered, TargetScopes),
+  // then the role's endpoints. The schema makes one WS-Trust endpoint mandatory per role; it is left out
+  // until WS-Trust is served, since consumers (WIF, Microsoft.IdentityModel, Entra ID) read the keys
+  // and the passive endpoint, and a dead active endpoint is worse than none.
+  const applicationService =
+    roleStart('ApplicationServiceType') +
+    keyDescriptors +
+    `<fed:TargetScopes>${endpointReference(passive)}${endpointReference(input.entityId)}</fed:TargetScopes>` +
+    (wsTrust ? `<fed:ApplicationServiceEndpoint>${endpointReference(wsTrust.address)}</fed:ApplicationServiceEndpoint>` : '') +
+    passiveRequestor +
+    '</md:RoleDescriptor>';
+
+  const claimTypes = OFFERED_CLAIM_TYPES.map(
+    (c) =>
+      `<auth:ClaimType xmlns:auth="${WSFED_NS.auth}" Uri="${escapeXml(c.uri)}" Optional="true">` +
+      `<auth:DisplayName>${escapeXml(c.displayName)}</auth:DisplayName><auth:Description>${escapeXml(c.description)}</auth:Description>` +
+      '</auth:ClaimType>',
+  ).join('');
+  const securityTokenService =
+    roleStart('SecurityTokenServiceType') +
+    keyDescriptors +
+    `<fed:TokenTypesOffered>${TOKEN_TYPES_OFFERED.map((t) => `<fed:TokenType Uri="${t}"/>`).join('')}</fed:TokenTypesOffered>` +
+    `<fed:ClaimTypesOffered>${claimTypes}</fed:ClaimTypesOffered>` +
+    (wsTrust
+      ? `<fed:SecurityTokenServiceEndpoint>${endpointReference(
+          wsTrust.address,
+          `<wsa:Metadata><mex:Metadata xmlns:mex="${WSFED_NS.mex}"><mex:MetadataSection Dialect="${WSFED_NS.mex}">` +
+            `<mex:MetadataReference>${`<wsa:Address>${escapeXml(wsTrust.mex)}</wsa:Address>`}</mex:MetadataReference>` +
+            '</mex:MetadataSection></mex:Metadata></wsa:Metadata>',
+        )}</fed:SecurityTokenServiceEndpoint>`
+      : '') +
+    passiveRequestor +
+    '</md:RoleDescriptor>';
+
+  const idpSso =
     `<md:IDPSSODescriptor protocolSupportEnumeration="${SAML2_PROTOCOL}" WantAuthnRequestsSigned="false">` +
-    keyDescriptors.join('') +
+    keyDescriptors +
     services('SingleLogoutService').join('') +
     nameIdFormats.join('') +
     services('SingleSignOnService').join('') +
     attributes.join('') +
-    '</md:IDPSSODescriptor>' +
+    '</md:IDPSSODescriptor>';
+
+  // Role descriptors in AD FS's order (application service, STS, [SP], IdP); within each, the schema's
+  // element order, which strict consumers validate.
+  const content = applicationService + securityTokenService + idpSso;
+  const id = documentId([input.entityId, validUntil ?? null, content]);
+  const xml =
+    `<md:EntityDescriptor xmlns:md="${NS.md}" xmlns:ds="${NS.ds}" xmlns:saml="${NS.saml}" ID="${id}" entityID="${escapeXml(input.entityId)}"` +
+    (validUntil ? ` validUntil="${validUntil}"` : '') +
+    '>' +
+    content +
     '</md:EntityDescriptor>';
 
   return signElement(xml, { key: input.keys.primary, algorithm: 'rsa-sha256', referenceId: id, maxBytes: MAX_METADATA_BYTES });
