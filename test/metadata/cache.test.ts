@@ -67,4 +67,38 @@ describe('metadata cache', () => {
     keys = { primary: { ...primary }, next: { certificateBase64: next.certificateBase64 } };
     assert.equal(cache.get(), third);
   });
+
+  test('a next certificate from keys() reaches every role; wsTrust and serviceDisplayName reach the document', () => {
+    let keys: IdpMetadataKeys = { primary };
+    const cache = new MetadataCache({
+      entityId: 'http://sts.contoso.com/adfs/services/trust',
+      baseUrl: 'https://sts.contoso.com',
+      keys: () => keys,
+      registry: fakeRegistry([]),
+      clock: new ManualClock(),
+      wsTrust: {},
+      serviceDisplayName: 'Contoso',
+    });
+    const certsPerRole = (xml: string) =>
+      [...xml.matchAll(/<md:(RoleDescriptor|IDPSSODescriptor)\b.*?<\/md:\1>/g)].map((m) =>
+        [...m[0].matchAll(/<ds:X509Certificate>([^<]+)</g)].map((c) => c[1]),
+      );
+
+    const before = cache.get().body.toString('utf8');
+    assert.deepEqual(certsPerRole(before), [[primary.certificateBase64], [primary.certificateBase64], [primary.certificateBase64]]);
+    assert.match(before, /<fed:SecurityTokenServiceEndpoint>/);
+    assert.match(before, /ServiceDisplayName="Contoso"/);
+
+    keys = { primary, next: { certificateBase64: next.certificateBase64 } };
+    const during = cache.get().body.toString('utf8');
+    const both = [primary.certificateBase64, next.certificateBase64];
+    assert.deepEqual(certsPerRole(during), [both, both, both]);
+    verifySignedRoot(during, { certificates: [primary.certificate] });
+
+    // Promotion: the former next signs and is published alone.
+    keys = { primary: next };
+    const after = cache.get().body.toString('utf8');
+    assert.deepEqual(certsPerRole(after), [[next.certificateBase64], [next.certificateBase64], [next.certificateBase64]]);
+    verifySignedRoot(after, { certificates: [next.certificate] });
+  });
 });
