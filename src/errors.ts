@@ -22,6 +22,11 @@ export type MessageId =
   | 'saml_request_expired'
   | 'saml_request_replayed'
   | 'idp_initiated_not_allowed'
+  | 'wsfed_request_invalid'
+  | 'wsfed_unknown_realm'
+  | 'wsfed_unknown_reply'
+  | 'm365_domain_not_federated'
+  | 'm365_no_immutable_id'
   | 'internal_error';
 
 export class OpenFedError extends Error {

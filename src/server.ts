@@ -16,6 +16,7 @@ import { loadSigningKey } from './keys/signing-key.js';
 import type { Logger } from './log.js';
 import { MetadataCache } from './metadata/cache.js';
 import { SamlIdp } from './protocols/saml2/idp.js';
+import { WsfedIdp } from './protocols/wsfed/idp.js';
 import { RelyingPartyRegistry } from './relying-parties/registry.js';
 import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
@@ -47,6 +48,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const csrfSecret = config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret'));
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
+  const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
   const deps: AppDeps = {
     config,
     directory,
@@ -67,8 +69,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
       replay: stores.replay,
       clock,
       signingKey,
-      sessionSecret: deriveSecret(csrfSecret, 'openfed saml2 session values'),
+      sessionSecret,
     }),
+    wsfed: new WsfedIdp({ issuer, config, clock, signingKey, sessionSecret }),
   };
   const app = createApp(deps);
   const tls = config.server.tls;

@@ -5,6 +5,7 @@ import type { SigningKey } from '../keys/signing-key.js';
 import type { Logger } from '../log.js';
 import type { MetadataCache } from '../metadata/cache.js';
 import type { SamlIdp } from '../protocols/saml2/idp.js';
+import type { WsfedIdp } from '../protocols/wsfed/idp.js';
 import type { RelyingPartyRegistry } from '../relying-parties/registry.js';
 import type { PendingStore, ReplayCache, SessionStore } from '../sessions/types.js';
 
@@ -19,6 +20,7 @@ export interface AppDeps {
   registry: RelyingPartyRegistry;
   metadata: MetadataCache;
   saml: SamlIdp;
+  wsfed: WsfedIdp;
   logger: Logger;
   clock: Clock;
   /** Secret for CSRF tokens (shared by every node of a farm). */

@@ -42,6 +42,23 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
   saml_request_expired: { title: 'Request too old', text: 'The sign-in request has expired. Go back to the application and start again.' },
   saml_request_replayed: { title: 'Request already used', text: 'This sign-in request was already used. Go back to the application and start again.' },
   idp_initiated_not_allowed: { title: 'Not available', text: 'Sign-in from this page is not enabled for that application.' },
+  wsfed_request_invalid: { title: 'Invalid sign-in request', text: 'The application sent a WS-Federation request this service cannot read.' },
+  wsfed_unknown_realm: {
+    title: 'Unknown application',
+    text: 'The application that sent you here is not registered with this sign-in service. Contact its administrator.',
+  },
+  wsfed_unknown_reply: {
+    title: 'Unregistered address',
+    text: 'The application asked for the answer to be sent to an address that is not registered for it, so nothing was sent.',
+  },
+  m365_domain_not_federated: {
+    title: 'Domain not federated',
+    text: 'Your account\'s domain is not federated with Microsoft 365 through this service. Sign in with your organisational user name, or contact your help desk.',
+  },
+  m365_no_immutable_id: {
+    title: 'Account not ready',
+    text: 'Your account is missing the identifier Microsoft 365 needs. Contact your help desk.',
+  },
   internal_error: { title: 'Something went wrong', text: 'An unexpected error occurred. Give the reference below to your help desk.' },
 };
 

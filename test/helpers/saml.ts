@@ -84,12 +84,12 @@ export function redirectQuery(xml: string, relayState?: string): string {
 }
 
 /** Runs Debian's xmlsec1 on a document: the independent check of our signatures. Never skipped. */
-export function xmlsec1Verify(xml: string, certPem: string, idAttr: string): { ok: boolean; output: string } {
+export function xmlsec1Verify(xml: string, certPem: string, idNode: string, idAttribute = 'ID'): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'openfed-xmlsec-'));
   writeFileSync(join(dir, 'doc.xml'), xml);
   writeFileSync(join(dir, 'cert.pem'), certPem);
   try {
-    const out = execFileSync('xmlsec1', ['--verify', '--pubkey-cert-pem', join(dir, 'cert.pem'), '--id-attr:ID', idAttr, join(dir, 'doc.xml')], {
+    const out = execFileSync('xmlsec1', ['--verify', '--pubkey-cert-pem', join(dir, 'cert.pem'), `--id-attr:${idAttribute}`, idNode, join(dir, 'doc.xml')], {
       stdio: 'pipe',
       encoding: 'utf8',
     });

@@ -103,7 +103,9 @@ describe('GET /FederationMetadata/2007-06/FederationMetadata.xml', () => {
   test('publishes the server\'s token-signing certificate, and xmlsec1 verifies the document signature with it', async () => {
     const xml = (await getRaw(http)).body.toString('utf8');
     const doc = new DOMParser().parseFromString(xml, 'text/xml');
-    const keyDescriptors = Array.from(doc.getElementsByTagNameNS(MD, 'KeyDescriptor')).filter((k: DomElement) => k.getAttribute('use') === 'signing');
+    // Each role (WS-Fed application service, STS, SAML IdP) lists the signing keys; look at the SAML one.
+    const idp = doc.getElementsByTagNameNS(MD, 'IDPSSODescriptor')[0]!;
+    const keyDescriptors = Array.from(idp.getElementsByTagNameNS(MD, 'KeyDescriptor')).filter((k: DomElement) => k.getAttribute('use') === 'signing');
     assert.equal(keyDescriptors.length, 1, 'one signing key (no rollover in progress)');
     const published = keyDescriptors[0]!.getElementsByTagNameNS(DS, 'X509Certificate')[0]?.textContent?.replace(/\s+/g, '');
     assert.equal(published, server.deps.signingKey.certificateBase64);

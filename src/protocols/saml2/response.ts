@@ -53,10 +53,9 @@ export interface BuiltResponse {
   assertionId: string;
 }
 
-export function buildSuccessResponse(input: AssertionInput): BuiltResponse {
-  const responseId = newSamlId();
+/** A SAML 2.0 Assertion on its own: inside a Response here, inside a WS-Trust RSTR for WS-Federation. */
+export function buildAssertion(input: AssertionInput): { xml: string; assertionId: string } {
   const assertionId = newSamlId();
-  const issued = instant(input.now);
   const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${x(input.inResponseTo)}"`;
   const attributes = input.attributes.filter((a) => a.values.length > 0);
   const attributeStatement = attributes.length
@@ -69,8 +68,8 @@ export function buildSuccessResponse(input: AssertionInput): BuiltResponse {
         )
         .join('')}</AttributeStatement>`
     : '';
-  const assertion =
-    `<Assertion ${A} ID="${assertionId}" IssueInstant="${issued}" Version="2.0">` +
+  const xml =
+    `<Assertion ${A} ID="${assertionId}" IssueInstant="${instant(input.now)}" Version="2.0">` +
     `<Issuer>${x(input.issuer)}</Issuer>` +
     `<Subject><NameID Format="${x(input.nameId.format)}">${x(input.nameId.value)}</NameID>` +
     `<SubjectConfirmation Method="${CM_BEARER}"><SubjectConfirmationData${inResponseTo} NotOnOrAfter="${instant(input.now + input.deliveryMs)}" Recipient="${x(input.destination)}"/></SubjectConfirmation></Subject>` +
@@ -80,8 +79,15 @@ export function buildSuccessResponse(input: AssertionInput): BuiltResponse {
     `<AuthnStatement AuthnInstant="${instant(input.authnInstant)}" SessionIndex="${x(input.sessionIndex)}">` +
     `<AuthnContext><AuthnContextClassRef>${x(input.authnContextClassRef)}</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
     '</Assertion>';
+  return { xml, assertionId };
+}
+
+export function buildSuccessResponse(input: AssertionInput): BuiltResponse {
+  const responseId = newSamlId();
+  const { xml: assertion, assertionId } = buildAssertion(input);
+  const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${x(input.inResponseTo)}"`;
   const xml =
-    `<samlp:Response ${P} ID="${responseId}" Version="2.0" IssueInstant="${issued}" Destination="${x(input.destination)}"` +
+    `<samlp:Response ${P} ID="${responseId}" Version="2.0" IssueInstant="${instant(input.now)}" Destination="${x(input.destination)}"` +
     ` Consent="urn:oasis:names:tc:SAML:2.0:consent:unspecified"${inResponseTo}>` +
     `<Issuer ${A}>${x(input.issuer)}</Issuer>` +
     `<samlp:Status><samlp:StatusCode Value="${STATUS_SUCCESS}"/></samlp:Status>` +

@@ -20,6 +20,10 @@ interface LogoutChain {
   partial: boolean;
   /** The request named a session other than this browser's: nothing was ended. */
   unknownPrincipal?: boolean;
+  /** WS-Fed RPs of the session: wsignoutcleanup1.0 URLs loaded by the signed-out page. */
+  wsfedCleanup?: string[];
+  /** A registered wreply to offer once everything is signed out (wsignout1.0). */
+  returnTo?: string;
 }
 
 type LogoutRequestReceived = Extract<Received, { kind: 'LogoutRequest' }>;
@@ -36,9 +40,10 @@ export async function handleLogoutRequest(req: Request, res: Response, ctx: WebC
     return finish(req, res, ctx, { initiator, remaining: [], partial: false, unknownPrincipal: true });
   }
   const participants = session ? ctx.saml.logoutParticipants(session, rp.entityId) : [];
+  const wsfedCleanup = session ? ctx.wsfed.cleanupUrls(session.record) : [];
   await endSession(req, res, ctx);
   req.log.info({ event: 'signout', initiator: rp.entityId, upn: session?.record.principal.userPrincipalName, others: participants.length }, 'single logout');
-  await next(req, res, ctx, { initiator, remaining: participants, partial: false });
+  await next(req, res, ctx, { initiator, remaining: participants, partial: false, wsfedCleanup });
 }
 
 /** A LogoutResponse from an SP we sent a LogoutRequest to: note the answer, go on to the next SP. */
@@ -51,13 +56,17 @@ export async function handleLogoutResponse(req: Request, res: Response, ctx: Web
   await next(req, res, ctx, { ...chain, awaiting: undefined, partial: chain.partial || !confirmed });
 }
 
-/** The home page's sign-out: every SP of the session is told, then the signed-out page. */
-export async function signOutEverywhere(req: Request, res: Response, ctx: WebContext): Promise<void> {
+/**
+ * Sign-out that starts here: the home page's button, or WS-Federation wsignout1.0. Every SAML SP of
+ * the session is told in turn; WS-Fed RPs get wsignoutcleanup1.0 from the signed-out page.
+ */
+export async function signOutEverywhere(req: Request, res: Response, ctx: WebContext, returnTo?: string): Promise<void> {
   const session = await readSession(req, ctx);
   const participants = session ? ctx.saml.logoutParticipants(session) : [];
+  const wsfedCleanup = session ? ctx.wsfed.cleanupUrls(session.record) : [];
   await endSession(req, res, ctx);
-  if (session) req.log.info({ event: 'signout', upn: session.record.principal.userPrincipalName, others: participants.length }, 'signed out');
-  await next(req, res, ctx, { remaining: participants, partial: false });
+  if (session) req.log.info({ event: 'signout', upn: session.record.principal.userPrincipalName, others: participants.length + wsfedCleanup.length }, 'signed out');
+  await next(req, res, ctx, { remaining: participants, partial: false, wsfedCleanup, returnTo });
 }
 
 async function next(req: Request, res: Response, ctx: WebContext, chain: LogoutChain): Promise<void> {
@@ -77,8 +86,16 @@ async function next(req: Request, res: Response, ctx: WebContext, chain: LogoutC
 function finish(req: Request, res: Response, ctx: WebContext, chain: LogoutChain): void {
   const outcome = chain.unknownPrincipal ? 'unknown-principal' : chain.partial ? 'partial' : 'success';
   const hop = chain.initiator && ctx.saml.logoutResponse(chain.initiator, outcome);
+  // An SP-initiated logout ends at that SP, so WS-Fed cleanup happens first, on our page, only when
+  // there is no LogoutResponse to send; otherwise the WS-Fed RPs keep their own session (partial).
   if (hop) return send(req, res, ctx, hop);
-  renderPage(req, res, ctx, 'signed-out', { title: 'Signed out', partial: chain.partial });
+  const cleanup = chain.wsfedCleanup ?? [];
+  if (cleanup.length) {
+    // The cleanup URLs load as images (AD FS does the same): allow exactly their origins.
+    const origins = [...new Set(cleanup.map((u) => new URL(u).origin))].join(' ');
+    res.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' ${origins}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
+  }
+  renderPage(req, res, ctx, 'signed-out', { title: 'Signed out', partial: chain.partial, cleanup, returnTo: chain.returnTo ?? null });
 }
 
 function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop): void {

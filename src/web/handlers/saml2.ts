@@ -10,6 +10,8 @@ import { renderPage } from '../render.js';
 import { ROUTES } from '../route-paths.js';
 import { readSession } from '../sso-cookie.js';
 import { handleLogoutRequest, handleLogoutResponse } from './saml2-logout.js';
+import { continueWsfed, handleWsfed } from './wsfed.js';
+import type { TrustedSignIn } from '../../protocols/wsfed/idp.js';
 
 function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -26,9 +28,10 @@ function rawQueryOf(req: Request): string {
 export function passiveEndpoint(ctx: WebContext) {
   return async (req: Request, res: Response) => {
     if (await handleSamlMessage(req, res, ctx)) return;
+    if (await handleWsfed(req, res, ctx)) return;
     const resume = single(req.query.resume, 'resume');
     if (resume !== undefined) return resumeSignOn(req, res, ctx, resume);
-    throw new BadRequestError('no SAML message in the request');
+    throw new BadRequestError('no SAML or WS-Federation message in the request');
   };
 }
 
@@ -88,12 +91,14 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
   res.redirect(303, `${ROUTES.signIn}?pending=${signInId}${hint}`);
 }
 
-/** GET /adfs/ls/?resume=<id>: back from the sign-in form. */
+/** GET /adfs/ls/?resume=<id>: back from the sign-in form, to the SAML or WS-Fed request that waited. */
 export async function resumeSignOn(req: Request, res: Response, ctx: WebContext, id: string): Promise<void> {
   const parked = await ctx.pending.take(id);
-  const trusted = parked?.state?.saml2 as TrustedAuthnRequest | undefined;
-  if (!trusted) throw new BadRequestError('no such pending SAML request (expired or already used)');
-  await continueSignOn(req, res, ctx, trusted);
+  const saml2 = parked?.state?.saml2 as TrustedAuthnRequest | undefined;
+  const wsfed = parked?.state?.wsfed as TrustedSignIn | undefined;
+  if (saml2) return continueSignOn(req, res, ctx, saml2);
+  if (wsfed) return continueWsfed(req, res, ctx, wsfed);
+  throw new BadRequestError('no such pending request (expired or already used)');
 }
 
 /**

@@ -1,0 +1,55 @@
+/**
+ * /adfs/ls/?wa=…: WS-Federation passive sign-in and sign-out. Thin glue around protocols/wsfed.
+ */
+import type { Request, Response } from 'express';
+import { BadRequestError, ProtocolError } from '../../errors.js';
+import { readSignInRequest, WA, WSFED_SESSION_PREFIX, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
+import type { WebContext } from '../context.js';
+import { ROUTES } from '../route-paths.js';
+import { readSession } from '../sso-cookie.js';
+import { renderPost } from './saml2.js';
+import { signOutEverywhere } from './saml2-logout.js';
+
+/** Handles a request carrying wa=; returns false when there is none. */
+export async function handleWsfed(req: Request, res: Response, ctx: WebContext): Promise<boolean> {
+  const params = ((req.method === 'POST' ? req.body : req.query) ?? {}) as Record<string, unknown>;
+  const wa = params.wa;
+  if (wa === undefined) return false;
+  if (typeof wa !== 'string') throw new BadRequestError('wa is not a single value');
+  switch (wa) {
+    case WA.signIn: {
+      const trusted = ctx.wsfed.trust(readSignInRequest(params));
+      req.log.info({ event: 'wsfed.signin_request', realm: trusted.realm }, 'WS-Fed sign-in request');
+      await continueWsfed(req, res, ctx, trusted);
+      return true;
+    }
+    case WA.signOut:
+    case WA.signOutCleanup: {
+      const realm = typeof params.wtrealm === 'string' ? params.wtrealm : undefined;
+      const wreply = typeof params.wreply === 'string' ? params.wreply : undefined;
+      // Only a reply URL registered for that realm is offered afterwards; anything else is ignored.
+      await signOutEverywhere(req, res, ctx, ctx.wsfed.signOutReturn(realm, wreply));
+      return true;
+    }
+    default:
+      throw new ProtocolError('wsfed_request_invalid', `unknown wa ${wa.slice(0, 40)}`);
+  }
+}
+
+export async function continueWsfed(req: Request, res: Response, ctx: WebContext, trusted: TrustedSignIn): Promise<void> {
+  const session = await readSession(req, ctx);
+  const outcome = ctx.wsfed.answer(trusted, session, req.ip ?? '');
+  if (outcome.action === 'post') {
+    await ctx.sessions.addRelyingParty(session!.id, `${WSFED_SESSION_PREFIX}${trusted.realm}`);
+    req.log.info({ event: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName }, 'WS-Fed token issued');
+    return renderPost(req, res, ctx, outcome.url, outcome.fields);
+  }
+  const ttl = ctx.config.sessions.pendingRequestMinutes * 60_000;
+  const requestId = await ctx.pending.put({ path: ROUTES.sso, state: { wsfed: trusted } }, ttl);
+  const signInId = await ctx.pending.put(
+    { path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: outcome.forceAuthn, loginHint: outcome.loginHint },
+    ttl,
+  );
+  const hint = outcome.loginHint ? `&username=${encodeURIComponent(outcome.loginHint)}` : '';
+  res.redirect(303, `${ROUTES.signIn}?pending=${signInId}${hint}`);
+}
