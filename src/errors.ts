@@ -89,6 +89,8 @@ export class ProtocolError extends OpenFedError {
     detail: string,
     readonly saml: { top: SamlTopStatus; sub?: SamlSubStatus } = { top: 'Requester' },
     status = 400,
+    /** false: the user must read this on our page (answering the RP would only hide the reason). */
+    readonly answerRelyingParty = true,
   ) {
     super(status, messageId, detail);
   }

@@ -9,7 +9,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
+import { microsoft365IssuerFor, microsoft365SamlRelyingParty } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
+import { samlRelyingPartySchema } from './relying-parties/schema.js';
 import { createDirectory } from './directory/index.js';
 import type { Directory } from './directory/types.js';
 import { loadSigningKey } from './keys/signing-key.js';
@@ -44,7 +46,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const signingKey = await loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, logger);
   const directory = options.directory ?? (await createDirectory(config, logger));
   const stores = createStores(config, logger, clock);
-  const registry = await RelyingPartyRegistry.create(config, logger, { clock });
+  const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), logger, { clock });
   const csrfSecret = config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret'));
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
@@ -70,6 +72,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
       clock,
       signingKey,
       sessionSecret,
+      issuerFor: (rp, principal) =>
+        config.microsoft365.enabled && rp === config.microsoft365.realm ? microsoft365IssuerFor(config.microsoft365, issuer, principal) : undefined,
     }),
     wsfed: new WsfedIdp({ issuer, config, clock, signingKey, sessionSecret }),
   };
@@ -131,4 +135,11 @@ function loadOrCreateSecret(path: string): string {
 /** One shared secret, several independent keys: a leak of one derived value reveals nothing of the others. */
 function deriveSecret(secret: string, label: string): string {
   return Buffer.from(hkdfSync('sha256', secret, '', label, 32)).toString('base64url');
+}
+
+/** Microsoft 365, when enabled, is also a SAML 2.0 SP (domains federated with SAML), unless configured by hand. */
+function withBuiltInRelyingParties(config: Config): Config {
+  const m365 = config.microsoft365;
+  if (!m365.enabled || config.relyingParties.some((rp) => rp.entityId === m365.realm)) return config;
+  return { ...config, relyingParties: [...config.relyingParties, samlRelyingPartySchema.parse(microsoft365SamlRelyingParty(m365))] };
 }

@@ -6,6 +6,12 @@
 import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { Principal } from '../directory/types.js';
+import { ProtocolError } from '../errors.js';
+import type { samlRelyingPartySchema } from '../relying-parties/schema.js';
+import type { z } from 'zod';
+import { claimValues } from './values.js';
+
+type SamlRelyingPartyInput = z.input<typeof samlRelyingPartySchema>;
 
 export type Microsoft365Config = Config['microsoft365'];
 
@@ -32,11 +38,44 @@ export function microsoft365Issuer(config: Microsoft365Config, federationIdentif
   return config.supportMultipleDomain ? `http://${domain}/adfs/services/trust/` : federationIdentifier;
 }
 
+/** The claim source behind the configured source anchor. */
+export function immutableIdClaimSource(source: Microsoft365Config['immutableIdSource']): 'immutableId' | 'objectGuid' | 'consistencyGuid' {
+  return source === 'auto' ? 'immutableId' : source;
+}
+
 /** ImmutableID per the configured source anchor; undefined when the forced source is not set on the user. */
 export function microsoft365ImmutableId(principal: Principal, source: Microsoft365Config['immutableIdSource']): string | undefined {
-  const consistency = principal.consistencyGuid && principal.consistencyGuid.length > 0 ? principal.consistencyGuid : undefined;
-  const bytes = source === 'objectGuid' ? principal.objectGuid : source === 'consistencyGuid' ? consistency : (consistency ?? principal.objectGuid);
-  return bytes?.toString('base64');
+  return claimValues(principal, immutableIdClaimSource(source))[0];
+}
+
+/**
+ * Microsoft 365 as a SAML 2.0 SP (domains with preferredAuthenticationProtocol = saml): Entra POSTs
+ * an AuthnRequest without ACS and wants a signed assertion to login.srf, NameID persistent =
+ * ImmutableID, and IDPEmail = UPN.
+ */
+export function microsoft365SamlRelyingParty(config: Microsoft365Config): SamlRelyingPartyInput {
+  return {
+    entityId: config.realm,
+    name: 'Microsoft Office 365 Identity Platform',
+    assertionConsumerServices: [{ url: config.replyUrl, binding: 'post', isDefault: true }],
+    nameId: { format: 'persistent', source: immutableIdClaimSource(config.immutableIdSource) },
+    attributes: [{ name: 'IDPEmail', source: 'upn', nameFormat: 'unspecified' }],
+    signAssertion: true,
+    assertionLifetimeMinutes: config.tokenLifetimeMinutes,
+    signatureAlgorithm: config.signatureAlgorithm,
+  };
+}
+
+/**
+ * The issuer for a token to Microsoft 365, from the user's UPN suffix. A user outside every
+ * federated domain is stopped here with a page: a token Entra ID would reject helps nobody.
+ */
+export function microsoft365IssuerFor(config: Microsoft365Config, federationIdentifier: string, principal: Principal): string {
+  const domain = federatedDomainFor(principal.userPrincipalName, config.domains);
+  if (!domain) {
+    throw new ProtocolError('m365_domain_not_federated', `UPN suffix of ${principal.userPrincipalName} is not a federated domain`, { top: 'Requester' }, 403, false);
+  }
+  return microsoft365Issuer(config, federationIdentifier, domain);
 }
 
 /** Builds the matcher once per configuration: CIDRs are parsed at start, not per request. */

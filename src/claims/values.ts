@@ -20,6 +20,8 @@ export function claimValues(principal: Principal, source: ClaimSource): string[]
       return [immutableId(principal)];
     case 'objectGuid':
       return [principal.objectGuid.toString('base64')];
+    case 'consistencyGuid':
+      return principal.consistencyGuid && principal.consistencyGuid.length > 0 ? [principal.consistencyGuid.toString('base64')] : [];
     case 'upn':
       return one(principal.userPrincipalName);
     case 'mail':

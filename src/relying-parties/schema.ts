@@ -30,11 +30,11 @@ export const NAME_ID_FORMATS = ['persistent', 'emailAddress', 'unspecified', 'tr
  */
 export const claimSource = z
   .union([
-    z.enum(['immutableId', 'objectGuid', 'upn', 'mail', 'sAMAccountName', 'downLevelName', 'displayName', 'givenName', 'sn', 'groups', 'groupSids']),
+    z.enum(['immutableId', 'objectGuid', 'consistencyGuid', 'upn', 'mail', 'sAMAccountName', 'downLevelName', 'displayName', 'givenName', 'sn', 'groups', 'groupSids']),
     z.string().regex(/^attribute:[A-Za-z][A-Za-z0-9-]*$/, 'expected a source name or attribute:<AD attribute>'),
   ])
   .describe(
-    'immutableId (ms-DS-ConsistencyGuid, else objectGUID, base64), objectGuid, upn, mail, sAMAccountName, downLevelName ' +
+    'immutableId (ms-DS-ConsistencyGuid, else objectGUID, base64), objectGuid, consistencyGuid, upn, mail, sAMAccountName, downLevelName ' +
       '(DOMAIN\\user), displayName, givenName, sn, groups (names), groupSids, or attribute:<AD attribute>.',
   );
 export type ClaimSource = z.infer<typeof claimSource>;

@@ -16,6 +16,7 @@ import { ProtocolError, toSamlStatus, type SamlSubStatus, type SamlTopStatus } f
 import { claimValues } from '../../claims/values.js';
 import type { SigningKey } from '../../keys/signing-key.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
+import type { Principal } from '../../directory/types.js';
 import type { ReplayCache, SessionRecord } from '../../sessions/types.js';
 import { XmlError } from '../../xml/errors.js';
 import { parseXml } from '../../xml/parse.js';
@@ -54,6 +55,8 @@ export interface IdpDeps {
   signingKey: SigningKey;
   /** Derives per-session values (SessionIndex, transient NameIDs) without storing them. */
   sessionSecret: string;
+  /** An RP-specific Issuer (Microsoft 365: one per federated domain); undefined = ours. May throw a ProtocolError. */
+  issuerFor?: (rpEntityId: string, principal: Principal) => string | undefined;
 }
 
 export interface IncomingMessage {
@@ -184,6 +187,7 @@ export class SamlIdp {
       }
       return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
+      if (err instanceof ProtocolError && !err.answerRelyingParty) throw err;
       return this.error(trusted, toSamlStatus(err), err instanceof ProtocolError ? err.message : undefined);
     }
   }
@@ -200,7 +204,7 @@ export class SamlIdp {
     const now = this.deps.clock.now();
     const nameIdValue = this.nameIdValue(rp, format, session);
     const built = buildSuccessResponse({
-      issuer: this.deps.issuer,
+      issuer: this.deps.issuerFor?.(rp.entityId, principal) ?? this.deps.issuer,
       now,
       inResponseTo: trusted.request?.id,
       destination: trusted.acsUrl,

@@ -9,7 +9,7 @@
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { claimValues } from '../../claims/values.js';
-import { corporateNetwork, federatedDomainFor, microsoft365Issuer, microsoft365ImmutableId } from '../../claims/microsoft365.js';
+import { corporateNetwork, microsoft365ImmutableId, microsoft365IssuerFor } from '../../claims/microsoft365.js';
 import type { Config } from '../../config/schema.js';
 import { ProtocolError } from '../../errors.js';
 import type { SigningKey } from '../../keys/signing-key.js';
@@ -199,11 +199,7 @@ export class WsfedIdp {
   private microsoft365Token(record: SessionRecord, clientIp: string) {
     const m365 = this.deps.config.microsoft365;
     const p = record.principal;
-    const domain = federatedDomainFor(p.userPrincipalName, m365.domains);
-    if (!domain) {
-      // A token Entra would reject is worse than a clear page: say which domain is not federated.
-      throw new ProtocolError('m365_domain_not_federated', `UPN suffix of ${p.userPrincipalName} is not a federated domain`, { top: 'Requester' }, 403);
-    }
+    const issuer = microsoft365IssuerFor(m365, this.deps.issuer, p);
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
     if (!immutableId) throw new ProtocolError('m365_no_immutable_id', `${p.userPrincipalName} has no ${m365.immutableIdSource}`, { top: 'Responder' }, 403);
     const claims: Claim[] = [
@@ -214,7 +210,7 @@ export class WsfedIdp {
     ];
     if (record.persistent) claims.push({ type: M365_CLAIM.psso, values: ['true'] });
     return {
-      issuer: microsoft365Issuer(m365, this.deps.issuer, domain),
+      issuer,
       nameIdentifier: { format: UNSPECIFIED, value: immutableId },
       claims,
     };
