@@ -86,23 +86,32 @@ async function next(req: Request, res: Response, ctx: WebContext, chain: LogoutC
 function finish(req: Request, res: Response, ctx: WebContext, chain: LogoutChain): void {
   const outcome = chain.unknownPrincipal ? 'unknown-principal' : chain.partial ? 'partial' : 'success';
   const hop = chain.initiator && ctx.saml.logoutResponse(chain.initiator, outcome);
-  // An SP-initiated logout ends at that SP, so WS-Fed cleanup happens first, on our page, only when
-  // there is no LogoutResponse to send; otherwise the WS-Fed RPs keep their own session (partial).
-  if (hop) return send(req, res, ctx, hop);
+  // WS-Fed RPs are cleaned up by the browser loading wsignoutcleanup1.0 as images (as AD FS does):
+  // on the signed-out page, or on the page that carries the LogoutResponse on to the SAML SP.
   const cleanup = chain.wsfedCleanup ?? [];
-  if (cleanup.length) {
-    // The cleanup URLs load as images (AD FS does the same): allow exactly their origins.
-    const origins = [...new Set(cleanup.map((u) => new URL(u).origin))].join(' ');
-    res.set('Content-Security-Policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' ${origins}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`);
-  }
+  if (hop) return send(req, res, ctx, hop, cleanup);
+  if (cleanup.length) res.set('Content-Security-Policy', pageCsp(cleanup));
   renderPage(req, res, ctx, 'signed-out', { title: 'Signed out', partial: chain.partial, cleanup, returnTo: chain.returnTo ?? null });
 }
 
-function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop): void {
+/** Our usual policy, plus the cleanup URLs' origins as image sources and, for a POST hop, its target. */
+function pageCsp(cleanup: readonly string[], formAction?: string): string {
+  const origins = [...new Set(cleanup.map((u) => new URL(u).origin))].join(' ');
+  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' ${origins}; form-action ${formAction ? new URL(formAction).origin : "'self'"}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
+function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop, cleanup: readonly string[] = []): void {
   res.set('Cache-Control', 'no-store');
-  if (hop.action === 'post') return renderPost(req, res, ctx, hop.url, hop.fields);
-  // After our own sign-out form, a 303 elsewhere would be blocked by the page's CSP form-action:
-  // a same-origin page moves on instead.
-  if (req.method === 'POST' && req.path === ROUTES.signOut) return renderPage(req, res, ctx, 'redirect', { title: 'Signing you out…', target: hop.url });
+  if (hop.action === 'post') {
+    if (!cleanup.length) return renderPost(req, res, ctx, hop.url, hop.fields);
+    res.set('Content-Security-Policy', pageCsp(cleanup, hop.url));
+    return renderPage(req, res, ctx, 'post-binding', { title: 'Signing you out…', action: hop.url, fields: Object.entries(hop.fields), cleanup });
+  }
+  // After our own sign-out form a 303 elsewhere would meet the page's CSP form-action, and cleanup
+  // images need a page to load on: a same-origin page moves on once they have loaded.
+  if (cleanup.length || (req.method === 'POST' && req.path === ROUTES.signOut)) {
+    if (cleanup.length) res.set('Content-Security-Policy', pageCsp(cleanup));
+    return renderPage(req, res, ctx, 'redirect', { title: 'Signing you out…', target: hop.url, cleanup });
+  }
   res.redirect(303, hop.url);
 }
