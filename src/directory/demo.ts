@@ -71,10 +71,7 @@ export class DemoDirectory implements Directory {
   // Verifying against this when the user is unknown keeps "no such user" as slow as "wrong password".
   private readonly dummyHash: Promise<string> = hashPassword(randomUUID());
 
-  private constructor(
-    private readonly users: readonly DemoUser[],
-    private readonly logger: Logger,
-  ) {}
+  private constructor(private readonly users: readonly DemoUser[]) {}
 
   /** Reads the users file; creates it with the documented demo user when it does not exist yet. */
   static async open(usersFile: string, logger: Logger): Promise<DemoDirectory> {
@@ -89,7 +86,7 @@ export class DemoDirectory implements Directory {
       throw new Error(`demo users file ${usersFile}: ${issue?.path.join('.')}: ${issue?.message}`);
     }
     logger.warn('using the demo directory: for trying OpenFed out, never for production');
-    return new DemoDirectory(parsed.data.users, logger);
+    return new DemoDirectory(parsed.data.users);
   }
 
   async authenticate(username: string, password: string): Promise<AuthResult> {

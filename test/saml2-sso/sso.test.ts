@@ -37,12 +37,10 @@ async function signInAt(agent: request.Agent, signInPath: string) {
 describe('SAML 2.0 SP-initiated sign-on', () => {
   let server: TestServer;
   let sp: KeyPair;
-  let stranger: KeyPair;
   let idpCertPem: string;
 
   before(async () => {
     sp = makeKeyPair('signed-sp.example.test');
-    stranger = makeKeyPair('attacker.example');
     server = await startTestServer({
       server: { baseUrl: 'http://127.0.0.1' },
       relyingParties: [

@@ -7,7 +7,7 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis.js';
+import { startRedisServer } from '../helpers/redis.js';
 import { sampleRecord, sessionStoreContract } from './contract.js';
 
 const redis = await startRedisServer();

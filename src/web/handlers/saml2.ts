@@ -7,9 +7,9 @@ import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
 import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
-import { ROUTES } from '../route-paths.js';
 import { readSession } from '../sso-cookie.js';
 import { handleLogoutRequest, handleLogoutResponse } from './saml2-logout.js';
+import { parkForSignIn } from './park.js';
 import { continueWsfed, handleWsfed } from './wsfed.js';
 import type { TrustedSignIn } from '../../protocols/wsfed/idp.js';
 
@@ -81,14 +81,7 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
     }
     return renderPost(req, res, ctx, outcome.url, outcome.fields);
   }
-  const ttl = ctx.config.sessions.pendingRequestMinutes * 60_000;
-  const requestId = await ctx.pending.put({ path: ROUTES.sso, state: { saml2: trusted } }, ttl);
-  const signInId = await ctx.pending.put(
-    { path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: outcome.forceAuthn, loginHint: outcome.loginHint },
-    ttl,
-  );
-  const hint = outcome.loginHint ? `&username=${encodeURIComponent(outcome.loginHint)}` : '';
-  res.redirect(303, `${ROUTES.signIn}?pending=${signInId}${hint}`);
+  await parkForSignIn(res, ctx, { saml2: trusted }, outcome);
 }
 
 /** GET /adfs/ls/?resume=<id>: back from the sign-in form, to the SAML or WS-Fed request that waited. */

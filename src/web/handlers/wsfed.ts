@@ -5,9 +5,9 @@ import type { Request, Response } from 'express';
 import { BadRequestError, ProtocolError } from '../../errors.js';
 import { readSignInRequest, WA, WSFED_SESSION_PREFIX, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { WebContext } from '../context.js';
-import { ROUTES } from '../route-paths.js';
 import { readSession } from '../sso-cookie.js';
 import { renderPost } from './saml2.js';
+import { parkForSignIn } from './park.js';
 import { signOutEverywhere } from './saml2-logout.js';
 
 /** Handles a request carrying wa=; returns false when there is none. */
@@ -44,12 +44,5 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
     req.log.info({ event: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName }, 'WS-Fed token issued');
     return renderPost(req, res, ctx, outcome.url, outcome.fields);
   }
-  const ttl = ctx.config.sessions.pendingRequestMinutes * 60_000;
-  const requestId = await ctx.pending.put({ path: ROUTES.sso, state: { wsfed: trusted } }, ttl);
-  const signInId = await ctx.pending.put(
-    { path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: outcome.forceAuthn, loginHint: outcome.loginHint },
-    ttl,
-  );
-  const hint = outcome.loginHint ? `&username=${encodeURIComponent(outcome.loginHint)}` : '';
-  res.redirect(303, `${ROUTES.signIn}?pending=${signInId}${hint}`);
+  await parkForSignIn(res, ctx, { wsfed: trusted }, outcome);
 }
