@@ -20,6 +20,7 @@ import { escapeXml } from '../xml/escape.js';
 import { NS, SAML11_ASSERTION_NS } from '../xml/namespaces.js';
 import { signElement } from '../xml/sign.js';
 import { ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
+import { CLAIM_TYPE } from '../claims/claim-types.js';
 
 const SAML2_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
 const BINDING = {
@@ -46,26 +47,7 @@ export const WSFED_PROTOCOL = {
 /** fed:TokenTypesOffered, in AD FS's order. */
 export const TOKEN_TYPES_OFFERED = ['urn:oasis:names:tc:SAML:2.0:assertion', SAML11_ASSERTION_NS] as const;
 
-/**
- * Claim type URIs OpenFed issues (federation reference §1a). Always the http:// forms: claim URIs
- * are opaque identifiers, compared byte for byte.
- */
-export const CLAIM_TYPE = {
-  emailAddress: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
-  givenName: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
-  name: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
-  upn: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn',
-  group: 'http://schemas.xmlsoap.org/claims/Group',
-  /** AD FS 1.x UPN; the one Microsoft 365 receives (AttributeNamespace http://schemas.xmlsoap.org/claims, AttributeName UPN). */
-  adfs1Upn: 'http://schemas.xmlsoap.org/claims/UPN',
-  surname: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
-  nameIdentifier: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier',
-  groupSid: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid',
-  insideCorporateNetwork: 'http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork',
-  authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
-  immutableId: 'http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID',
-  psso: 'http://schemas.microsoft.com/2014/03/psso',
-} as const;
+export { CLAIM_TYPE };
 
 export interface OfferedClaimType {
   uri: string;

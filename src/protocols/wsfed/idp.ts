@@ -8,6 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../../clock.js';
+import { CLAIM_TYPE } from '../../claims/claim-types.js';
 import { claimValues } from '../../claims/values.js';
 import { corporateNetwork, microsoft365ImmutableId, microsoft365IssuerFor } from '../../claims/microsoft365.js';
 import type { Config } from '../../config/schema.js';
@@ -23,13 +24,6 @@ export const WA = { signIn: 'wsignin1.0', signOut: 'wsignout1.0', signOutCleanup
 /** Where session.relyingParties remembers WS-Fed realms, apart from SAML entityIDs. */
 export const WSFED_SESSION_PREFIX = 'wsfed|';
 
-export const M365_CLAIM = {
-  upn: 'http://schemas.xmlsoap.org/claims/UPN',
-  immutableId: 'http://schemas.microsoft.com/LiveID/Federation/2008/05/ImmutableID',
-  insideCorporateNetwork: 'http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork',
-  authnMethodsReferences: 'http://schemas.microsoft.com/claims/authnmethodsreferences',
-  psso: 'http://schemas.microsoft.com/2014/03/psso',
-} as const;
 const PASSWORD_AUTHN_METHOD = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password';
 const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 
@@ -203,12 +197,12 @@ export class WsfedIdp {
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
     if (!immutableId) throw new ProtocolError('m365_no_immutable_id', `${p.userPrincipalName} has no ${m365.immutableIdSource}`, { top: 'Responder' }, 403);
     const claims: Claim[] = [
-      { type: M365_CLAIM.upn, values: [p.userPrincipalName] },
-      { type: M365_CLAIM.immutableId, values: [immutableId] },
-      { type: M365_CLAIM.insideCorporateNetwork, values: [String(this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
-      { type: M365_CLAIM.authnMethodsReferences, values: [PASSWORD_AUTHN_METHOD] },
+      { type: CLAIM_TYPE.adfs1Upn, values: [p.userPrincipalName] },
+      { type: CLAIM_TYPE.immutableId, values: [immutableId] },
+      { type: CLAIM_TYPE.insideCorporateNetwork, values: [String(this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
+      { type: CLAIM_TYPE.authnMethodsReferences, values: [PASSWORD_AUTHN_METHOD] },
     ];
-    if (record.persistent) claims.push({ type: M365_CLAIM.psso, values: ['true'] });
+    if (record.persistent) claims.push({ type: CLAIM_TYPE.psso, values: ['true'] });
     return {
       issuer,
       nameIdentifier: { format: UNSPECIFIED, value: immutableId },
