@@ -207,6 +207,14 @@ export const configSchema = z
           15,
           'How long a protocol request waits for the user to finish signing in.',
         ),
+        keepMeSignedIn: z
+          .object({
+            enabled: z.boolean().default(false).describe('Offer "Keep me signed in" on the sign-in form (AD FS EnableKmsi; off by default).'),
+            lifetimeMinutes: durationMinutes(1440, 'Lifetime of such a session, in a persistent cookie (AD FS KmsiLifetimeMins: 24 hours; at most 7 days there).'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Persistent sign-in; Microsoft 365 tokens then carry the psso claim.'),
       })
       .strict()
       .prefault({})

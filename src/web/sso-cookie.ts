@@ -48,6 +48,8 @@ export async function startSession(
   deps: AppDeps,
   principal: Principal,
   authnMethod: AuthMethod,
+  /** "Keep me signed in": a longer session in a cookie that outlives the browser. */
+  persistent = false,
 ): Promise<CurrentSession> {
   const previous = cookieValue(req, deps.config.sessions.cookieName);
   if (previous) await deps.sessions.destroy(previous);
@@ -57,13 +59,14 @@ export async function startSession(
     authnInstant: now,
     authnMethod,
     clientIp: req.ip ?? '',
-    persistent: false,
+    persistent,
     relyingParties: [],
-    expiresAt: sessionExpiresAt(deps.config.sessions, now),
+    expiresAt: persistent ? now + deps.config.sessions.keepMeSignedIn.lifetimeMinutes * 60_000 : sessionExpiresAt(deps.config.sessions, now),
   };
   const id = await deps.sessions.create(record);
-  // A browser-session cookie: the server-side record carries the real expiry.
-  res.cookie(deps.config.sessions.cookieName, id, ssoCookieOptions(deps));
+  // Normally a browser-session cookie (the server-side record carries the real expiry); with
+  // "keep me signed in" the cookie lives as long as the session.
+  res.cookie(deps.config.sessions.cookieName, id, persistent ? { ...ssoCookieOptions(deps), expires: new Date(record.expiresAt) } : ssoCookieOptions(deps));
   return { id, record };
 }
 

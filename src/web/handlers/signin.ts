@@ -58,9 +58,11 @@ export function submitSignIn(deps: WebContext) {
       return renderSignIn(req, res.status(message.status), deps, { pending, username, error: message.text });
     }
 
-    const session = await startSession(req, res, deps, outcome.principal, 'password');
+    // Only honoured when offered: a crafted form cannot extend a session the administrator keeps short.
+    const keepSignedIn = deps.config.sessions.keepMeSignedIn.enabled && field(req.body, 'kmsi') === 'true';
+    const session = await startSession(req, res, deps, outcome.principal, 'password', keepSignedIn);
     req.log.info(
-      { event: 'signin.succeeded', username, upn: session.record.principal.userPrincipalName, method: 'password' },
+      { event: 'signin.succeeded', username, upn: session.record.principal.userPrincipalName, method: 'password', persistent: keepSignedIn },
       'sign-in succeeded',
     );
     const resume = pending ? await deps.pending.take(pending) : undefined;
@@ -81,5 +83,6 @@ function renderSignIn(req: Request, res: Response, deps: WebContext, view: SignI
     pending: view.pending ?? '',
     username: view.username,
     error: view.error ?? '',
+    offerKmsi: deps.config.sessions.keepMeSignedIn.enabled,
   });
 }
