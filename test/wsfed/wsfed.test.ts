@@ -4,6 +4,7 @@
  * xmlsec1, the RSTR and assertion checked against the shape AD FS emits.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +76,12 @@ describe('WS-Federation with Microsoft 365 (one domain)', () => {
         { realm: 'urn:app:saml2-token', replyUrls: ['https://app2.example.test/'], tokenType: 'saml2' },
       ],
     });
-    certificateBase64 = server.deps.signingKey.certificateBase64;
+    // Configured like Entra ID: the token-signing certificate comes from our FederationMetadata.xml.
+    const metadata = await (await fetch(`${server.url}/federationmetadata/2007-06/federationmetadata.xml`)).text();
+    const sts = /<(?:\w+:)?RoleDescriptor[^>]*SecurityTokenServiceType[\s\S]*?<\/(?:\w+:)?RoleDescriptor>/.exec(metadata)?.[0] ?? '';
+    certificateBase64 = /<(?:\w+:)?X509Certificate>([^<]+)</.exec(sts)?.[1]?.replace(/\s+/g, '') ?? '';
+    const thumbprint = createHash('sha1').update(Buffer.from(certificateBase64, 'base64')).digest('hex').toUpperCase();
+    assert.equal(thumbprint, server.deps.signingKey.thumbprint, 'the metadata publishes the signing certificate');
     certPem = server.deps.signingKey.certificate.toString();
   });
   after(() => server?.stop());
