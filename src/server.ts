@@ -3,11 +3,13 @@
  * and web together. main.ts calls it for the real process; tests call it to get a live server.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
+import { pino } from 'pino';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
 import { microsoft365IssuerFor, microsoft365SamlRelyingParty } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
@@ -38,6 +40,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Replaces the directory built from config (tests of pure web behaviour). */
   directory?: Directory;
+  /** Replaces the audit trail built from config (tests read events from memory). */
+  audit?: AuditLog;
 }
 
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -59,6 +63,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     replay: stores.replay,
     signingKey,
     logger,
+    audit: options.audit ?? openAuditLog(config),
     clock,
     csrfSecret,
     registry,
@@ -142,4 +147,13 @@ function withBuiltInRelyingParties(config: Config): Config {
   const m365 = config.microsoft365;
   if (!m365.enabled || config.relyingParties.some((rp) => rp.entityId === m365.realm)) return config;
   return { ...config, relyingParties: [...config.relyingParties, samlRelyingPartySchema.parse(microsoft365SamlRelyingParty(m365))] };
+}
+
+/** The audit trail goes to its own file (owner-only), or to stdout when configured as "-". */
+function openAuditLog(config: Config): AuditLog {
+  const file = config.audit.file ?? join(config.dataDir, 'audit.log');
+  if (file === '-') return createAuditLog();
+  if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });
+  // Written synchronously: an audit line must not be lost in a buffer when the process dies.
+  return createAuditLog(pino.destination({ dest: file, append: true, sync: true }));
 }

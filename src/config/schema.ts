@@ -325,6 +325,16 @@ export const configSchema = z
         message: 'expected supportMultipleDomain: true for more than one domain (each domain needs its own issuer)',
       })
       .describe('Microsoft 365 / Entra ID federation.'),
+    audit: z
+      .object({
+        file: z
+          .string()
+          .optional()
+          .describe('Where the audit trail (one JSON line per security event) is appended; "-" for stdout. Default: <dataDir>/audit.log.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The audit trail: sign-ins, lockouts, tokens issued and refused, logouts, admin changes.'),
     log: z
       .object({
         level: z

@@ -8,7 +8,7 @@ import cookieParser from 'cookie-parser';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import { NotFoundError, toProblem } from '../errors.js';
+import { NotFoundError, ProtocolError, toProblem } from '../errors.js';
 import type { AppDeps, WebContext } from './context.js';
 import { createCsrf } from './csrf.js';
 import { PAGE_MESSAGES } from './messages.js';
@@ -85,6 +85,11 @@ export function createApp(deps: AppDeps): Express {
     const log = req.log ?? deps.logger;
     if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
     else log.warn({ reason: (err as Error)?.message, messageId: problem.messageId }, 'request rejected');
+    if (err instanceof ProtocolError) {
+      // A protocol request refused before anyone could be answered (AD FS event 1201).
+      const protocol = problem.messageId.startsWith('saml') || problem.messageId === 'idp_initiated_not_allowed' ? 'saml2' : 'wsfed';
+      deps.audit.record({ type: 'token.refused', protocol, reason: problem.messageId, clientIp: req.ip ?? '' }, String(req.id ?? ''));
+    }
     if (res.headersSent) return;
     const message = PAGE_MESSAGES[problem.messageId];
     res.status(problem.status).set('Cache-Control', 'no-store');

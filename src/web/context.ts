@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit/audit.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
@@ -22,6 +23,7 @@ export interface AppDeps {
   saml: SamlIdp;
   wsfed: WsfedIdp;
   logger: Logger;
+  audit: AuditLog;
   clock: Clock;
   /** Secret for CSRF tokens (shared by every node of a farm). */
   csrfSecret: string;

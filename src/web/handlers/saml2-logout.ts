@@ -43,6 +43,10 @@ export async function handleLogoutRequest(req: Request, res: Response, ctx: WebC
   const wsfedCleanup = session ? ctx.wsfed.cleanupUrls(session.record) : [];
   await endSession(req, res, ctx);
   req.log.info({ event: 'signout', initiator: rp.entityId, upn: session?.record.principal.userPrincipalName, others: participants.length }, 'single logout');
+  ctx.audit.record(
+    { type: 'signout', upn: session?.record.principal.userPrincipalName, initiator: rp.entityId, relyingParties: participants.length + wsfedCleanup.length, clientIp: req.ip ?? '' },
+    String(req.id),
+  );
   await next(req, res, ctx, { initiator, remaining: participants, partial: false, wsfedCleanup });
 }
 
@@ -65,7 +69,10 @@ export async function signOutEverywhere(req: Request, res: Response, ctx: WebCon
   const participants = session ? ctx.saml.logoutParticipants(session) : [];
   const wsfedCleanup = session ? ctx.wsfed.cleanupUrls(session.record) : [];
   await endSession(req, res, ctx);
-  if (session) req.log.info({ event: 'signout', upn: session.record.principal.userPrincipalName, others: participants.length + wsfedCleanup.length }, 'signed out');
+  if (session) {
+    req.log.info({ event: 'signout', upn: session.record.principal.userPrincipalName, others: participants.length + wsfedCleanup.length }, 'signed out');
+    ctx.audit.record({ type: 'signout', upn: session.record.principal.userPrincipalName, relyingParties: participants.length + wsfedCleanup.length, clientIp: req.ip ?? '' }, String(req.id));
+  }
   await next(req, res, ctx, { remaining: participants, partial: false, wsfedCleanup, returnTo });
 }
 

@@ -51,6 +51,7 @@ export function submitSignIn(deps: WebContext) {
     const outcome = await deps.passwords.authenticate(req, res);
     if (!outcome.ok) {
       req.log.info({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail }, 'sign-in failed');
+      deps.audit.record({ type: 'signin.failed', user: username, reason: outcome.reason, clientIp: req.ip ?? '' }, String(req.id));
       if (outcome.reason === 'directory_unavailable') {
         throw new ServiceUnavailableError('directory_unavailable', outcome.detail ?? 'no domain controller answered');
       }
@@ -64,6 +65,10 @@ export function submitSignIn(deps: WebContext) {
     req.log.info(
       { event: 'signin.succeeded', username, upn: session.record.principal.userPrincipalName, method: 'password', persistent: keepSignedIn },
       'sign-in succeeded',
+    );
+    deps.audit.record(
+      { type: 'signin.succeeded', user: username, upn: session.record.principal.userPrincipalName, method: 'password', clientIp: req.ip ?? '', persistent: keepSignedIn },
+      String(req.id),
     );
     const resume = pending ? await deps.pending.take(pending) : undefined;
     // Only a path our own code stored is followed, and only if it is local: never a URL from the request.
