@@ -14,6 +14,7 @@ export type MessageId =
   | 'payload_too_large'
   | 'sessions_unavailable'
   | 'directory_unavailable'
+  | 'too_many_attempts'
   | 'pending_request_expired'
   | 'saml_request_invalid'
   | 'saml_unknown_relying_party'

@@ -15,6 +15,7 @@ import { microsoft365IssuerFor, microsoft365SamlRelyingParty } from './claims/mi
 import { federationIdentifier, type Config } from './config/schema.js';
 import { samlRelyingPartySchema } from './relying-parties/schema.js';
 import { createDirectory } from './directory/index.js';
+import { LockoutGuard } from './lockout/guard.js';
 import type { Directory } from './directory/types.js';
 import { loadSigningKey } from './keys/signing-key.js';
 import type { Logger } from './log.js';
@@ -55,6 +56,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
+  const audit = options.audit ?? openAuditLog(config);
   const deps: AppDeps = {
     config,
     directory,
@@ -63,7 +65,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     replay: stores.replay,
     signingKey,
     logger,
-    audit: options.audit ?? openAuditLog(config),
+    audit,
+    lockout: new LockoutGuard({ config: config.lockout, store: stores.lockout, directory, audit, logger, clock }),
     clock,
     csrfSecret,
     registry,
@@ -150,7 +153,7 @@ function withBuiltInRelyingParties(config: Config): Config {
 }
 
 /** The audit trail goes to its own file (owner-only), or to stdout when configured as "-". */
-function openAuditLog(config: Config): AuditLog {
+export function openAuditLog(config: Config): AuditLog {
   const file = config.audit.file ?? join(config.dataDir, 'audit.log');
   if (file === '-') return createAuditLog();
   if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });

@@ -325,6 +325,55 @@ export const configSchema = z
         message: 'expected supportMultipleDomain: true for more than one domain (each domain needs its own issuer)',
       })
       .describe('Microsoft 365 / Entra ID federation.'),
+    lockout: z
+      .object({
+        mode: z
+          .enum(['off', 'logOnly', 'enforce'])
+          .default('logOnly')
+          .describe(
+            'Extranet smart lockout (AD FS ESL). logOnly records and audits what would be refused but refuses nothing, ' +
+              'while it learns each user\'s familiar addresses: Microsoft\'s advice is 3-7 days of log-only before enforce. ' +
+              'enforce refuses, without asking AD, a user whose bad-password count for unknown (or familiar) addresses reached ' +
+              'the threshold, so an attacker cannot lock the AD account; the real user keeps signing in from familiar addresses.',
+          ),
+        threshold: z
+          .number()
+          .int()
+          .positive()
+          .max(1000)
+          .default(3)
+          .describe(
+            'Bad passwords per user (counted separately for unknown and familiar addresses) before further attempts are refused. ' +
+              'Must be below the domain\'s lockoutThreshold, or AD locks the account first; recommended: half of it (AD 10 -> 5).',
+          ),
+        observationWindowMinutes: durationMinutes(
+          30,
+          'A refused user may try once more after this long since the last bad password (AD FS ExtranetObservationWindow, recommended 30 minutes). Counters clear only on a successful sign-in or an admin reset.',
+        ),
+        familiarLocationDays: z
+          .number()
+          .int()
+          .positive()
+          .max(365)
+          .default(14)
+          .describe('An address a user signed in from successfully within this many days is familiar to that user.'),
+        perAddress: z
+          .object({
+            attempts: z
+              .number()
+              .int()
+              .nonnegative()
+              .default(20)
+              .describe('Sign-in attempts (form posts) allowed from one client address per window; more get 429. 0 turns it off. Raise it for large NATed networks.'),
+            windowSeconds: z.number().int().positive().max(86_400).default(60).describe('The per-address window.'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Per-address sign-in throttling, shared through Redis when configured.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Password-guessing defences: extranet smart lockout per user, and throttling per client address.'),
     audit: z
       .object({
         file: z
@@ -352,6 +401,7 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type LdapConfig = NonNullable<Config['directory']['ldap']>;
 export type RedisConfig = NonNullable<Config['sessions']['redis']>;
+export type LockoutConfig = Config['lockout'];
 export type SigningKeyConfig = NonNullable<Config['keys']['signing']>;
 
 /** The identifier AD FS uses by default: http://<federation service name>/adfs/services/trust. */

@@ -5,6 +5,8 @@
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { LockoutStore } from '../lockout/store.js';
+import { MemoryLockoutStore, RedisLockoutStore } from './lockout-store.js';
 import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from './memory.js';
 import { RedisConnection, RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis.js';
 import type { PendingStore, ReplayCache, SessionStore } from './types.js';
@@ -16,6 +18,8 @@ export interface Stores {
   sessions: SessionStore;
   pending: PendingStore;
   replay: ReplayCache;
+  /** Extranet-lockout state and the per-address sign-in throttle (lockout/). */
+  lockout: LockoutStore;
   /** Releases the backend (the Redis connection); idempotent. */
   close(): Promise<void>;
 }
@@ -29,6 +33,7 @@ export function createStores(config: Config, logger: Logger, clock: Clock = syst
       sessions: new RedisSessionStore(connection, logger, clock),
       pending: new RedisPendingStore(connection),
       replay: new RedisReplayCache(connection),
+      lockout: new RedisLockoutStore(connection, config.lockout.perAddress),
       close: () => connection.close(),
     };
   }
@@ -43,6 +48,7 @@ export function createStores(config: Config, logger: Logger, clock: Clock = syst
     sessions,
     pending: new MemoryPendingStore({ clock, logger }),
     replay: new MemoryReplayCache({ clock, logger }),
+    lockout: new MemoryLockoutStore(config.lockout.perAddress, clock),
     close: () => sessions.close(),
   };
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
 import type { SigningKey } from '../keys/signing-key.js';
+import type { LockoutGuard } from '../lockout/guard.js';
 import type { Logger } from '../log.js';
 import type { MetadataCache } from '../metadata/cache.js';
 import type { SamlIdp } from '../protocols/saml2/idp.js';
@@ -24,6 +25,8 @@ export interface AppDeps {
   wsfed: WsfedIdp;
   logger: Logger;
   audit: AuditLog;
+  /** Extranet smart lockout and per-address throttling around the password check. */
+  lockout: LockoutGuard;
   clock: Clock;
   /** Secret for CSRF tokens (shared by every node of a farm). */
   csrfSecret: string;

@@ -22,6 +22,10 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
     title: 'Service unavailable',
     text: 'Sign-in is temporarily unavailable because no domain controller answered. Try again in a few minutes.',
   },
+  too_many_attempts: {
+    title: 'Too many sign-in attempts',
+    text: 'There have been too many sign-in attempts from your network address. Wait a minute, then try again.',
+  },
   pending_request_expired: {
     title: 'Sign-in took too long',
     text: 'The application that sent you here is no longer waiting. Go back to it and start again.',

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { BadRequestError, ServiceUnavailableError } from '../../errors.js';
+import { TooManyAttemptsError } from '../../lockout/guard.js';
 import type { WebContext } from '../context.js';
 import { isLocalPath } from '../local-path.js';
 import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
@@ -35,6 +36,13 @@ export function showSignIn(deps: WebContext) {
 /** POST /signin: check the password, start a session, continue what was pending. */
 export function submitSignIn(deps: WebContext) {
   return async (req: Request, res: Response) => {
+    const clientIp = req.ip ?? '';
+    try {
+      await deps.lockout.throttleAddress(clientIp);
+    } catch (err) {
+      if (err instanceof TooManyAttemptsError) res.set('Retry-After', String(err.retryAfterSeconds));
+      throw err;
+    }
     const pending = pendingIdFrom(field(req.body, 'pending'));
     const rawUsername = field(req.body, 'username') ?? '';
     const password = field(req.body, 'password') ?? '';
@@ -48,7 +56,8 @@ export function submitSignIn(deps: WebContext) {
       return renderSignIn(req, res.status(400), deps, { pending, username: '', error: FORM_MESSAGES.too_long });
     }
 
-    const outcome = await deps.passwords.authenticate(req, res);
+    // Extranet smart lockout decides whether AD is asked at all, and learns from its answer.
+    const outcome = await deps.lockout.authenticate({ username, clientIp, requestId: String(req.id) }, () => deps.passwords.authenticate(req, res));
     if (!outcome.ok) {
       req.log.info({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail }, 'sign-in failed');
       deps.audit.record({ type: 'signin.failed', user: username, reason: outcome.reason, clientIp: req.ip ?? '' }, String(req.id));
