@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `openfed`: administration commands: hashing a password for the demo directory, and the Microsoft 365
- * federation settings and check (`openfed m365 settings|verify`).
+ * federation settings and check (`openfed m365 settings|verify`), and extranet-lockout state
+ * (`openfed lockout show|reset`).
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { hashPassword } from '../directory/demo.js';
+import { lockoutCommand } from './lockout.js';
 import { m365Command } from './m365.js';
 
 /** Reads one line without echoing it: a password must not end up on screen or in scrollback. */
@@ -39,6 +41,7 @@ program
   });
 
 program.addCommand(m365Command());
+program.addCommand(lockoutCommand());
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`openfed: ${(err as Error).message}\n`);
