@@ -194,7 +194,7 @@ describe('forms: CSRF, field caps, Unicode names (demo directory)', () => {
     'Unicode: a users-file entry saved in NFD is found when the name is typed in NFC',
     {
       todo:
-        'BUG: src/directory/demo.ts:118-128 DemoDirectory.find compares the NFC login name with userPrincipalName/sAMAccountName as stored, ' +
+        'BUG: src/directory/demo.ts:113-125 DemoDirectory.find (same() at :117) compares the NFC login name with userPrincipalName/sAMAccountName as stored, ' +
         'without normalising the stored value, so an NFD entry in the users file can never sign in (hashPassword normalises passwords, names are not)',
     },
     async () => {
