@@ -114,7 +114,8 @@ export class DemoDirectory implements Directory {
     const parsed = parseLoginName(username);
     if (!parsed.ok) return undefined;
     const login = parsed.value;
-    const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+    // Both sides NFC: a users file saved in NFD must match what people type.
+    const same = (a: string, b: string) => a.normalize('NFC').toLowerCase() === b.normalize('NFC').toLowerCase();
     switch (login.form) {
       case 'upn':
         return this.users.find((u) => same(u.userPrincipalName, login.name));

@@ -193,11 +193,6 @@ describe('forms: CSRF, field caps, Unicode names (demo directory)', () => {
 
   test(
     'Unicode: a users-file entry saved in NFD is found when the name is typed in NFC',
-    {
-      todo:
-        'BUG: src/directory/demo.ts:113-125 DemoDirectory.find (same() at :117) compares the NFC login name with userPrincipalName/sAMAccountName as stored, ' +
-        'without normalising the stored value, so an NFD entry in the users file can never sign in (hashPassword normalises passwords, names are not)',
-    },
     async () => {
       const { agent, res } = await signIn(NFD_STORED_UPN.normalize('NFC'), NFC_PASSWORD);
       assert.equal(res.status, 303, res.text.slice(0, 200));

@@ -120,11 +120,11 @@ export class SamlIdp {
         ? decodeRedirectMessage(input.message, settings.maxMessageBytes)
         : decodePostMessage(input.message, settings.maxMessageBytes);
     const unverified = this.parse(xml);
-    const kind = messageKind(unverified);
+    const kind = readingXml(() => messageKind(unverified));
     if ((kind === 'LogoutResponse') !== (input.param === 'SAMLResponse')) {
       throw new ProtocolError('saml_request_invalid', `${kind} sent as ${input.param}`);
     }
-    const issuer = peekIssuer(unverified);
+    const issuer = readingXml(() => peekIssuer(unverified));
     const rp = this.deps.registry.get(issuer);
     if (!rp) throw new ProtocolError('saml_unknown_relying_party', `no relying party ${issuer.slice(0, 200)}`);
 
@@ -134,7 +134,9 @@ export class SamlIdp {
       throw new ProtocolError('saml_signature_invalid', `unsigned ${kind} from ${rp.entityId}, which must sign`);
     }
 
-    const message = kind === 'AuthnRequest' ? readAuthnRequest(root) : kind === 'LogoutRequest' ? readLogoutRequest(root) : readLogoutResponse(root);
+    const message = readingXml(() =>
+      kind === 'AuthnRequest' ? readAuthnRequest(root) : kind === 'LogoutRequest' ? readLogoutRequest(root) : readLogoutResponse(root),
+    );
     // The verified document is re-parsed from the signed bytes: its Issuer must still be this RP.
     if (message.issuer !== rp.entityId) throw new ProtocolError('saml_request_invalid', 'Issuer changed under the signature');
     this.checkDestination(message.destination, signed);
@@ -454,6 +456,16 @@ export class SamlIdp {
 
   private derive(label: string): string {
     return createHmac('sha256', this.deps.sessionSecret).update(label).digest('hex');
+  }
+}
+
+/** A message whose shape the XML layer refuses (a comment inside a value, a duplicated element) is the sender's mistake. */
+function readingXml<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof XmlError) throw new ProtocolError('saml_request_invalid', `unreadable message: ${err.code}`);
+    throw err;
   }
 }
 
