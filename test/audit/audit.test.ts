@@ -32,6 +32,7 @@ test('sign-ins, tokens issued and refused, and sign-out land in <dataDir>/audit.
     assert.deepEqual(summary, ['signin.failed:1203', 'signin.succeeded:1202', 'token.issued:1200', 'token.refused:1201', 'signout:-']);
     assert.equal(lines[0]!.reason, 'invalid_credentials');
     assert.equal(lines[2]!.rp, 'https://sp.example.test');
+    assert.match(String(lines[2]!.nameId), /^[A-Za-z0-9+/]{22}==$/, 'the NameID issued (ImmutableID)');
     assert.equal(lines[3]!.reason, 'saml_unknown_relying_party');
     for (const line of lines) {
       assert.equal(line.log, 'audit');

@@ -85,7 +85,7 @@ export type Received =
 
 /** What the web layer does next. */
 export type Outcome =
-  | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error' }
+  | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error'; /** for the audit trail */ nameId?: string }
   | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
 
 /** A browser hop of single logout: a Redirect-binding URL, or a form to POST. */
@@ -233,7 +233,7 @@ export class SamlIdp {
       algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
       encryption: rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
     });
-    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success' };
+    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success', nameId: nameIdValue };
   }
 
   private error(trusted: TrustedAuthnRequest, status: { top: SamlTopStatus; sub?: SamlSubStatus }, message?: string): Outcome {

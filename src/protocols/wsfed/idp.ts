@@ -47,7 +47,7 @@ export interface TrustedSignIn {
 }
 
 export type WsfedOutcome =
-  | { action: 'post'; url: string; fields: Record<string, string> }
+  | { action: 'post'; url: string; fields: Record<string, string>; /** for the audit trail */ nameId: string }
   | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
 
 interface WsfedRp {
@@ -175,7 +175,7 @@ export class WsfedIdp {
     const fields: Record<string, string> = { wa: WA.signIn, wresult };
     // wctx goes back byte for byte: Entra keeps its whole request state in it.
     if (trusted.wctx !== undefined) fields.wctx = trusted.wctx;
-    return { action: 'post', url: trusted.replyUrl, fields };
+    return { action: 'post', url: trusted.replyUrl, fields, nameId: token.nameIdentifier.value };
   }
 
   /** wfresh=N: the password must have been typed within N minutes (0: in answer to this request). */

@@ -76,7 +76,10 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
     if (outcome.status === 'success' && session) {
       await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
       req.log.info({ event: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName }, 'SAML response issued');
-      ctx.audit.record({ type: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, clientIp: req.ip ?? '' }, String(req.id));
+      ctx.audit.record(
+        { type: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },
+        String(req.id),
+      );
     } else {
       req.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
       ctx.audit.record({ type: 'token.refused', protocol: 'saml2', rp: trusted.rpEntityId, reason: 'error status sent to the relying party', clientIp: req.ip ?? '' }, String(req.id));

@@ -42,7 +42,10 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
   if (outcome.action === 'post') {
     await ctx.sessions.addRelyingParty(session!.id, `${WSFED_SESSION_PREFIX}${trusted.realm}`);
     req.log.info({ event: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName }, 'WS-Fed token issued');
-    ctx.audit.record({ type: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, clientIp: req.ip ?? '' }, String(req.id));
+    ctx.audit.record(
+      { type: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },
+      String(req.id),
+    );
     return renderPost(req, res, ctx, outcome.url, outcome.fields);
   }
   await parkForSignIn(res, ctx, { wsfed: trusted }, outcome);
