@@ -26,11 +26,15 @@ import { RelyingPartyRegistry } from './relying-parties/registry.js';
 import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
 import { createApp } from './web/app.js';
+import { createManagementApp } from './web/management.js';
+import { Metrics } from './metrics/metrics.js';
 import type { AppDeps } from './web/context.js';
 
 export interface RunningServer {
   /** Where the listener really is (port 0 in config picks a free one). */
   url: string;
+  /** The management listener (metrics, probes), when management.port is set. */
+  managementUrl?: string;
   deps: AppDeps;
   server: Server;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes Redis and LDAP. */
@@ -56,7 +60,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
-  const audit = options.audit ?? openAuditLog(config);
+  const metrics = new Metrics(signingKey, clock);
+  const audit = metrics.wrap(options.audit ?? openAuditLog(config));
   const deps: AppDeps = {
     config,
     directory,
@@ -94,18 +99,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  await listen(server, config.server.port, config.server.host);
+  const url = listenUrl(server, tls ? 'https' : 'http');
+  const management = config.management.port === undefined ? undefined : createHttpServer(createManagementApp(deps, metrics));
+  if (management) await listen(management, config.management.port!, config.management.host);
+  const managementUrl = management && listenUrl(management, 'http');
   logger.info(
-    { url, baseUrl: config.server.baseUrl, directory: directory.kind, sessions: stores.sessions.kind, signingCert: signingKey.thumbprint },
+    { url, managementUrl, baseUrl: config.server.baseUrl, directory: directory.kind, sessions: stores.sessions.kind, signingCert: signingKey.thumbprint },
     'OpenFed listening',
   );
 
@@ -124,11 +124,13 @@ export async function startServer(config: Config, logger: Logger, options: Start
       clearInterval(sweep);
       clearTimeout(timer);
       server.closeAllConnections();
+      management?.closeAllConnections();
+      management?.close();
       registry.close();
       await Promise.allSettled([stores.close(), directory.close()]);
       logger.info('stopped');
     })());
-  return { url, deps, server, close };
+  return { url, managementUrl, deps, server, close };
 }
 
 /**
@@ -159,4 +161,20 @@ export function openAuditLog(config: Config): AuditLog {
   if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });
   // Written synchronously: an audit line must not be lost in a buffer when the process dies.
   return createAuditLog(pino.destination({ dest: file, append: true, sync: true }));
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function listenUrl(server: Server, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
 }

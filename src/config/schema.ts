@@ -377,6 +377,20 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Password-guessing defences: extranet smart lockout per user, and throttling per client address.'),
+    management: z
+      .object({
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .optional()
+          .describe('Port of the management listener (/metrics for Prometheus, /healthz, /readyz). Absent: no management listener.'),
+        host: z.string().default('127.0.0.1').describe('Address of the management listener; keep it off the public network.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Operations endpoints on their own port, away from users.'),
     audit: z
       .object({
         file: z

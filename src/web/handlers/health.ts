@@ -26,7 +26,7 @@ async function check(probe: () => Promise<{ ok: boolean; detail: string }>): Pro
  * GET /readyz: 200 only when sessions and the directory answer, so a load balancer stops sending
  * users to a node that cannot sign them in. The details name only the kind of failure.
  */
-export function readyz(ctx: WebContext) {
+export function readyz(ctx: Pick<WebContext, 'sessions' | 'directory'>) {
   return async (_req: Request, res: Response) => {
     const [sessions, directory] = await Promise.all([check(() => ctx.sessions.health()), check(() => ctx.directory.health())]);
     const ready = sessions.ok && directory.ok;
