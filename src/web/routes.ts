@@ -7,7 +7,8 @@ import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { federationMetadata } from './handlers/metadata.js';
-import { idpInitiatedSignOn, passiveEndpoint } from './handlers/saml2.js';
+import { passiveEndpoint } from './handlers/passive.js';
+import { idpInitiatedSignOn } from './handlers/saml2.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
 
 export { ROUTES } from './route-paths.js';

@@ -10,7 +10,7 @@ import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
 import { ROUTES } from '../route-paths.js';
 import { endSession, readSession } from '../sso-cookie.js';
-import { renderPost } from './saml2.js';
+import { renderPost } from './post-binding.js';
 
 interface LogoutChain {
   initiator?: LogoutInitiator;

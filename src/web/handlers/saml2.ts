@@ -10,10 +10,9 @@ import { renderPage } from '../render.js';
 import { readSession } from '../sso-cookie.js';
 import { handleLogoutRequest, handleLogoutResponse } from './saml2-logout.js';
 import { parkForSignIn } from './park.js';
-import { continueWsfed, handleWsfed } from './wsfed.js';
-import type { TrustedSignIn } from '../../protocols/wsfed/idp.js';
+import { renderPost } from './post-binding.js';
 
-function single(value: unknown, name: string): string | undefined {
+export function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new BadRequestError(`${name} is not a single value`);
   return value;
@@ -22,17 +21,6 @@ function single(value: unknown, name: string): string | undefined {
 function rawQueryOf(req: Request): string {
   const q = req.originalUrl.indexOf('?');
   return q < 0 ? '' : req.originalUrl.slice(q + 1);
-}
-
-/** GET and POST /adfs/ls/: a SAML message, or the way back from the sign-in form. */
-export function passiveEndpoint(ctx: WebContext) {
-  return async (req: Request, res: Response) => {
-    if (await handleSamlMessage(req, res, ctx)) return;
-    if (await handleWsfed(req, res, ctx)) return;
-    const resume = single(req.query.resume, 'resume');
-    if (resume !== undefined) return resumeSignOn(req, res, ctx, resume);
-    throw new BadRequestError('no SAML or WS-Federation message in the request');
-  };
 }
 
 /** A SAMLRequest or SAMLResponse in the query (Redirect) or form (POST). Returns false when there is none. */
@@ -67,7 +55,7 @@ export async function handleSamlMessage(req: Request, res: Response, ctx: WebCon
 
 /**
  * Answers a trusted request now if the browser has a fitting session; otherwise parks it and sends
- * the user to the sign-in form, which comes back to resumeSignOn.
+ * the user to the sign-in form, which comes back through the passive endpoint's resume.
  */
 export async function continueSignOn(req: Request, res: Response, ctx: WebContext, trusted: TrustedAuthnRequest): Promise<void> {
   const session = await readSession(req, ctx);
@@ -89,28 +77,6 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
   await parkForSignIn(res, ctx, { saml2: trusted }, outcome);
 }
 
-/** GET /adfs/ls/?resume=<id>: back from the sign-in form, to the SAML or WS-Fed request that waited. */
-export async function resumeSignOn(req: Request, res: Response, ctx: WebContext, id: string): Promise<void> {
-  const parked = await ctx.pending.take(id);
-  const saml2 = parked?.state?.saml2 as TrustedAuthnRequest | undefined;
-  const wsfed = parked?.state?.wsfed as TrustedSignIn | undefined;
-  if (saml2) return continueSignOn(req, res, ctx, saml2);
-  if (wsfed) return continueWsfed(req, res, ctx, wsfed);
-  throw new BadRequestError('no such pending request (expired or already used)');
-}
-
-/**
- * The HTTP-POST binding page: a form that submits itself through a script from our own origin,
- * and a button for browsers without JavaScript. Its CSP allows posting to this one ACS only.
- */
-export function renderPost(req: Request, res: Response, ctx: WebContext, url: string, fields: Record<string, string>): void {
-  const origin = new URL(url).origin;
-  res.set(
-    'Content-Security-Policy',
-    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action ${origin}; frame-ancestors 'none'; base-uri 'none'`,
-  );
-  renderPage(req, res, ctx, 'post-binding', { title: 'Signing in', action: url, fields: Object.entries(fields) });
-}
 
 /** GET /adfs/ls/idpinitiatedsignon: the RPs that allow it, or straight to one with ?loginToRp=. Off by default, as in AD FS. */
 export function idpInitiatedSignOn(ctx: WebContext) {

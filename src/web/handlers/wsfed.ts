@@ -6,7 +6,7 @@ import { BadRequestError, ProtocolError } from '../../errors.js';
 import { readSignInRequest, WA, WSFED_SESSION_PREFIX, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { WebContext } from '../context.js';
 import { readSession } from '../sso-cookie.js';
-import { renderPost } from './saml2.js';
+import { renderPost } from './post-binding.js';
 import { parkForSignIn } from './park.js';
 import { signOutEverywhere } from './saml2-logout.js';
 
