@@ -5,6 +5,16 @@
 import type { AuthFailureReason } from '../directory/types.js';
 import type { MessageId } from '../errors.js';
 
+/** The same refusal reads the same whichever protocol carried it. */
+const UNKNOWN_APPLICATION = {
+  title: 'Unknown application',
+  text: 'The application that sent you here is not registered with this sign-in service. Contact its administrator.',
+};
+const UNREGISTERED_ADDRESS = {
+  title: 'Unregistered address',
+  text: 'The application asked for the answer to be sent to an address that is not registered for it, so nothing was sent.',
+};
+
 export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> = {
   bad_request: { title: 'Bad request', text: 'The request was malformed or incomplete.' },
   csrf_failed: {
@@ -31,14 +41,8 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
     text: 'The application that sent you here is no longer waiting. Go back to it and start again.',
   },
   saml_request_invalid: { title: 'Invalid sign-in request', text: 'The application sent a sign-in request this service cannot read.' },
-  saml_unknown_relying_party: {
-    title: 'Unknown application',
-    text: 'The application that sent you here is not registered with this sign-in service. Contact its administrator.',
-  },
-  saml_unknown_acs: {
-    title: 'Unregistered address',
-    text: 'The application asked for the answer to be sent to an address that is not registered for it, so nothing was sent.',
-  },
+  saml_unknown_relying_party: UNKNOWN_APPLICATION,
+  saml_unknown_acs: UNREGISTERED_ADDRESS,
   saml_signature_invalid: {
     title: 'Request not trusted',
     text: 'The sign-in request was not signed as this application\'s registration requires.',
@@ -47,14 +51,8 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
   saml_request_replayed: { title: 'Request already used', text: 'This sign-in request was already used. Go back to the application and start again.' },
   idp_initiated_not_allowed: { title: 'Not available', text: 'Sign-in from this page is not enabled for that application.' },
   wsfed_request_invalid: { title: 'Invalid sign-in request', text: 'The application sent a WS-Federation request this service cannot read.' },
-  wsfed_unknown_realm: {
-    title: 'Unknown application',
-    text: 'The application that sent you here is not registered with this sign-in service. Contact its administrator.',
-  },
-  wsfed_unknown_reply: {
-    title: 'Unregistered address',
-    text: 'The application asked for the answer to be sent to an address that is not registered for it, so nothing was sent.',
-  },
+  wsfed_unknown_realm: UNKNOWN_APPLICATION,
+  wsfed_unknown_reply: UNREGISTERED_ADDRESS,
   m365_domain_not_federated: {
     title: 'Domain not federated',
     text: 'Your account\'s domain is not federated with Microsoft 365 through this service. Sign in with your organisational user name, or contact your help desk.',
