@@ -2,12 +2,14 @@
 /**
  * `openfed`: administration commands: hashing a password for the demo directory, and the Microsoft 365
  * federation settings and check (`openfed m365 settings|verify`), and extranet-lockout state
- * (`openfed lockout show|reset`).
+ * (`openfed lockout show|reset`), setting up and checking an installation (`openfed init|doctor`), the relying
+ * parties (`openfed rp list`) and ending a user's SSO sessions (`openfed sessions revoke`).
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { hashPassword } from '../directory/demo.js';
+import { doctorCommand, initCommand, rpCommand, sessionsCommand } from './admin.js';
 import { lockoutCommand } from './lockout.js';
 import { m365Command } from './m365.js';
 
@@ -42,6 +44,10 @@ program
 
 program.addCommand(m365Command());
 program.addCommand(lockoutCommand());
+program.addCommand(initCommand());
+program.addCommand(doctorCommand());
+program.addCommand(rpCommand());
+program.addCommand(sessionsCommand());
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`openfed: ${(err as Error).message}\n`);
