@@ -11,9 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
-import { microsoft365IssuerFor, microsoft365SamlRelyingParty } from './claims/microsoft365.js';
+import { microsoft365IssuerFor } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
-import { samlRelyingPartySchema } from './relying-parties/schema.js';
 import { createDirectory } from './directory/index.js';
 import { LockoutGuard } from './lockout/guard.js';
 import type { Directory } from './directory/types.js';
@@ -29,6 +28,7 @@ import { createApp } from './web/app.js';
 import { createManagementApp } from './web/management.js';
 import { Metrics } from './metrics/metrics.js';
 import type { AppDeps } from './web/context.js';
+import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
 export interface RunningServer {
   /** Where the listener really is (port 0 in config picks a free one). */
@@ -147,12 +147,6 @@ function deriveSecret(secret: string, label: string): string {
   return Buffer.from(hkdfSync('sha256', secret, '', label, 32)).toString('base64url');
 }
 
-/** Microsoft 365, when enabled, is also a SAML 2.0 SP (domains federated with SAML), unless configured by hand. */
-function withBuiltInRelyingParties(config: Config): Config {
-  const m365 = config.microsoft365;
-  if (!m365.enabled || config.relyingParties.some((rp) => rp.entityId === m365.realm)) return config;
-  return { ...config, relyingParties: [...config.relyingParties, samlRelyingPartySchema.parse(microsoft365SamlRelyingParty(m365))] };
-}
 
 /** The audit trail goes to its own file (owner-only), or to stdout when configured as "-". */
 export function openAuditLog(config: Config): AuditLog {

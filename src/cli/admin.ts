@@ -7,16 +7,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { microsoft365SamlRelyingParty } from '../claims/microsoft365.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ActiveDirectory } from '../directory/active-directory.js';
 import { fromPem, loadSigningKey, type SigningKey } from '../keys/signing-key.js';
 import { silentLogger } from '../log.js';
 import { RelyingPartyRegistry } from '../relying-parties/registry.js';
-import { samlRelyingPartySchema } from '../relying-parties/schema.js';
 import { openAuditLog } from '../server.js';
 import { createStores } from '../sessions/index.js';
+import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -151,12 +150,6 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-/** Microsoft 365, when enabled, is also a SAML SP (as src/server.ts serves it), unless configured by hand. */
-export function withBuiltInRelyingParties(config: Config): Config {
-  const m365 = config.microsoft365;
-  if (!m365.enabled || config.relyingParties.some((rp) => rp.entityId === m365.realm)) return config;
-  return { ...config, relyingParties: [...config.relyingParties, samlRelyingPartySchema.parse(microsoft365SamlRelyingParty(m365))] };
-}
 
 /** The token-signing key as the server would load it, without creating one. */
 function readSigningKey(config: Config): Promise<SigningKey> | undefined {
