@@ -304,6 +304,21 @@ describe('SAML 2.0 refusals', () => {
     assert.match(signin.text, /name="password"/);
   });
 
+  test('a parked request resumes only in the browser that started it', async () => {
+    const victim = request.agent(server.url);
+    const parked = await victim.get(`/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: SP }).xml)}`).expect(303);
+    const pending = /pending=([^&]+)/.exec(parked.headers.location!)![1]!;
+    // Another browser signs in carrying the victim's pending id: it is sent back to the resume URL…
+    const other = request.agent(server.url);
+    const form = await other.get('/signin');
+    const posted = await other.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending }).expect(303);
+    assert.match(posted.headers.location!, /^\/adfs\/ls\/\?resume=/);
+    // …but without the victim's flow cookie the parked request is refused, and no token is issued.
+    const resumed = await other.get(posted.headers.location!);
+    assert.equal(resumed.status, 400);
+    assert.doesNotMatch(resumed.text, /SAMLResponse/);
+  });
+
   test('the SP default ACS is used when the request names none (as Microsoft Entra sends)', async () => {
     const res = await page(redirectQuery(craftAuthnRequest({ issuer: SP }).xml), signedIn);
     assert.equal(readPostForm(res.text).action, ACS);

@@ -9,6 +9,7 @@ import type { TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { WebContext } from '../context.js';
 import { continueSignOn, handleSamlMessage, single } from './saml2.js';
 import { continueWsfed, handleWsfed } from './wsfed.js';
+import { unpark } from './park.js';
 
 /** GET and POST /adfs/ls/: a SAML message, a WS-Fed request, or the way back from the sign-in form. */
 export function passiveEndpoint(ctx: WebContext) {
@@ -23,9 +24,9 @@ export function passiveEndpoint(ctx: WebContext) {
 
 /** GET /adfs/ls/?resume=<id>: back from the sign-in form, to the SAML or WS-Fed request that waited. */
 export async function resumeSignOn(req: Request, res: Response, ctx: WebContext, id: string): Promise<void> {
-  const parked = await ctx.pending.take(id);
-  const saml2 = parked?.state?.saml2 as TrustedAuthnRequest | undefined;
-  const wsfed = parked?.state?.wsfed as TrustedSignIn | undefined;
+  const state = await unpark(req, ctx, id);
+  const saml2 = state?.saml2 as TrustedAuthnRequest | undefined;
+  const wsfed = state?.wsfed as TrustedSignIn | undefined;
   if (saml2) return continueSignOn(req, res, ctx, saml2);
   if (wsfed) return continueWsfed(req, res, ctx, wsfed);
   throw new BadRequestError('no such pending request (expired or already used)');

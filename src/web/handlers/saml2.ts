@@ -74,7 +74,7 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
     }
     return renderPost(req, res, ctx, outcome.url, outcome.fields);
   }
-  await parkForSignIn(res, ctx, { saml2: trusted }, outcome);
+  await parkForSignIn(req, res, ctx, { saml2: trusted }, outcome);
 }
 
 

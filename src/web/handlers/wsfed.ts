@@ -48,5 +48,5 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
     );
     return renderPost(req, res, ctx, outcome.url, outcome.fields);
   }
-  await parkForSignIn(res, ctx, { wsfed: trusted }, outcome);
+  await parkForSignIn(req, res, ctx, { wsfed: trusted }, outcome);
 }
