@@ -19,14 +19,10 @@ import type { Clock } from '../clock.js';
 import { escapeXml } from '../xml/escape.js';
 import { NS, SAML11_ASSERTION_NS } from '../xml/namespaces.js';
 import { signElement } from '../xml/sign.js';
-import { ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
+import { ATTRNAME_FORMAT, BINDING, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
 import { CLAIM_TYPE } from '../claims/claim-types.js';
 
 const SAML2_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
-const BINDING = {
-  redirect: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect',
-  post: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST',
-} as const;
 
 /** WS-Federation metadata namespaces, with the prefixes AD FS uses. */
 export const WSFED_NS = {

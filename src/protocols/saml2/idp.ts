@@ -9,7 +9,6 @@
  *
  * No express, Redis or LDAP here: stores and the registry come in as interfaces.
  */
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
 import { ProtocolError, toSamlStatus, type SamlSubStatus, type SamlTopStatus } from '../../errors.js';
@@ -19,6 +18,7 @@ import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/regist
 import type { Principal } from '../../directory/types.js';
 import type { ReplayCache, SessionRecord } from '../../sessions/types.js';
 import { XmlError } from '../../xml/errors.js';
+import { deriveSessionValue, sessionIndexFor } from '../session-values.js';
 import { parseXml } from '../../xml/parse.js';
 import type { Element } from '../../xml/query.js';
 import { hasSignature, verifySignedRoot } from '../../xml/verify.js';
@@ -322,7 +322,7 @@ export class SamlIdp {
   private nameIdValue(rp: SamlRelyingParty, format: NameIdFormatName, session: { id: string; record: SessionRecord }): string {
     if (format === 'transient') {
       // Opaque, per session and per SP: not linkable across SPs or sessions, yet stable within one.
-      return `_${this.derive(`transient|${session.id}|${rp.entityId}`).slice(0, 32)}`;
+      return deriveSessionValue(this.deps.sessionSecret, `transient|${session.id}|${rp.entityId}`);
     }
     const source = rp.nameId.source ?? ({ persistent: 'immutableId', emailAddress: 'mail', unspecified: 'upn' } as const)[format];
     const value = claimValues(session.record.principal, source)[0];
@@ -451,11 +451,7 @@ export class SamlIdp {
   }
 
   sessionIndex(sessionId: string): string {
-    return `_${this.derive(`session-index|${sessionId}`).slice(0, 32)}`;
-  }
-
-  private derive(label: string): string {
-    return createHmac('sha256', this.deps.sessionSecret).update(label).digest('hex');
+    return sessionIndexFor(this.deps.sessionSecret, sessionId);
   }
 }
 

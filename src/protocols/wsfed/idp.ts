@@ -6,7 +6,6 @@
  *              Failures throw a ProtocolError: an error page, never a POST to an unchecked URL.
  *   answer():  sign-in needed (none, or not fresh enough for wfresh), or the RSTR to POST.
  */
-import { createHmac } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { CLAIM_TYPE } from '../../claims/claim-types.js';
 import { claimValues } from '../../claims/values.js';
@@ -17,6 +16,7 @@ import type { SigningKey } from '../../keys/signing-key.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
 import type { SessionRecord } from '../../sessions/types.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
+import { sessionIndexFor } from '../session-values.js';
 import { buildSignInResponse, type Claim, type TOKEN_TYPE } from './token.js';
 
 export const WA = { signIn: 'wsignin1.0', signOut: 'wsignout1.0', signOutCleanup: 'wsignoutcleanup1.0' } as const;
@@ -167,7 +167,7 @@ export class WsfedIdp {
       claims: token.claims,
       authnMethod: AUTHN_CONTEXT.passwordProtectedTransport,
       authnInstant: record.authnInstant,
-      sessionIndex: `_${createHmac('sha256', this.deps.sessionSecret).update(`session-index|${session.id}`).digest('hex').slice(0, 32)}`,
+      sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
       tokenType: rp.tokenType,
       key: { privateKey: this.deps.signingKey.privateKey, certificateBase64: this.deps.signingKey.certificateBase64 },
       algorithm: rp.algorithm,

@@ -3,11 +3,10 @@
  * RequestSecurityTokenResponse carrying a signed SAML 1.1 assertion (or a SAML 2.0 one for RPs that
  * ask). Pure; every value escaped; the signature made by xml/sign (xml-crypto).
  */
-import { randomBytes } from 'node:crypto';
 import { escapeXml as x } from '../../xml/escape.js';
 import { signElement, type SigningKeyMaterial } from '../../xml/sign.js';
 import type { SignatureAlgorithm } from '../../xml/verify.js';
-import { buildAssertion, type SamlAttribute } from '../saml2/response.js';
+import { buildAssertion, newSamlId, type SamlAttribute } from '../saml2/response.js';
 import { ATTRNAME_FORMAT } from '../saml2/constants.js';
 
 export const TOKEN_TYPE = {
@@ -56,7 +55,7 @@ export function splitClaimType(type: string): { namespace: string; name: string 
 }
 
 function saml11Assertion(input: TokenInput): { xml: string; id: string } {
-  const id = `_${randomBytes(16).toString('hex')}`;
+  const id = newSamlId();
   const subject =
     `<saml:Subject><saml:NameIdentifier Format="${x(input.nameIdentifier.format)}">${x(input.nameIdentifier.value)}</saml:NameIdentifier>` +
     `<saml:SubjectConfirmation><saml:ConfirmationMethod>${SAML11_BEARER}</saml:ConfirmationMethod></saml:SubjectConfirmation></saml:Subject>`;
