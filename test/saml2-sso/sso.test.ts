@@ -94,6 +94,19 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
       ...overrides,
     });
 
+  /** node-saml as the SP that must sign its requests (and wants the response signed). */
+  const signedSpSaml = (overrides: Partial<ConstructorParameters<typeof SAML>[0]> = {}) =>
+    nodeSaml({
+      issuer: SIGNED_SP,
+      callbackUrl: SIGNED_ACS,
+      audience: SIGNED_SP,
+      privateKey: sp.keyPem,
+      signatureAlgorithm: 'sha256',
+      identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+      wantAuthnResponseSigned: true,
+      ...overrides,
+    });
+
   test('node-saml signs a user in: signed assertion, persistent ImmutableID, attributes, InResponseTo, RelayState', async () => {
     const saml = nodeSaml();
     const url = await saml.getAuthorizeUrlAsync('state & <more> "quotes" ü', undefined, {});
@@ -132,15 +145,7 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
   });
 
   test('a signed Redirect request from an SP that must sign; response and assertion both signed', async () => {
-    const saml = nodeSaml({
-      issuer: SIGNED_SP,
-      callbackUrl: SIGNED_ACS,
-      audience: SIGNED_SP,
-      privateKey: sp.keyPem,
-      signatureAlgorithm: 'sha256',
-      identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
-      wantAuthnResponseSigned: true,
-    });
+    const saml = signedSpSaml();
     const url = await saml.getAuthorizeUrlAsync('', undefined, {});
     assert.match(url, /Signature=/);
     const page = await signOnThrough(request.agent(server.url), ssoPath(url));
@@ -173,17 +178,10 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
   });
 
   test('a signed POST-binding request is verified with the SP certificate', async () => {
-    const saml = nodeSaml({
-      issuer: SIGNED_SP,
-      callbackUrl: SIGNED_ACS,
-      audience: SIGNED_SP,
-      privateKey: sp.keyPem,
-      signatureAlgorithm: 'sha256',
-      identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+    const saml = signedSpSaml({
       authnRequestBinding: 'HTTP-POST',
       skipRequestCompression: true, // the POST binding carries plain base64 (bindings §3.5.4)
       digestAlgorithm: 'sha256', // node-saml digests with SHA-1 by default, which OpenFed refuses unless configured
-      wantAuthnResponseSigned: true,
     });
     const html = await saml.getAuthorizeFormAsync('rs-post', undefined, {});
     const samlRequest = /name="SAMLRequest" value="([^"]+)"/.exec(html)![1]!;
