@@ -83,12 +83,17 @@ describe('WS-Federation in a real browser: Entra-like RP, a SAML SP and OpenFed'
 
   const text = async (selector: string) => (await page.textContent(selector))?.trim();
 
-  test('WS-Fed sign-in at the Entra-like RP: OpenFed password form, then back at the RP with UPN and ImmutableID', async () => {
+  /** Starts at the Entra-like RP and types the demo user's password into OpenFed's form. */
+  async function signInFromRp(): Promise<void> {
     await page.goto(`${rp.url}/login`);
     await page.waitForURL(`${idpBase}/signin?**`);
     await page.fill('#username', DEMO_USER);
     await page.fill('#password', DEMO_PASSWORD);
     await page.click('button[type=submit]');
+  }
+
+  test('WS-Fed sign-in at the Entra-like RP: OpenFed password form, then back at the RP with UPN and ImmutableID', async () => {
+    await signInFromRp();
     // The auto-POST page (wa, wresult, wctx) carries the RSTR to login.srf by itself, under OpenFed's CSP.
     await page.waitForURL(rp.replyUrl);
     assert.deepEqual(rp.failures(), [], 'the RP accepted the token (saml20: signature, audience, lifetime; wctx = its state)');
@@ -202,11 +207,7 @@ describe('WS-Federation in a real browser: Entra-like RP, a SAML SP and OpenFed'
   // An SP-initiated SAML logout ends at that SP; the page that carries its LogoutResponse there first
   // loads wsignoutcleanup1.0 for the WS-Fed RP, so both end and the SP is told Success.
   test('SAML logout started at the SP also cleans up the WS-Fed RP of the session, and the SP is told Success', async () => {
-    await page.goto(`${rp.url}/login`);
-    await page.waitForURL(`${idpBase}/signin?**`);
-    await page.fill('#username', DEMO_USER);
-    await page.fill('#password', DEMO_PASSWORD);
-    await page.click('button[type=submit]');
+    await signInFromRp();
     await page.waitForURL(rp.replyUrl);
     await page.goto(`${sp.url}/login`);
     await page.waitForURL(sp.acsUrl);
