@@ -49,8 +49,8 @@ fi
 
 set +e
 # One file at a time: the directory tests share one DC (lockout counters, connection counts).
-# --test-force-exit: a leaked socket must fail its test, not hang the run.
-node --import tsx --test --test-concurrency=1 --test-timeout=300000 --test-force-exit \
+# No --test-force-exit: on Node 20 it can end a file before its last results reach the reporter.
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 \
   --test-reporter=spec "${files[@]}" 2>&1 | tee "$RUN_DIR/results.txt"
 status=${PIPESTATUS[0]}
 set -e
