@@ -16,6 +16,7 @@ import { federationIdentifier, type Config } from './config/schema.js';
 import { createDirectory } from './directory/index.js';
 import { LockoutGuard } from './lockout/guard.js';
 import type { Directory } from './directory/types.js';
+import { fixedKeyRing } from './keys/key-ring.js';
 import { loadSigningKey } from './keys/signing-key.js';
 import type { Logger } from './log.js';
 import { MetadataCache } from './metadata/cache.js';
@@ -60,7 +61,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
-  const metrics = new Metrics(signingKey, clock);
+  const keys = fixedKeyRing(signingKey);
+  const metrics = new Metrics(keys, clock);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config));
   const deps: AppDeps = {
     config,
@@ -68,14 +70,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
     sessions: stores.sessions,
     pending: stores.pending,
     replay: stores.replay,
-    signingKey,
+    keys,
     logger,
     audit,
     lockout: new LockoutGuard({ config: config.lockout, store: stores.lockout, directory, audit, logger, clock }),
     clock,
     csrfSecret,
     registry,
-    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: signingKey }), registry, clock }),
+    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: keys.primary, ...(keys.next ? { next: keys.next } : {}) }), registry, clock }),
     saml: new SamlIdp({
       issuer,
       ssoUrl: `${baseUrl}${ROUTES.sso}`,
@@ -83,12 +85,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
       registry,
       replay: stores.replay,
       clock,
-      signingKey,
+      keys,
       sessionSecret,
       issuerFor: (rp, principal) =>
         config.microsoft365.enabled && rp === config.microsoft365.realm ? microsoft365IssuerFor(config.microsoft365, issuer, principal) : undefined,
     }),
-    wsfed: new WsfedIdp({ issuer, config, clock, signingKey, sessionSecret }),
+    wsfed: new WsfedIdp({ issuer, config, clock, keys, sessionSecret }),
   };
   const app = createApp(deps);
   const tls = config.server.tls;
@@ -105,7 +107,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   if (management) await listen(management, config.management.port!, config.management.host);
   const managementUrl = management && listenUrl(management, 'http');
   logger.info(
-    { url, managementUrl, baseUrl: config.server.baseUrl, directory: directory.kind, sessions: stores.sessions.kind, signingCert: signingKey.thumbprint },
+    { url, managementUrl, baseUrl: config.server.baseUrl, directory: directory.kind, sessions: stores.sessions.kind, signingCert: keys.primary.thumbprint },
     'OpenFed listening',
   );
 

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
-import type { SigningKey } from '../keys/signing-key.js';
+import type { KeyRing } from '../keys/key-ring.js';
 import type { Clock } from '../clock.js';
 
 export class Metrics {
@@ -15,14 +15,14 @@ export class Metrics {
   private readonly lockouts = new Counter({ name: 'openfed_lockouts_total', help: 'Sign-ins refused or flagged by extranet smart lockout', registers: [this.registry] });
   private readonly signOuts = new Counter({ name: 'openfed_signouts_total', help: 'Sign-outs', registers: [this.registry] });
 
-  constructor(signingKey: SigningKey, clock: Clock) {
+  constructor(keys: Pick<KeyRing, 'primary'>, clock: Clock) {
     collectDefaultMetrics({ register: this.registry, prefix: 'openfed_' });
     new Gauge({
       name: 'openfed_signing_certificate_expiry_days',
       help: 'Days until the token-signing certificate expires',
       registers: [this.registry],
       collect() {
-        this.set((signingKey.notAfter.getTime() - clock.now()) / 86_400_000);
+        this.set((keys.primary.notAfter.getTime() - clock.now()) / 86_400_000);
       },
     });
   }

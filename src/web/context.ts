@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
-import type { SigningKey } from '../keys/signing-key.js';
+import type { KeyRing } from '../keys/key-ring.js';
 import type { LockoutGuard } from '../lockout/guard.js';
 import type { Logger } from '../log.js';
 import type { MetadataCache } from '../metadata/cache.js';
@@ -18,7 +18,7 @@ export interface AppDeps {
   sessions: SessionStore;
   pending: PendingStore;
   replay: ReplayCache;
-  signingKey: SigningKey;
+  keys: KeyRing;
   registry: RelyingPartyRegistry;
   metadata: MetadataCache;
   saml: SamlIdp;

@@ -233,7 +233,7 @@ describe('m365 verify against a live OpenFed', () => {
 
   before(async () => {
     server = await startTestServer(multiple);
-    serverKey = server.deps.signingKey;
+    serverKey = server.deps.keys.primary;
     // A stand-in that serves OpenFed's metadata altered after signing, and a healthy probe.
     tamper = createServer((req, res) => {
       void (async () => {

@@ -29,7 +29,7 @@ describe('SAML 2.0 in a real browser: two SPs and OpenFed', () => {
     sp2 = await startTestSp({ idpBase, name: 'App Two' });
     server = await startTestServer({ server: { port, baseUrl: idpBase }, relyingParties: [rpConfigFor(sp1), rpConfigFor(sp2)] });
     assert.equal(server.url, idpBase);
-    const idpCert = server.deps.signingKey.certificate.toString();
+    const idpCert = server.deps.keys.primary.certificate.toString();
     sp1.setIdpCert(idpCert);
     sp2.setIdpCert(idpCert);
     browser = await launchBrowser();

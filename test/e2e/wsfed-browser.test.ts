@@ -44,8 +44,8 @@ describe('WS-Federation in a real browser: Entra-like RP, a SAML SP and OpenFed'
       microsoft365: { enabled: true, domains: ['openfed.test'], replyUrl: rp.replyUrl },
     });
     assert.equal(server.url, idpBase);
-    rp.setIdpCert(server.deps.signingKey.certificateBase64);
-    sp.setIdpCert(server.deps.signingKey.certificate.toString());
+    rp.setIdpCert(server.deps.keys.primary.certificateBase64);
+    sp.setIdpCert(server.deps.keys.primary.certificate.toString());
     const principal = (await server.deps.directory.findPrincipal(DEMO_USER))!;
     immutableId = microsoft365ImmutableId(principal, server.config.microsoft365.immutableIdSource)!;
     assert.ok(immutableId);

@@ -18,7 +18,7 @@
  *
  * OpenFed must know the reply URL before it starts and the RP needs OpenFed's certificate after:
  * start the RP with idpBase = http://127.0.0.1:<port from freePort>, start OpenFed on that port,
- * then setIdpCert(server.deps.signingKey.certificateBase64).
+ * then setIdpCert(server.deps.keys.primary.certificateBase64).
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';

@@ -108,7 +108,7 @@ describe('GET /FederationMetadata/2007-06/FederationMetadata.xml', () => {
     const keyDescriptors = Array.from(idp.getElementsByTagNameNS(MD, 'KeyDescriptor')).filter((k: DomElement) => k.getAttribute('use') === 'signing');
     assert.equal(keyDescriptors.length, 1, 'one signing key (no rollover in progress)');
     const published = keyDescriptors[0]!.getElementsByTagNameNS(DS, 'X509Certificate')[0]?.textContent?.replace(/\s+/g, '');
-    assert.equal(published, server.deps.signingKey.certificateBase64);
+    assert.equal(published, server.deps.keys.primary.certificateBase64);
 
     // The enveloped signature covers the root: xmlsec1 resolves its Reference by the ID attribute.
     const root = doc.documentElement!;
@@ -116,7 +116,7 @@ describe('GET /FederationMetadata/2007-06/FederationMetadata.xml', () => {
     assert.ok(signature, 'the root carries the Signature');
     assert.equal(signature.getElementsByTagNameNS(DS, 'Reference')[0]?.getAttribute('URI'), `#${root.getAttribute('ID')}`);
 
-    const certPem = server.deps.signingKey.certificate.toString();
+    const certPem = server.deps.keys.primary.certificate.toString();
     const verified = xmlsec1Verify(xml, certPem, 'urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor');
     assert.ok(verified.ok, verified.output);
 

@@ -272,10 +272,10 @@ describe('GET federation metadata at the canonical and the lower-case path', () 
     const root = parse(xml);
     assert.equal(root.getAttribute('entityID'), 'http://sts.contoso.test/adfs/services/trust');
     const { app, sts } = roles(root);
-    assert.deepEqual(signingCertificates(sts), [server.deps.signingKey.certificateBase64]);
-    assert.deepEqual(signingCertificates(app), [server.deps.signingKey.certificateBase64]);
+    assert.deepEqual(signingCertificates(sts), [server.deps.keys.primary.certificateBase64]);
+    assert.deepEqual(signingCertificates(app), [server.deps.keys.primary.certificateBase64]);
     assert.deepEqual(endpointAddresses(only(sts, FED, 'PassiveRequestorEndpoint')), ['https://sts.contoso.test/adfs/ls/']);
-    const verified = xmlsec1Verify(xml, server.deps.signingKey.certificate.toString(), ENTITY_DESCRIPTOR_ID);
+    const verified = xmlsec1Verify(xml, server.deps.keys.primary.certificate.toString(), ENTITY_DESCRIPTOR_ID);
     assert.ok(verified.ok, verified.output);
   });
 });

@@ -55,7 +55,7 @@ describe('SAML 2.0 single logout', () => {
       server: { baseUrl: 'http://127.0.0.1' },
       relyingParties: [rp(A, keys.A), rp(B, keys.B), rp(C, keys.C, false)],
     });
-    idpCert = server.deps.signingKey.certificate.toString();
+    idpCert = server.deps.keys.primary.certificate.toString();
   });
   after(() => server?.stop());
 

@@ -83,7 +83,7 @@ describe('IdP-initiated sign-on page: on', () => {
       saml: { idpInitiatedSignOnPage: true },
       relyingParties: relyingParties(),
     });
-    idpCertPem = server.deps.signingKey.certificate.toString();
+    idpCertPem = server.deps.keys.primary.certificate.toString();
   });
   after(() => server?.stop());
 

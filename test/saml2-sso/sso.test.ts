@@ -71,7 +71,7 @@ describe('SAML 2.0 SP-initiated sign-on', () => {
         },
       ],
     });
-    idpCertPem = server.deps.signingKey.certificate.toString();
+    idpCertPem = server.deps.keys.primary.certificate.toString();
   });
   after(() => server?.stop());
 

@@ -67,7 +67,7 @@ describe('Microsoft 365 over SAML 2.0 (several domains)', () => {
     new SAML({
       issuer: REALM,
       callbackUrl: LOGIN_SRF,
-      idpCert: server.deps.signingKey.certificate.toString(),
+      idpCert: server.deps.keys.primary.certificate.toString(),
       idpIssuer,
       audience: REALM,
       wantAssertionsSigned: true,

@@ -81,8 +81,8 @@ describe('WS-Federation with Microsoft 365 (one domain)', () => {
     const sts = /<(?:\w+:)?RoleDescriptor[^>]*SecurityTokenServiceType[\s\S]*?<\/(?:\w+:)?RoleDescriptor>/.exec(metadata)?.[0] ?? '';
     certificateBase64 = /<(?:\w+:)?X509Certificate>([^<]+)</.exec(sts)?.[1]?.replace(/\s+/g, '') ?? '';
     const thumbprint = createHash('sha1').update(Buffer.from(certificateBase64, 'base64')).digest('hex').toUpperCase();
-    assert.equal(thumbprint, server.deps.signingKey.thumbprint, 'the metadata publishes the signing certificate');
-    certPem = server.deps.signingKey.certificate.toString();
+    assert.equal(thumbprint, server.deps.keys.primary.thumbprint, 'the metadata publishes the signing certificate');
+    certPem = server.deps.keys.primary.certificate.toString();
   });
   after(() => server?.stop());
 

@@ -13,7 +13,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
 import { ProtocolError, toSamlStatus, type SamlSubStatus, type SamlTopStatus } from '../../errors.js';
 import { claimValues } from '../../claims/values.js';
-import type { SigningKey } from '../../keys/signing-key.js';
+import type { KeyRing } from '../../keys/key-ring.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
 import type { Principal } from '../../directory/types.js';
 import type { ReplayCache, SessionRecord } from '../../sessions/types.js';
@@ -52,7 +52,8 @@ export interface IdpDeps {
   registry: RelyingPartyLookup;
   replay: ReplayCache;
   clock: Clock;
-  signingKey: SigningKey;
+  /** Read at every signature: a rollover takes effect on the next token. */
+  keys: Pick<KeyRing, 'primary'>;
   /** Derives per-session values (SessionIndex, transient NameIDs) without storing them. */
   sessionSecret: string;
   /** An RP-specific Issuer (Microsoft 365: one per federated domain); undefined = ours. May throw a ProtocolError. */
@@ -229,7 +230,7 @@ export class SamlIdp {
     const xml = await sealResponse(built, {
       signAssertion: rp.signAssertion,
       signResponse: rp.signResponse,
-      key: { privateKey: this.deps.signingKey.privateKey, certificateBase64: this.deps.signingKey.certificateBase64 },
+      key: this.deps.keys.primary,
       algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
       encryption: rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
     });
@@ -439,7 +440,7 @@ export class SamlIdp {
     relayState: string | undefined,
   ): LogoutHop {
     const algorithm = rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256';
-    const key = this.deps.signingKey;
+    const key = this.deps.keys.primary;
     if (binding === 'redirect') {
       const query = signedRedirectQuery(param, xml, relayState, key.privateKey, algorithm);
       return { action: 'redirect', url: `${url}${url.includes('?') ? '&' : '?'}${query}` };

@@ -12,7 +12,7 @@ import { claimValues } from '../../claims/values.js';
 import { corporateNetwork, microsoft365ImmutableId, microsoft365IssuerFor } from '../../claims/microsoft365.js';
 import type { Config } from '../../config/schema.js';
 import { ProtocolError } from '../../errors.js';
-import type { SigningKey } from '../../keys/signing-key.js';
+import type { KeyRing } from '../../keys/key-ring.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
 import type { SessionRecord } from '../../sessions/types.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
@@ -66,7 +66,8 @@ export interface WsfedDeps {
   issuer: string;
   config: Pick<Config, 'wsfedRelyingParties' | 'microsoft365' | 'saml'>;
   clock: Clock;
-  signingKey: SigningKey;
+  /** Read at every signature: a rollover takes effect on the next token. */
+  keys: Pick<KeyRing, 'primary'>;
   sessionSecret: string;
 }
 
@@ -169,7 +170,7 @@ export class WsfedIdp {
       authnInstant: record.authnInstant,
       sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
       tokenType: rp.tokenType,
-      key: { privateKey: this.deps.signingKey.privateKey, certificateBase64: this.deps.signingKey.certificateBase64 },
+      key: this.deps.keys.primary,
       algorithm: rp.algorithm,
     });
     const fields: Record<string, string> = { wa: WA.signIn, wresult };
