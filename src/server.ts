@@ -16,18 +16,19 @@ import { federationIdentifier, type Config } from './config/schema.js';
 import { createDirectory } from './directory/index.js';
 import { LockoutGuard } from './lockout/guard.js';
 import type { Directory } from './directory/types.js';
-import { fixedKeyRing } from './keys/key-ring.js';
-import { loadSigningKey } from './keys/signing-key.js';
+import { openKeyRing } from './keys/key-manager.js';
 import type { Logger } from './log.js';
 import { MetadataCache } from './metadata/cache.js';
 import { SamlIdp } from './protocols/saml2/idp.js';
 import { WsfedIdp } from './protocols/wsfed/idp.js';
 import { RelyingPartyRegistry } from './relying-parties/registry.js';
+import { rebuiltOnChange } from './relying-parties/live.js';
+import { openRelyingPartyStore } from './relying-parties/store.js';
 import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
 import { createApp } from './web/app.js';
 import { createManagementApp } from './web/management.js';
-import { Metrics } from './metrics/metrics.js';
+import { DependencyMetrics, Metrics } from './metrics/metrics.js';
 import type { AppDeps } from './web/context.js';
 import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
@@ -38,6 +39,8 @@ export interface RunningServer {
   managementUrl?: string;
   deps: AppDeps;
   server: Server;
+  /** This process's metrics (a cluster worker hands them to the primary to aggregate). */
+  metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish (up to the grace period), closes Redis and LDAP. */
   close(): Promise<void>;
 }
@@ -48,21 +51,24 @@ export interface StartOptions {
   directory?: Directory;
   /** Replaces the audit trail built from config (tests read events from memory). */
   audit?: AuditLog;
+  /** false: no management listener even when management.port is set (a cluster worker: the primary serves it). */
+  management?: boolean;
 }
 
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   mkdirSync(config.dataDir, { recursive: true });
-  const signingKey = await loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, logger);
-  const directory = options.directory ?? (await createDirectory(config, logger));
-  const stores = createStores(config, logger, clock);
-  const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), logger, { clock });
+  // Fixed (keys.signing) or the managed set shared through Redis / <dataDir>/keys, re-read when it changes.
+  const keys = await openKeyRing(config, logger, clock);
+  const dependencyMetrics = new DependencyMetrics();
+  const directory = options.directory ?? (await createDirectory(config, logger, { onBind: dependencyMetrics.observeBind }));
+  const stores = dependencyMetrics.watchStores(createStores(config, logger, clock));
+  const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), logger, { clock, store: openRelyingPartyStore(config, logger) });
   const csrfSecret = config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret'));
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
-  const keys = fixedKeyRing(signingKey);
-  const metrics = new Metrics(keys, clock);
+  const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config));
   const deps: AppDeps = {
     config,
@@ -77,7 +83,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     clock,
     csrfSecret,
     registry,
-    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: keys.primary, ...(keys.next ? { next: keys.next } : {}) }), registry, clock }),
+    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: keys.primary, ...(keys.next ? { next: keys.next } : {}), previous: keys.previous }), registry, clock }),
     saml: new SamlIdp({
       issuer,
       ssoUrl: `${baseUrl}${ROUTES.sso}`,
@@ -90,7 +96,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
       issuerFor: (rp, principal) =>
         config.microsoft365.enabled && rp === config.microsoft365.realm ? microsoft365IssuerFor(config.microsoft365, issuer, principal) : undefined,
     }),
-    wsfed: new WsfedIdp({ issuer, config, clock, keys, sessionSecret }),
+    // Rebuilt when `openfed rp add|remove` changes the WS-Fed relying parties.
+    wsfed: rebuiltOnChange(registry, () => new WsfedIdp({ issuer, config: { ...config, wsfedRelyingParties: registry.wsfed() }, clock, keys, sessionSecret })),
   };
   const app = createApp(deps);
   const tls = config.server.tls;
@@ -103,7 +110,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
   await listen(server, config.server.port, config.server.host);
   const url = listenUrl(server, tls ? 'https' : 'http');
-  const management = config.management.port === undefined ? undefined : createHttpServer(createManagementApp(deps, metrics));
+  const management = config.management.port === undefined || options.management === false ? undefined : createHttpServer(createManagementApp(deps, metrics));
   if (management) await listen(management, config.management.port!, config.management.host);
   const managementUrl = management && listenUrl(management, 'http');
   logger.info(
@@ -128,18 +135,18 @@ export async function startServer(config: Config, logger: Logger, options: Start
       server.closeAllConnections();
       management?.closeAllConnections();
       management?.close();
-      registry.close();
-      await Promise.allSettled([stores.close(), directory.close()]);
+      await registry.close();
+      await Promise.allSettled([stores.close(), directory.close(), keys.close()]);
       logger.info('stopped');
     })());
-  return { url, managementUrl, deps, server, close };
+  return { url, managementUrl, deps, server, metrics, close };
 }
 
 /**
  * A per-installation secret kept in the data directory. A farm must configure the same secret on
  * every node instead (web.csrfSecret / OPENFED_CSRF_SECRET).
  */
-function loadOrCreateSecret(path: string): string {
+export function loadOrCreateSecret(path: string): string {
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
   return readFileSync(path, 'utf8').trim();
 }

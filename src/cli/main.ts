@@ -3,13 +3,16 @@
  * `openfed`: administration commands: hashing a password for the demo directory, and the Microsoft 365
  * federation settings and check (`openfed m365 settings|verify`), and extranet-lockout state
  * (`openfed lockout show|reset`), setting up and checking an installation (`openfed init|doctor`), the relying
- * parties (`openfed rp list`) and ending a user's SSO sessions (`openfed sessions revoke`).
+ * parties (`openfed rp list|add|remove|refresh`) and ending a user's SSO sessions (`openfed sessions revoke`).
  */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Command } from 'commander';
 import { hashPassword } from '../directory/demo.js';
-import { doctorCommand, initCommand, rpCommand, sessionsCommand } from './admin.js';
+import { initCommand, sessionsCommand } from './admin.js';
+import { doctorCommand } from './doctor.js';
+import { rpCommand } from './rp.js';
+import { keysCommand } from './keys.js';
 import { lockoutCommand } from './lockout.js';
 import { m365Command } from './m365.js';
 
@@ -48,6 +51,7 @@ program.addCommand(initCommand());
 program.addCommand(doctorCommand());
 program.addCommand(rpCommand());
 program.addCommand(sessionsCommand());
+program.addCommand(keysCommand());
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`openfed: ${(err as Error).message}\n`);

@@ -23,8 +23,11 @@ export class ConfigError extends Error {
 export const SECRET_ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[]; creates: boolean }> = [
   { env: 'OPENFED_LDAP_BIND_PASSWORD', path: ['directory', 'ldap', 'bindPassword'], creates: false },
   { env: 'OPENFED_REDIS_URL', path: ['sessions', 'redis', 'url'], creates: true },
+  { env: 'OPENFED_REDIS_PASSWORD', path: ['sessions', 'redis', 'password'], creates: false },
+  { env: 'OPENFED_REDIS_SENTINEL_PASSWORD', path: ['sessions', 'redis', 'sentinelPassword'], creates: false },
   { env: 'OPENFED_SIGNING_PKCS12_PASSWORD', path: ['keys', 'signing', 'pkcs12Password'], creates: false },
   { env: 'OPENFED_CSRF_SECRET', path: ['web', 'csrfSecret'], creates: true },
+  { env: 'OPENFED_KEY_ENCRYPTION_SECRET', path: ['keys', 'encryptionSecret'], creates: true },
   // Not a secret, but containers mount the data volume at a path the image decides.
   { env: 'OPENFED_DATA_DIR', path: ['dataDir'], creates: true },
 ];

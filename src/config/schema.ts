@@ -105,11 +105,81 @@ const demoSchema = z
   .prefault({})
   .describe('The demo directory, used when directory.ldap is absent. Never for production.');
 
+const redisNode = (defaultPort: number, what: string) =>
+  z
+    .object({
+      host: z.string().min(1).describe('Host name or address.'),
+      port: z.number().int().min(1).max(65535).default(defaultPort).describe('Port.'),
+    })
+    .strict()
+    .describe(what);
+
+/** The keys that each select a deployment mode; exactly one must be given. */
+const REDIS_MODES = ['url', 'sentinels', 'cluster'] as const;
+
 const redisSchema = z
   .object({
     url: url(['redis:', 'rediss:'])
-      .describe('redis://[:password@]host:port/db, or rediss:// for TLS. Prefer OPENFED_REDIS_URL for a password.'),
-    keyPrefix: z.string().default('openfed:').describe('Prefix of every key OpenFed writes.'),
+      .optional()
+      .describe(
+        'Standalone Redis: redis://[[user]:password@]host:port/db, or rediss:// for TLS. Prefer OPENFED_REDIS_URL ' +
+          '(it can hold the password). Exactly one of url, sentinels or cluster.',
+      ),
+    sentinels: z
+      .array(redisNode(26379, 'A sentinel.'))
+      .min(1)
+      .optional()
+      .describe(
+        'Redis Sentinel: the sentinels that know where the master of `name` is; after a failover the new master ' +
+          'is found by itself. Each { host, port (default 26379) }.',
+      ),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Sentinel: the master group name (as in `sentinel monitor <name> ...`). Required with sentinels.'),
+    cluster: z
+      .array(redisNode(6379, 'A cluster node.'))
+      .min(1)
+      .optional()
+      .describe('Redis Cluster: seed nodes { host, port (default 6379) }; the others are discovered from them.'),
+    username: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('ACL user of the Redis data nodes (standalone: used when the url names none). Default: the default user.'),
+    password: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Password of the Redis data nodes (standalone: used when the url carries none). Prefer OPENFED_REDIS_PASSWORD.'),
+    sentinelPassword: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Password of the sentinels themselves, when they require one. Prefer OPENFED_REDIS_SENTINEL_PASSWORD.'),
+    tls: z
+      .object({
+        caFile: z
+          .string()
+          .optional()
+          .describe('PEM bundle of the CA(s) that issued the Redis certificates. Default: the system trust store.'),
+        rejectUnauthorized: z
+          .boolean()
+          .default(true)
+          .describe('Verify the Redis certificate and host name. Turn off only in a lab.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Connect with TLS: to the sentinels and the master in Sentinel mode, to every node in Cluster mode. ' +
+          'Standalone: needs a rediss:// url, which this section then tunes.',
+      ),
+    keyPrefix: z
+      .string()
+      .regex(/^[^{}]*$/, 'must not contain { or }: OpenFed adds its own hash tags after the prefix, so that keys used together share a Redis Cluster slot')
+      .default('openfed:')
+      .describe('Prefix of every key OpenFed writes, so that several installations can share one Redis.'),
     connectTimeoutMs: z.number().int().positive().default(2000).describe('Connection timeout.'),
     commandTimeoutMs: z
       .number()
@@ -119,7 +189,31 @@ const redisSchema = z
       .describe('A command that takes longer fails, and the page answers 503 instead of hanging.'),
   })
   .strict()
-  .describe('Redis for SSO sessions, shared by every OpenFed node. When absent, sessions live in memory (one node only).');
+  .superRefine((r, ctx) => {
+    const given = REDIS_MODES.filter((mode) => r[mode] !== undefined);
+    if (given.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected one of url (standalone), sentinels (with name) or cluster', path: [] });
+    }
+    for (const extra of given.slice(1)) {
+      ctx.addIssue({ code: 'custom', message: `cannot be combined with ${given[0]}: choose one of url, sentinels or cluster`, path: [extra] });
+    }
+    if (r.sentinels && r.name === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'required with sentinels: the master group name', path: ['name'] });
+    }
+    if (!r.sentinels && r.name !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected only together with sentinels', path: ['name'] });
+    }
+    if (!r.sentinels && r.sentinelPassword !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected only together with sentinels', path: ['sentinelPassword'] });
+    }
+    if (r.url !== undefined && r.tls && new URL(r.url).protocol !== 'rediss:') {
+      ctx.addIssue({ code: 'custom', message: 'expected a rediss:// url together with sessions.redis.tls', path: ['url'] });
+    }
+  })
+  .describe(
+    'Redis for SSO sessions, request replay caches and lockout counters, shared by every OpenFed node: standalone (url), ' +
+      'Sentinel (sentinels + name) or Cluster (cluster). When absent, sessions live in memory (one node only).',
+  );
 
 const signingKeySchema = z
   .union([
@@ -178,6 +272,14 @@ export const configSchema = z
           .nonnegative()
           .default(10_000)
           .describe('On SIGTERM, how long in-flight requests may take before connections are closed.'),
+        workers: z
+          .union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number from 1 to 256' })
+          .default('auto')
+          .describe(
+            'Processes serving the port (Node cluster): "auto" = one per CPU core (os.availableParallelism()), ' +
+              'or a number; 1 = a single process, no cluster. A worker that dies is restarted. More than one needs ' +
+              'sessions.redis (workers share sessions only through it): without Redis, "auto" runs one process.',
+          ),
       })
       .strict()
       .prefault({})
@@ -222,10 +324,61 @@ export const configSchema = z
     keys: z
       .object({
         signing: signingKeySchema.optional(),
+        next: signingKeySchema
+          .optional()
+          .describe(
+            'With keys.signing only: a secondary certificate (same forms as keys.signing) published in metadata next to ' +
+              'the primary and never used to sign, so relying parties trust it before you make it keys.signing.',
+          ),
+        autoRollover: z
+          .boolean()
+          .default(true)
+          .describe(
+            'When keys.signing is absent: OpenFed makes its own self-signed certificates and rolls them over (AD FS ' +
+              'AutoCertificateRollover). false: the certificates are managed with `openfed keys add|promote|remove`.',
+          ),
+        generationThresholdDays: z
+          .number()
+          .int()
+          .positive()
+          .max(365)
+          .default(20)
+          .describe('Automatic rollover: the next certificate is made this many days before the primary expires (AD FS CertificateGenerationThreshold).'),
+        promotionThresholdDays: z
+          .number()
+          .int()
+          .nonnegative()
+          .max(365)
+          .default(5)
+          .describe(
+            'Automatic rollover: the next certificate becomes the primary this many days after it was made (AD FS ' +
+              'CertificatePromotionThreshold); must be smaller than generationThresholdDays.',
+          ),
+        refreshSeconds: z
+          .number()
+          .int()
+          .positive()
+          .max(3600)
+          .default(30)
+          .describe('How often each node checks whether the shared key set changed (a rollover or an `openfed keys` command).'),
+        encryptionSecret: z
+          .string()
+          .min(32, 'expected at least 32 characters')
+          .optional()
+          .describe(
+            'Secret the private keys of the managed key set are encrypted with (AES-256-GCM, key from HKDF); the same on ' +
+              'every node. Required when sessions.redis is set and keys.signing is not. Prefer OPENFED_KEY_ENCRYPTION_SECRET. ' +
+              'Default: none (keys in <dataDir>/keys, readable by the owner only).',
+          ),
       })
       .strict()
+      .refine((k) => k.next === undefined || k.signing !== undefined, { message: 'expected only together with keys.signing', path: ['next'] })
+      .refine((k) => k.promotionThresholdDays < k.generationThresholdDays, {
+        message: 'expected fewer days than keys.generationThresholdDays (the primary would expire before the next one is promoted)',
+        path: ['promotionThresholdDays'],
+      })
       .prefault({})
-      .describe('Token-signing keys.'),
+      .describe('Token-signing keys: a configured key (keys.signing), or a managed key set with rollover, shared by every node.'),
     web: z
       .object({
         csrfSecret: z
@@ -290,6 +443,22 @@ export const configSchema = z
       .default([])
       .refine((rps) => new Set(rps.map((rp) => rp.realm)).size === rps.length, { message: 'expected each realm once' })
       .describe('WS-Federation relying parties (wtrealm). Microsoft 365 is configured under microsoft365 instead.'),
+    relyingPartyRegistry: z
+      .object({
+        pollSeconds: z
+          .number()
+          .int()
+          .positive()
+          .max(3600)
+          .default(5)
+          .describe(
+            'How often each node checks the shared store (Redis when sessions.redis is set, else <dataDir>/relying-parties.json) ' +
+              'for relying parties added, removed or refreshed with `openfed rp`; a change is used without restart.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Relying parties added with `openfed rp add` and shared SP metadata copies.'),
     microsoft365: z
       .object({
         enabled: z.boolean().default(false).describe('Serve Microsoft 365 / Entra ID as a relying party (WS-Federation and SAML 2.0).'),

@@ -10,9 +10,14 @@ export interface KeyRing {
   readonly primary: SigningKey;
   /** The secondary certificate: published in metadata next to the primary, never used to sign. */
   readonly next: SigningKey | undefined;
+  /**
+   * Former primaries, still published until they expire so tokens they signed shortly before a
+   * rollover keep validating; never used to sign.
+   */
+  readonly previous: readonly SigningKey[];
 }
 
-/** A ring that never changes: one configured key (tests, and the start before rollover exists). */
+/** A ring that never changes: the configured key (keys.signing) and optionally keys.next. */
 export function fixedKeyRing(primary: SigningKey, next?: SigningKey): KeyRing {
-  return { primary, next };
+  return { primary, next, previous: [] };
 }

@@ -21,7 +21,8 @@ export interface SigningKey {
   /** SHA-1 thumbprint, upper-case hex without colons: how AD FS and Entra ID name certificates. */
   thumbprint: string;
   notAfter: Date;
-  source: 'pem' | 'pkcs12' | 'generated';
+  /** Where it came from: configured files, made by OpenFed, or added with `openfed keys add`. */
+  source: 'pem' | 'pkcs12' | 'generated' | 'imported';
 }
 
 export class KeyLoadError extends Error {
@@ -44,12 +45,14 @@ export async function loadSigningKey(
   dataDir: string,
   subjectHost: string,
   logger: Logger,
+  /** The configuration key named in errors (keys.signing, keys.next). */
+  configKey = 'keys.signing',
 ): Promise<SigningKey> {
   if (config && 'keyFile' in config) {
-    return fromPem(read(config.keyFile, 'keys.signing.keyFile'), read(config.certFile, 'keys.signing.certFile'), 'pem');
+    return fromPem(read(config.keyFile, `${configKey}.keyFile`), read(config.certFile, `${configKey}.certFile`), 'pem');
   }
   if (config && 'pkcs12File' in config) {
-    return fromPkcs12(readFileSync(checkExists(config.pkcs12File, 'keys.signing.pkcs12File')), config.pkcs12Password);
+    return fromPkcs12(readFileSync(checkExists(config.pkcs12File, `${configKey}.pkcs12File`)), config.pkcs12Password);
   }
   const dir = join(dataDir, 'keys');
   const keyPath = join(dir, GENERATED_KEY);

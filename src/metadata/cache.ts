@@ -82,7 +82,7 @@ export class MetadataCache {
 
 /** Which certificates are published; the private key follows the primary certificate. */
 function keySetOf(keys: IdpMetadataKeys): string {
-  return `${keys.primary.certificateBase64}|${keys.next?.certificateBase64 ?? ''}`;
+  return [keys.primary, keys.next, ...(keys.previous ?? [])].map((k) => k?.certificateBase64 ?? '').join('|');
 }
 
 function offeredAttributes(registry: Pick<RelyingPartyRegistry, 'all'>): OfferedAttribute[] {

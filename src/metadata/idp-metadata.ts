@@ -98,6 +98,8 @@ export interface IdpMetadataKeys {
   primary: { privateKey: KeyObject; certificateBase64: string };
   /** Published too during a rollover, so relying parties trust it before it starts signing. */
   next?: { certificateBase64: string };
+  /** Former primaries, published after the others until they expire: tokens they signed still validate. */
+  previous?: readonly { certificateBase64: string }[];
 }
 
 /** Where WS-Trust is served; paths are relative to baseUrl. */
@@ -142,7 +144,11 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
   const base = input.baseUrl.replace(/\/+$/, '');
   const passive = `${base}${IDP_SSO_PATH}`;
   const endpoint = escapeXml(passive);
-  const certificates = [input.keys.primary.certificateBase64, ...(input.keys.next ? [input.keys.next.certificateBase64] : [])];
+  const certificates = [
+    input.keys.primary.certificateBase64,
+    ...(input.keys.next ? [input.keys.next.certificateBase64] : []),
+    ...(input.keys.previous ?? []).map((k) => k.certificateBase64),
+  ];
   const now = input.clock.now();
   const validUntil = input.validForHours !== undefined ? new Date(now + input.validForHours * 3_600_000).toISOString() : undefined;
   const offered = uniqueByName(input.attributes);

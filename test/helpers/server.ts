@@ -12,6 +12,9 @@ import type { Directory } from '../../src/directory/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 
+/** keys.encryptionSecret of every test server unless the test gives its own. */
+export const TEST_KEY_ENCRYPTION_SECRET = 'test-only key encryption secret, 32+ characters';
+
 export interface TestServer extends RunningServer {
   config: Config;
   dataDir: string;
@@ -27,6 +30,8 @@ export async function startTestServer(
     dataDir,
     ...input,
     server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 1000, ...input.server },
+    // With sessions.redis the managed token-signing keys are shared through Redis, encrypted with this.
+    keys: { encryptionSecret: TEST_KEY_ENCRYPTION_SECRET, ...input.keys },
     log: { level: 'silent', ...input.log },
   });
   const running = await startServer(config, options.logger ?? silentLogger, options);
