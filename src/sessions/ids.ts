@@ -16,6 +16,31 @@ export function newId(): string {
 }
 
 /**
+ * Leading characters of a session id that name its user's slot tag (see sessionId). 18 bits: enough
+ * tags (262,144) to spread users evenly over Redis Cluster's 16,384 slots.
+ */
+export const SLOT_TAG_LENGTH = 3;
+
+/**
+ * A user's slot tag: the first characters of SHA-256 of the lower-cased UPN. The user's session keys
+ * and session index carry it as a Redis hash tag, so the scripts that touch them together stay in
+ * one Cluster slot, while different users still land on different slots and nodes.
+ */
+export function userSlotTag(userPrincipalName: string): string {
+  return createHash('sha256').update(userPrincipalName.toLowerCase()).digest('base64url').slice(0, SLOT_TAG_LENGTH);
+}
+
+/**
+ * A session id: the user's slot tag, then 240 random bits. Same length and alphabet as newId(), so
+ * isWellFormedId() accepts both; the tag makes the session key computable from the cookie alone.
+ * It tells nothing a cookie holder could not learn by using the session.
+ */
+export function newSessionId(userPrincipalName: string): string {
+  const randomChars = ID_LENGTH - SLOT_TAG_LENGTH;
+  return userSlotTag(userPrincipalName) + randomBytes((randomChars * 6) / 8).toString('base64url');
+}
+
+/**
  * Whether a value from a cookie or URL can be an id we issued. Checked before any store lookup so
  * attacker-chosen strings (huge, or with key-pattern characters like `*` and `:`) never reach Redis.
  */

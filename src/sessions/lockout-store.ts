@@ -9,14 +9,14 @@
  *   lockout:alias:<name>   typed login name -> user key, expiring
  *   lockout:addr:<ip>      rate-limiter-flexible's counter for one address
  * Writes are compare-and-set on the version, in one Lua script, so the policy stays in TypeScript
- * (lockout/policy.ts) and two nodes updating one user cannot lose a count.
+ * (lockout/policy.ts) and two nodes updating one user cannot lose a count. Every command and script
+ * here touches one key, so the layout needs no hash tags to work on Redis Cluster.
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import type { FamiliarIp, LockoutState } from '../lockout/policy.js';
 import type { LockoutStore, ThrottleResult, VersionedState } from '../lockout/store.js';
-import type { RedisConnection } from './redis.js';
+import type { RedisClient, RedisConnection } from './redis.js';
 
 export interface AddressLimit {
   /** Sign-in attempts allowed per address per window; 0 turns the throttle off. */
@@ -178,7 +178,7 @@ export class RedisLockoutStore implements LockoutStore {
     return this.connection.run('throttle sign-in address', (c) => consume(this.limiterFor(c), ip));
   }
 
-  private limiterFor(client: Redis): RateLimiterRedis {
+  private limiterFor(client: RedisClient): RateLimiterRedis {
     this.limiter ??= new RateLimiterRedis({
       storeClient: client,
       keyPrefix: this.limitPrefix,

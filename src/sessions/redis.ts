@@ -1,27 +1,37 @@
 /**
  * Sessions and pending requests in Redis, shared by every node of a farm. The only module that
- * imports ioredis.
+ * imports ioredis. Standalone Redis, Sentinel and Cluster alike (sessions.redis picks one).
  *
- * Keys (all under config.keyPrefix):
- *   sess:<id>    the SessionRecord as compact JSON, expiring (PX) with the session
- *   user:<upn>   set of that user's session ids, for admin revoke; may briefly hold ids of
- *                sessions already gone (destroyed or expired): readers tolerate that and every
- *                create() prunes them, and the set itself expires with the user's last session
- *   pend:<id>    a PendingRequest as JSON, expiring with its TTL
- *   replay:<h>   a seen message id (SHA-256 of issuer + id), expiring with the replay window
+ * Keys (all under config.keyPrefix). <tag> is the user's slot tag (ids.ts: userSlotTag), which is
+ * also the first characters of each of that user's session ids:
+ *   sess:{<tag>}<rest of id>  the SessionRecord as compact JSON, expiring (PX) with the session
+ *   user:{<tag>}<upn>         set of that user's session ids, for admin revoke; may briefly hold ids
+ *                             of sessions already gone (destroyed or expired): readers tolerate that
+ *                             and every create() prunes them; the set expires with the last session
+ *   pend:<id>                 a PendingRequest as JSON, expiring with its TTL
+ *   replay:<h>                a seen message id (SHA-256 of issuer + id), expiring with the window
+ *
+ * Redis Cluster runs a script only when all its keys share one hash slot. The {<tag>} hash tag puts
+ * a user's sessions and their index in one slot (so create and revoke stay atomic scripts) while
+ * different users spread over all slots; every other operation touches one key. checkSlotLayout()
+ * proves this at start.
  *
  * When Redis is unreachable every operation fails fast with StoreUnavailableError (the page
  * answers 503) while the client keeps reconnecting in the background, so the node heals by itself.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import type { Principal } from '../directory/types.js';
+import type { GroupRef, Principal } from '../directory/types.js';
 import type { RedisConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { isWellFormedId, newId, replayKeyDigest } from './ids.js';
+import { isWellFormedId, newId, newSessionId, replayKeyDigest, SLOT_TAG_LENGTH, userSlotTag } from './ids.js';
 import {
   StoreUnavailableError,
+  type AuthMethod,
   type PendingRequest,
   type PendingStore,
   type ReplayCache,
@@ -35,59 +45,72 @@ import {
 /** Reconnect backoff: 100 ms doubling to this cap, forever. Small, so recovery is quick. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 
+const reconnectDelay = (attempt: number) =>
+  Math.min(100 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100);
+
 type ConnectionState = 'starting' | 'up' | 'down';
 
+/** A standalone or Sentinel-managed client (Redis) or a Cluster client: the same commands. */
+export type RedisClient = Redis | Cluster;
+
+export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
+
 /**
- * One ioredis client shared by the session and pending stores, with the failure policy in one
- * place: no offline queue (a request must not wait for a Redis that may never come back), a
- * command timeout, endless capped reconnects, and connection loss/recovery logged once each.
+ * What RedisConnection needs: sessions.redis as parsed. Callers outside the config loader (tests,
+ * CLI helpers) may leave out the optional mode keys; exactly one of url, sentinels, cluster is used.
+ */
+export type RedisConnectionConfig = Pick<RedisConfig, 'keyPrefix' | 'connectTimeoutMs' | 'commandTimeoutMs'> &
+  Partial<Omit<RedisConfig, 'keyPrefix' | 'connectTimeoutMs' | 'commandTimeoutMs'>>;
+
+/**
+ * One ioredis client shared by every Redis-backed store, with the failure policy in one place: no
+ * offline queue (a request must not wait for a Redis that may never come back), a command timeout,
+ * endless capped reconnects, and connection loss/recovery logged once each.
  */
 export class RedisConnection {
   readonly keyPrefix: string;
-  private readonly client: Redis;
+  readonly mode: RedisMode;
+  private readonly client: RedisClient;
   private readonly logger: Logger;
   private readonly connectTimeoutMs: number;
-  private readonly secret: string | undefined;
+  /** Passwords, scrubbed from anything we log or report in case an error message echoes one. */
+  private readonly secrets: string[];
   private state: ConnectionState = 'starting';
   private downSince = 0;
   private readyWaiter: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
 
-  constructor(config: RedisConfig, logger: Logger) {
-    const url = new URL(config.url);
-    // Log where we connect, never the URL itself: it may carry a password.
-    this.logger = logger.child({ component: 'sessions', redis: `${url.hostname}:${url.port || 6379}` });
-    this.secret = url.password ? decodeURIComponent(url.password) : undefined;
+  constructor(config: RedisConnectionConfig, logger: Logger) {
+    checkKeyPrefix(config.keyPrefix);
     this.keyPrefix = config.keyPrefix;
     this.connectTimeoutMs = config.connectTimeoutMs;
+    const urlPassword = config.url ? decodeURIComponent(new URL(config.url).password) : '';
+    this.secrets = [urlPassword, config.password ?? '', config.sentinelPassword ?? ''].filter((p) => p !== '');
 
-    const options: RedisOptions = {
-      enableOfflineQueue: false,
-      // Commands in flight when the socket drops are retried once after reconnecting, then failed;
-      // the command timeout bounds the wait either way.
-      maxRetriesPerRequest: 1,
-      connectTimeout: config.connectTimeoutMs,
-      commandTimeout: config.commandTimeoutMs,
-      retryStrategy: (attempt) =>
-        Math.min(100 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100),
-      // After a failover the old primary answers READONLY: reconnect to find the new one.
-      reconnectOnError: (err) => err.message.startsWith('READONLY'),
-      // Connect at boot, so a wrong URL or password shows in the log before the first sign-in.
-      lazyConnect: false,
-    };
-    this.client = new Redis(config.url, options);
+    const built = createClient(config);
+    this.mode = built.mode;
+    this.client = built.client;
+    // Log where we connect, never a URL: it may carry a password.
+    this.logger = logger.child({ component: 'sessions', redis: built.where });
 
     // Without an 'error' listener ioredis reports every failed reconnect on stderr.
     this.client.on('error', (err: Error) => this.markDown(err));
     this.client.on('close', () => this.markDown());
     this.client.on('ready', () => this.markUp());
+    if (this.client instanceof Cluster) {
+      // One node failing while the cluster as a whole is up: its slots fail until it is back or replaced.
+      this.client.on('node error', (err: Error, node: string) =>
+        this.logger.debug({ node, reason: this.describe(err) }, 'Redis Cluster node error'),
+      );
+    }
   }
 
   /**
    * Runs commands, turning every failure (not connected, timeout, error reply) into
-   * StoreUnavailableError. `operation` names what failed, for the logs.
+   * StoreUnavailableError. `operation` names what failed, for the logs. On a Cluster, a command or
+   * script must keep all its keys in one slot (see checkSlotLayout).
    */
-  async run<T>(operation: string, command: (client: Redis) => Promise<T>): Promise<T> {
+  async run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T> {
     try {
       await this.whenReady();
       return await command(this.client);
@@ -102,13 +125,13 @@ export class RedisConnection {
     const started = performance.now();
     try {
       await this.run('ping', (c) => c.ping());
-      return { ok: true, detail: `redis ok (${Math.round(performance.now() - started)} ms)` };
+      return { ok: true, detail: `redis ${this.mode} ok (${Math.round(performance.now() - started)} ms)` };
     } catch (err) {
       return { ok: false, detail: `redis unavailable: ${this.describe(rootCause(err))}` };
     }
   }
 
-  /** Idempotent; both stores may call it. */
+  /** Idempotent; every store may call it. */
   close(): Promise<void> {
     this.closed ??= (async () => {
       if (this.client.status === 'ready') {
@@ -171,18 +194,98 @@ export class RedisConnection {
     if (this.state === 'down') {
       this.logger.info({ downMs: Date.now() - this.downSince }, 'Connection to Redis restored');
     } else if (this.state === 'starting') {
-      this.logger.info('Connected to Redis');
+      this.logger.info({ mode: this.mode }, 'Connected to Redis');
     }
     this.state = 'up';
   }
 
-  /** Error code and message, with the password scrubbed in case a message ever echoes it. */
+  /** Error code and message, with passwords scrubbed in case a message ever echoes one. */
   private describe(err: unknown): string {
     const e = err as { code?: unknown; message?: unknown };
     let text = [e.code, e.message].filter((part) => typeof part === 'string').join(' ');
-    if (this.secret) text = text.split(this.secret).join('***');
+    for (const secret of this.secrets) {
+      text = text.split(secret).join('***').split(encodeURIComponent(secret)).join('***');
+    }
     return text || 'unknown error';
   }
+}
+
+/** Refuses a prefix that would carry its own hash tag: every key would then share one slot, or none. */
+function checkKeyPrefix(keyPrefix: string): void {
+  if (/[{}]/.test(keyPrefix)) {
+    throw new RangeError('configuration key sessions.redis.keyPrefix: must not contain { or }');
+  }
+}
+
+function tlsOptions(config: RedisConnectionConfig): ConnectionOptions | undefined {
+  const tls = config.tls;
+  if (!tls) return undefined;
+  const options: ConnectionOptions = { rejectUnauthorized: tls.rejectUnauthorized };
+  if (tls.caFile !== undefined) {
+    try {
+      options.ca = readFileSync(tls.caFile);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new RangeError(`configuration key sessions.redis.tls.caFile: ${tls.caFile} cannot be read (${code})`);
+    }
+  }
+  return options;
+}
+
+function createClient(config: RedisConnectionConfig): { client: RedisClient; mode: RedisMode; where: string } {
+  const tls = tlsOptions(config);
+  const nodeOptions: RedisOptions = {
+    connectTimeout: config.connectTimeoutMs,
+    commandTimeout: config.commandTimeoutMs,
+    // Commands in flight when the socket drops are retried once after reconnecting, then failed;
+    // the command timeout bounds the wait either way.
+    maxRetriesPerRequest: 1,
+    // After a failover the old primary answers READONLY: reconnect to find the new one.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    ...(config.username !== undefined && { username: config.username }),
+    ...(config.password !== undefined && { password: config.password }),
+    ...(tls && { tls }),
+  };
+  const list = (nodes: { host: string; port: number }[]) => nodes.map((n) => `${n.host}:${n.port}`).join(',');
+
+  if (config.cluster) {
+    const options: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: config.connectTimeoutMs,
+      redisOptions: nodeOptions,
+      lazyConnect: false,
+    };
+    return { client: new Cluster(config.cluster, options), mode: 'cluster', where: `cluster ${list(config.cluster)}` };
+  }
+
+  const options: RedisOptions = {
+    ...nodeOptions,
+    enableOfflineQueue: false,
+    retryStrategy: reconnectDelay,
+    // Connect at boot, so a wrong address or password shows in the log before the first sign-in.
+    lazyConnect: false,
+  };
+  if (config.sentinels) {
+    if (config.name === undefined) throw new RangeError('configuration key sessions.redis.name: required with sentinels');
+    const sentinelOptions: RedisOptions = {
+      ...options,
+      sentinels: config.sentinels,
+      name: config.name,
+      role: 'master',
+      ...(config.sentinelPassword !== undefined && { sentinelPassword: config.sentinelPassword }),
+      ...(tls && { sentinelTLS: tls, enableTLSForSentinelMode: true }),
+      // Sentinels announce a failover on +switch-master: move to the new master at once rather
+      // than when the old one's socket finally fails.
+      failoverDetector: true,
+    };
+    return { client: new Redis(sentinelOptions), mode: 'sentinel', where: `sentinel ${config.name} via ${list(config.sentinels)}` };
+  }
+  if (config.url === undefined) {
+    throw new RangeError('configuration key sessions.redis: expected one of url (standalone), sentinels (with name) or cluster');
+  }
+  const url = new URL(config.url);
+  return { client: new Redis(config.url, options), mode: 'standalone', where: `${url.hostname}:${url.port || 6379}` };
 }
 
 function rootCause(err: unknown): unknown {
@@ -190,70 +293,112 @@ function rootCause(err: unknown): unknown {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stored form of a SessionRecord: short keys (every byte is paid once per session), Buffers as
-// base64, optional fields absent rather than null, and a version so the format can evolve.
+// Stored form of a SessionRecord. Every byte is paid once per live session (target: at most 1 KB of
+// Redis memory each, key included), so: one flat object with one-letter keys; GUIDs as unpadded
+// base64url; optional fields absent rather than null, and `persistent` only when true; group SIDs of
+// the domain most groups belong to as bare RIDs after one shared domain SID; group DNs under the
+// user's own domain as their head (a one-element array) without the repeated DC= suffix. Still one
+// string read by one GET. `v` lets the format evolve: a record of another version reads as signed out.
+
+const FORMAT_VERSION = 2;
 
 const storedGroup = z.union([
-  z.tuple([z.string(), z.string()]),
-  z.tuple([z.string(), z.string(), z.string()]), // name, sid, dn
+  z.tuple([z.string(), z.union([z.string(), z.number().int().nonnegative()])]),
+  // name, sid (or RID), dn (or [head of a dn under the user's domain])
+  z.tuple([z.string(), z.union([z.string(), z.number().int().nonnegative()]), z.union([z.string(), z.tuple([z.string()])])]),
 ]);
 
+const AUTH_METHODS = { p: 'password', w: 'windows', c: 'certificate' } as const satisfies Record<string, AuthMethod>;
+const AUTH_METHOD_CODES: Record<AuthMethod, keyof typeof AUTH_METHODS> = { password: 'p', windows: 'w', certificate: 'c' };
+
 const storedRecord = z.object({
-  v: z.literal(1),
-  p: z.object({
-    dn: z.string(),
-    g: z.string(), // objectGuid, base64
-    cg: z.string().optional(), // consistencyGuid, base64
-    upn: z.string(),
-    sam: z.string(),
-    nb: z.string(),
-    mail: z.string().optional(),
-    dis: z.string().optional(),
-    gn: z.string().optional(),
-    sn: z.string().optional(),
-    gr: z.array(storedGroup),
-    at: z.record(z.string(), z.array(z.string())).optional(), // absent when empty
-  }),
+  v: z.literal(FORMAT_VERSION),
+  d: z.string(), // dn
+  g: z.string(), // objectGuid
+  c: z.string().optional(), // consistencyGuid
+  u: z.string(), // userPrincipalName
+  s: z.string(), // sAMAccountName
+  n: z.string(), // netbiosDomain
+  m: z.string().optional(), // mail
+  dp: z.string().optional(), // displayName
+  gn: z.string().optional(),
+  sn: z.string().optional(),
+  ds: z.string().optional(), // the domain SID that numeric group SIDs are relative to
+  gr: z.array(storedGroup),
+  at: z.record(z.string(), z.array(z.string())).optional(), // absent when empty
   ai: z.number(),
-  am: z.enum(['password', 'windows', 'certificate']),
+  am: z.enum(['p', 'w', 'c']),
   ip: z.string(),
-  ps: z.boolean(),
-  exp: z.number(),
+  ps: z.literal(1).optional(),
+  x: z.number(), // expiresAt
   /** Must stay the LAST member: ADD_RELYING_PARTY appends to it in place. */
   rp: z.array(z.string()),
 });
 
 type StoredRecord = z.infer<typeof storedRecord>;
+type StoredGroup = z.infer<typeof storedGroup>;
+
+const DOMAIN_RID = /^(S-1-5-21-\d+-\d+-\d+)-(0|[1-9]\d{0,9})$/;
+
+/** The domain SID shared by most groups, when at least two share one (otherwise it saves nothing). */
+function commonDomainSid(groups: readonly GroupRef[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const g of groups) {
+    const domain = DOMAIN_RID.exec(g.sid)?.[1];
+    if (domain !== undefined) counts.set(domain, (counts.get(domain) ?? 0) + 1);
+  }
+  let best: string | undefined;
+  let bestCount = 1;
+  for (const [domain, count] of counts) {
+    if (count > bestCount) [best, bestCount] = [domain, count];
+  }
+  return best;
+}
+
+/** ",DC=contoso,DC=com" of the user's DN: what group DNs in the same domain end with. */
+function domainSuffix(userDn: string): string | undefined {
+  const at = userDn.toUpperCase().indexOf(',DC=');
+  return at < 0 ? undefined : userDn.slice(at);
+}
+
+function encodeGroup(g: GroupRef, domainSid: string | undefined, suffix: string | undefined): StoredGroup {
+  const rid = domainSid !== undefined && g.sid.startsWith(`${domainSid}-`) ? DOMAIN_RID.exec(g.sid)?.[2] : undefined;
+  const sid = rid !== undefined ? Number(rid) : g.sid;
+  if (g.dn === undefined) return [g.name, sid];
+  const underDomain = suffix !== undefined && g.dn.length > suffix.length && g.dn.endsWith(suffix);
+  return [g.name, sid, underDomain ? [g.dn.slice(0, -suffix.length)] : g.dn];
+}
 
 export function encodeRecord(r: SessionRecord): string {
   const p = r.principal;
+  const domainSid = commonDomainSid(p.groups);
+  const suffix = domainSuffix(p.dn);
   const stored: StoredRecord = {
-    v: 1,
-    p: {
-      dn: p.dn,
-      g: p.objectGuid.toString('base64'),
-      ...(p.consistencyGuid && { cg: p.consistencyGuid.toString('base64') }),
-      upn: p.userPrincipalName,
-      sam: p.sAMAccountName,
-      nb: p.netbiosDomain,
-      ...(p.mail !== undefined && { mail: p.mail }),
-      ...(p.displayName !== undefined && { dis: p.displayName }),
-      ...(p.givenName !== undefined && { gn: p.givenName }),
-      ...(p.sn !== undefined && { sn: p.sn }),
-      gr: p.groups.map((g) => (g.dn === undefined ? [g.name, g.sid] : [g.name, g.sid, g.dn])),
-      ...(Object.keys(p.attributes).length > 0 && { at: p.attributes }),
-    },
+    v: FORMAT_VERSION,
+    d: p.dn,
+    g: p.objectGuid.toString('base64url'),
+    ...(p.consistencyGuid && { c: p.consistencyGuid.toString('base64url') }),
+    u: p.userPrincipalName,
+    s: p.sAMAccountName,
+    n: p.netbiosDomain,
+    ...(p.mail !== undefined && { m: p.mail }),
+    ...(p.displayName !== undefined && { dp: p.displayName }),
+    ...(p.givenName !== undefined && { gn: p.givenName }),
+    ...(p.sn !== undefined && { sn: p.sn }),
+    ...(domainSid !== undefined && { ds: domainSid }),
+    gr: p.groups.map((g) => encodeGroup(g, domainSid, suffix)),
+    ...(Object.keys(p.attributes).length > 0 && { at: p.attributes }),
     ai: r.authnInstant,
-    am: r.authnMethod,
+    am: AUTH_METHOD_CODES[r.authnMethod],
     ip: r.clientIp,
-    ps: r.persistent,
-    exp: r.expiresAt,
+    ...(r.persistent && { ps: 1 as const }),
+    x: r.expiresAt,
     rp: r.relyingParties,
   };
   return JSON.stringify(stored);
 }
 
-/** undefined when the text is not a record this version wrote (corrupt, or from a newer release). */
+/** undefined when the text is not a record this version wrote (corrupt, or from another release). */
 export function decodeRecord(json: string): SessionRecord | undefined {
   let parsed: unknown;
   try {
@@ -264,46 +409,59 @@ export function decodeRecord(json: string): SessionRecord | undefined {
   const result = storedRecord.safeParse(parsed);
   if (!result.success) return undefined;
   const s = result.data;
+  const suffix = domainSuffix(s.d);
+  const groups: GroupRef[] = [];
+  for (const [name, storedSid, storedDn] of s.gr) {
+    if (typeof storedSid === 'number' && s.ds === undefined) return undefined;
+    if (Array.isArray(storedDn) && suffix === undefined) return undefined;
+    const group: GroupRef = { name, sid: typeof storedSid === 'number' ? `${s.ds}-${storedSid}` : storedSid };
+    if (storedDn !== undefined) group.dn = Array.isArray(storedDn) ? storedDn[0] + suffix : storedDn;
+    groups.push(group);
+  }
   const principal: Principal = {
-    dn: s.p.dn,
-    objectGuid: Buffer.from(s.p.g, 'base64'),
-    userPrincipalName: s.p.upn,
-    sAMAccountName: s.p.sam,
-    netbiosDomain: s.p.nb,
-    groups: s.p.gr.map(([name, sid, dn]) => (dn === undefined ? { name, sid } : { name, sid, dn })),
-    attributes: s.p.at ?? {},
+    dn: s.d,
+    objectGuid: Buffer.from(s.g, 'base64url'),
+    userPrincipalName: s.u,
+    sAMAccountName: s.s,
+    netbiosDomain: s.n,
+    groups,
+    attributes: s.at ?? {},
   };
-  if (s.p.cg !== undefined) principal.consistencyGuid = Buffer.from(s.p.cg, 'base64');
-  if (s.p.mail !== undefined) principal.mail = s.p.mail;
-  if (s.p.dis !== undefined) principal.displayName = s.p.dis;
-  if (s.p.gn !== undefined) principal.givenName = s.p.gn;
-  if (s.p.sn !== undefined) principal.sn = s.p.sn;
+  if (s.c !== undefined) principal.consistencyGuid = Buffer.from(s.c, 'base64url');
+  if (s.m !== undefined) principal.mail = s.m;
+  if (s.dp !== undefined) principal.displayName = s.dp;
+  if (s.gn !== undefined) principal.givenName = s.gn;
+  if (s.sn !== undefined) principal.sn = s.sn;
   return {
     principal,
     authnInstant: s.ai,
-    authnMethod: s.am,
+    authnMethod: AUTH_METHODS[s.am],
     clientIp: s.ip,
-    persistent: s.ps,
+    persistent: s.ps === 1,
     relyingParties: s.rp,
-    expiresAt: s.exp,
+    expiresAt: s.x,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Lua scripts: each runs atomically, which is what keeps the session key and the user index in
-// step. They build session keys from a prefix passed in ARGV, which is fine on a single Redis
-// (not Redis Cluster, which OpenFed does not support).
+// Key layout and Lua scripts. Each script runs atomically, which is what keeps the session keys and
+// the user index in step. Scripts build session keys from ids they read (not from KEYS), which a
+// Cluster allows because those keys carry the same hash tag, hence the same slot, as KEYS.
+
+/** Lua: the session key of an id, as RedisSessionStore.sessionKey builds it. ARGV holds the prefix. */
+const LUA_SESSION_KEY = (prefixArg: string) =>
+  `${prefixArg} .. '{' .. string.sub(id, 1, ${SLOT_TAG_LENGTH}) .. '}' .. string.sub(id, ${SLOT_TAG_LENGTH + 1})`;
 
 /**
  * KEYS[1] session key, KEYS[2] user index. ARGV: record JSON, TTL ms, session id, session key prefix.
  * Returns 0 (nothing written) if the id is taken. Prunes a random sample of the index rather than
- * all of it: a script blocks the whole Redis, and a busy shared account can have thousands of
+ * all of it: a script blocks its Redis (shard), and a busy shared account can have thousands of
  * sessions; repeated sampling still clears dead ids over time.
  */
 const CREATE = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
 for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[2], 32)) do
-  if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('SREM', KEYS[2], id) end
+  if redis.call('EXISTS', ${LUA_SESSION_KEY('ARGV[4]')}) == 0 then redis.call('SREM', KEYS[2], id) end
 end
 redis.call('SADD', KEYS[2], ARGV[3])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
@@ -332,28 +490,67 @@ return 1
 const DESTROY_FOR_USER = `
 local ended = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  ended = ended + redis.call('DEL', ARGV[1] .. id)
+  ended = ended + redis.call('DEL', ${LUA_SESSION_KEY('ARGV[1]')})
 end
 redis.call('DEL', KEYS[1])
 return ended
 `;
 
+/** The session and user-index keys of one user, as the stores and scripts build them. */
+export function sessionKeys(keyPrefix: string): {
+  sessionPrefix: string;
+  session(id: string): string;
+  user(userPrincipalName: string): string;
+} {
+  const sessionPrefix = `${keyPrefix}sess:`;
+  return {
+    sessionPrefix,
+    session: (id) => `${sessionPrefix}{${id.slice(0, SLOT_TAG_LENGTH)}}${id.slice(SLOT_TAG_LENGTH)}`,
+    user: (upn) => `${keyPrefix}user:{${userSlotTag(upn)}}${upn.toLowerCase()}`,
+  };
+}
+
+/**
+ * Proves, for the configured prefix, what Redis Cluster needs: the keys each script touches share
+ * one slot, and different users do not all share one (which would put every session on one node).
+ * Throws when the layout would break; run at start.
+ */
+export function checkSlotLayout(keyPrefix: string): void {
+  checkKeyPrefix(keyPrefix);
+  const keys = sessionKeys(keyPrefix);
+  const slots = new Set<number>();
+  for (const upn of ['alice@contoso.com', 'Bob@Contoso.com', 'carol@fabrikam.com', 'dave@contoso.com']) {
+    const ids = [newSessionId(upn), newSessionId(upn.toUpperCase())];
+    const slot = calculateSlot(keys.user(upn));
+    for (const key of [keys.user(upn.toUpperCase()), ...ids.map(keys.session)]) {
+      if (calculateSlot(key) !== slot) {
+        throw new RangeError(`session keys of one user would span Redis Cluster slots with keyPrefix ${JSON.stringify(keyPrefix)}`);
+      }
+    }
+    slots.add(slot);
+  }
+  if (slots.size < 2) {
+    throw new RangeError(`every user's sessions would share one Redis Cluster slot with keyPrefix ${JSON.stringify(keyPrefix)}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stores
 
-/** 128 random bits collide never in practice; a bounded retry keeps that "never" from looping. */
+/** 240 random bits collide never in practice; a bounded retry keeps that "never" from looping. */
 const MAX_ID_ATTEMPTS = 3;
 
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
-  private readonly sessionPrefix: string;
+  private readonly keys: ReturnType<typeof sessionKeys>;
 
   constructor(
     private readonly connection: RedisConnection,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
   ) {
-    this.sessionPrefix = `${connection.keyPrefix}sess:`;
+    checkSlotLayout(connection.keyPrefix);
+    this.keys = sessionKeys(connection.keyPrefix);
   }
 
   async create(record: SessionRecord): Promise<string> {
@@ -363,11 +560,12 @@ export class RedisSessionStore implements SessionStore {
       throw new RangeError(`expiresAt must be a future epoch-ms time (got ${record.expiresAt})`);
     }
     const json = encodeRecord(record);
-    const userKey = this.userKey(record.principal.userPrincipalName);
+    const upn = record.principal.userPrincipalName;
+    const userKey = this.keys.user(upn);
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
-      const id = newId();
+      const id = newSessionId(upn);
       const created = await this.connection.run('create session', (c) =>
-        c.eval(CREATE, 2, this.sessionPrefix + id, userKey, json, ttlMs, id, this.sessionPrefix),
+        c.eval(CREATE, 2, this.keys.session(id), userKey, json, ttlMs, id, this.keys.sessionPrefix),
       );
       if (created === 1) return id;
     }
@@ -376,7 +574,7 @@ export class RedisSessionStore implements SessionStore {
 
   async get(id: string): Promise<SessionRecord | undefined> {
     if (!isWellFormedId(id)) return undefined;
-    const json = await this.connection.run('read session', (c) => c.get(this.sessionPrefix + id));
+    const json = await this.connection.run('read session', (c) => c.get(this.keys.session(id)));
     if (json === null) return undefined;
     const record = decodeRecord(json);
     if (!record) {
@@ -389,19 +587,19 @@ export class RedisSessionStore implements SessionStore {
   async addRelyingParty(id: string, rp: string): Promise<void> {
     if (!isWellFormedId(id)) return;
     await this.connection.run('add relying party', (c) =>
-      c.eval(ADD_RELYING_PARTY, 1, this.sessionPrefix + id, rp, JSON.stringify(rp)),
+      c.eval(ADD_RELYING_PARTY, 1, this.keys.session(id), rp, JSON.stringify(rp)),
     );
   }
 
   async destroy(id: string): Promise<void> {
     if (!isWellFormedId(id)) return;
     // The id stays in the user index until the next create() prunes it; see the header comment.
-    await this.connection.run('destroy session', (c) => c.del(this.sessionPrefix + id));
+    await this.connection.run('destroy session', (c) => c.del(this.keys.session(id)));
   }
 
   async destroyForUser(userPrincipalName: string): Promise<number> {
     const ended = await this.connection.run('destroy sessions of user', (c) =>
-      c.eval(DESTROY_FOR_USER, 1, this.userKey(userPrincipalName), this.sessionPrefix),
+      c.eval(DESTROY_FOR_USER, 1, this.keys.user(userPrincipalName), this.keys.sessionPrefix),
     );
     return Number(ended);
   }
@@ -410,13 +608,9 @@ export class RedisSessionStore implements SessionStore {
     return this.connection.health();
   }
 
-  /** Closes the connection shared with the pending store. */
+  /** Closes the connection shared with the other stores. */
   close(): Promise<void> {
     return this.connection.close();
-  }
-
-  private userKey(userPrincipalName: string): string {
-    return `${this.connection.keyPrefix}user:${userPrincipalName.toLowerCase()}`;
   }
 }
 

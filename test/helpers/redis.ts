@@ -5,10 +5,14 @@
  *
  * Talks RESP over a plain socket for inspection (TTL, MEMORY USAGE), so tests never depend on
  * the client library under test.
+ *
+ * startRedisSentinel() runs a master, a replica and a sentinel watching them; startRedisCluster()
+ * runs a three-master Redis Cluster. Both are real redis-server processes, killed when the file ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,17 +58,40 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-export async function startRedisServer(options: { args?: string[] } = {}): Promise<RedisServer> {
+export interface RedisServerOptions {
+  args?: string[];
+  /** A config file read before the arguments (a sentinel needs one it may rewrite). */
+  configFile?: string;
+  /** Run as a sentinel (redis-server <configFile> --sentinel). */
+  sentinel?: boolean;
+  /** Run as a Redis Cluster node (own cluster bus port and nodes.conf), not yet part of a cluster. */
+  cluster?: boolean;
+  /** Sent as AUTH before every command(): for servers started with requirepass. */
+  password?: string;
+  /** Use this port (e.g. one written into a sentinel's config before it starts). */
+  port?: number;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.args ?? [])];
+  const port = options.port ?? (await freePort());
+  const args = [
+    ...(options.configFile ? [options.configFile] : []),
+    ...(options.sentinel ? ['--sentinel'] : []),
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    ...(options.cluster
+      ? ['--cluster-enabled', 'yes', '--cluster-port', String(await freePort()), '--cluster-node-timeout', '2000',
+         '--dir', mkdtempSync(join(tmpdir(), 'openfed-cluster-')), '--cluster-config-file', 'nodes.conf']
+      : []),
+    ...(options.args ?? []),
+  ];
   let child: ChildProcess | undefined;
   let output = '';
 
   const killNow = () => child?.kill('SIGKILL');
   process.once('exit', killNow); // belt and braces if `after` never runs
 
-  const command = (...parts: (string | number)[]) => sendCommand(port, parts.map(String));
+  const command = (...parts: (string | number)[]) => sendCommand(port, parts.map(String), options.password);
 
   const launch = async () => {
     output = '';
@@ -158,15 +185,27 @@ function parseReply(buf: Buffer, offset: number): [RespValue, number] | undefine
   }
 }
 
-function sendCommand(port: number, parts: string[]): Promise<RespValue> {
+function sendCommand(port: number, parts: string[], password?: string): Promise<RespValue> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let buf = Buffer.alloc(0);
     socket.setTimeout(2000, () => socket.destroy(new Error('redis command timed out')));
-    socket.on('connect', () => socket.write(encodeCommand(parts)));
+    socket.on('connect', () => {
+      if (password !== undefined) socket.write(encodeCommand(['AUTH', password]));
+      socket.write(encodeCommand(parts));
+    });
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
-      const reply = parseReply(buf, 0);
+      let reply = parseReply(buf, 0);
+      if (reply && password !== undefined) {
+        // The AUTH reply comes first; a failed AUTH is the answer (the command would say NOAUTH).
+        if (reply[0] instanceof Error) {
+          socket.end();
+          resolve(reply[0]);
+          return;
+        }
+        reply = parseReply(buf, reply[1]);
+      }
       if (reply) {
         socket.end();
         resolve(reply[0]);
@@ -174,4 +213,146 @@ function sendCommand(port: number, parts: string[]): Promise<RespValue> {
     });
     socket.on('error', reject);
   });
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
+
+/** The value of `field` in an INFO-style reply ("field:value" lines). */
+export function infoField(reply: RespValue, field: string): string | undefined {
+  if (typeof reply !== 'string') return undefined;
+  return new RegExp(`^${field}:(.*)$`, 'm').exec(reply)?.[1]?.trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sentinel
+
+export interface RedisSentinelSetup {
+  /** The master group name the sentinel watches. */
+  readonly name: string;
+  /** The master at start, and its replica. */
+  readonly master: RedisServer;
+  readonly replica: RedisServer;
+  readonly sentinel: RedisServer;
+  /** For sessions.redis.sentinels. */
+  readonly sentinels: { host: string; port: number }[];
+  /** The port the sentinel currently names as master. */
+  masterPort(): Promise<number>;
+}
+
+/**
+ * A master, one replica and one sentinel (quorum 1) watching them. The sentinel considers the master
+ * down after `downAfterMs` of silence and then promotes the replica. Resolves once the sentinel
+ * knows the replica and the replica is in sync, so a failover can happen from the first test on.
+ * `password` protects master and replica, `sentinelPassword` the sentinel.
+ */
+export async function startRedisSentinel(
+  options: { password?: string; sentinelPassword?: string; downAfterMs?: number; name?: string } = {},
+): Promise<RedisSentinelSetup> {
+  const name = options.name ?? 'openfed-test';
+  const auth = options.password !== undefined ? ['--requirepass', options.password, '--masterauth', options.password] : [];
+  const master = await startRedisServer({ args: auth, ...(options.password !== undefined && { password: options.password }) });
+  const replica = await startRedisServer({
+    args: [...auth, '--replicaof', '127.0.0.1', String(master.port)],
+    ...(options.password !== undefined && { password: options.password }),
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'openfed-sentinel-'));
+  const configFile = join(dir, 'sentinel.conf');
+  writeFileSync(
+    configFile,
+    [
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
+      `sentinel failover-timeout ${name} 5000`,
+      ...(options.password !== undefined ? [`sentinel auth-pass ${name} ${options.password}`] : []),
+      ...(options.sentinelPassword !== undefined ? [`requirepass ${options.sentinelPassword}`] : []),
+      '',
+    ].join('\n'),
+  );
+  const sentinel = await startRedisServer({
+    configFile,
+    sentinel: true,
+    args: ['--dir', dir],
+    ...(options.sentinelPassword !== undefined && { password: options.sentinelPassword }),
+  });
+  await waitFor('replica in sync', 10_000, async () =>
+    infoField(await replica.command('INFO', 'replication'), 'master_link_status') === 'up' ? true : undefined,
+  );
+  await waitFor('sentinel knows the replica', 15_000, async () => {
+    const replicas = await sentinel.command('SENTINEL', 'REPLICAS', name);
+    return Array.isArray(replicas) && replicas.length > 0 ? true : undefined;
+  });
+  return {
+    name,
+    master,
+    replica,
+    sentinel,
+    sentinels: [{ host: '127.0.0.1', port: sentinel.port }],
+    masterPort: async () => {
+      const reply = await sentinel.command('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name);
+      if (!Array.isArray(reply) || typeof reply[1] !== 'string') throw new Error(`sentinel answered ${String(reply)}`);
+      return Number(reply[1]);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster
+
+export interface RedisClusterSetup {
+  readonly nodes: RedisServer[];
+  /** For sessions.redis.cluster. */
+  readonly seeds: { host: string; port: number }[];
+  /** The slot of a key, as the cluster computes it. */
+  slotOf(key: string): Promise<number>;
+  /** The node that serves a key's slot (for MEMORY USAGE, TTL and the like). */
+  nodeFor(key: string): Promise<RedisServer>;
+}
+
+const CLUSTER_SLOTS = 16384;
+
+/**
+ * A Redis Cluster of `masters` nodes (no replicas), slots split evenly, made with CLUSTER
+ * ADDSLOTSRANGE and CLUSTER MEET; resolves when every node reports cluster_state:ok.
+ */
+export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisClusterSetup> {
+  const count = options.masters ?? 3;
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < count; i++) nodes.push(await startRedisServer({ cluster: true }));
+  const ranges = nodes.map((_, i) => [Math.floor((i * CLUSTER_SLOTS) / count), Math.floor(((i + 1) * CLUSTER_SLOTS) / count) - 1] as const);
+  for (const [i, node] of nodes.entries()) {
+    const [first, last] = ranges[i]!;
+    const reply = await node.command('CLUSTER', 'ADDSLOTSRANGE', first, last);
+    if (reply !== 'OK') throw new Error(`CLUSTER ADDSLOTSRANGE: ${String(reply)}`);
+  }
+  for (const node of nodes.slice(1)) await nodes[0]!.command('CLUSTER', 'MEET', '127.0.0.1', node.port);
+  for (const node of nodes) {
+    await waitFor(`cluster_state:ok on node ${node.port}`, 20_000, async () => {
+      const info = await node.command('CLUSTER', 'INFO');
+      return infoField(info, 'cluster_state') === 'ok' && infoField(info, 'cluster_known_nodes') === String(count) ? true : undefined;
+    });
+  }
+  const slotOf = async (key: string) => Number(await nodes[0]!.command('CLUSTER', 'KEYSLOT', key));
+  return {
+    nodes,
+    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    slotOf,
+    nodeFor: async (key) => {
+      const slot = await slotOf(key);
+      const index = ranges.findIndex(([first, last]) => slot >= first && slot <= last);
+      return nodes[index]!;
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import calculateSlot from 'cluster-key-slot';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
@@ -8,7 +9,8 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { startRedisServer } from '../helpers/redis.js';
-import { sampleRecord, sessionStoreContract } from './contract.js';
+import { userSlotTag } from '../../src/sessions/ids.js';
+import { samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const redis = await startRedisServer();
 
@@ -69,27 +71,65 @@ describe('redis: storage layout', () => {
   });
   after(() => stores.close());
 
-  it('stores compact JSON under <prefix>sess:<id> with the record lifetime as PX, indexed per user', async (t) => {
+  it('stores compact JSON under <prefix>sess:{<user tag>}<id> with the record lifetime as PX, indexed per user', async () => {
     const record = sampleRecord(systemClock, { expiresAt: Date.now() + 3_600_000 });
     const id = await stores.sessions.create(record);
-    const key = `${stores.keyPrefix}sess:${id}`;
+    const tag = userSlotTag('zoe.nunez@contoso.com');
+    assert.equal(id.slice(0, 3), tag, 'the id starts with the user slot tag');
+    const key = `${stores.keyPrefix}sess:{${tag}}${id.slice(3)}`;
     const pttl = Number(await redis.command('PTTL', key));
     assert.ok(pttl > 3_590_000 && pttl <= 3_600_000, `PTTL ${pttl}`);
     const stored = await redis.command('GET', key);
     assert.equal(typeof stored, 'string');
     assert.ok(!String(stored).includes('\n'), 'compact');
 
-    const userKey = `${stores.keyPrefix}user:zoe.nunez@contoso.com`;
+    const userKey = `${stores.keyPrefix}user:{${tag}}zoe.nunez@contoso.com`;
     assert.deepStrictEqual(await redis.command('SMEMBERS', userKey), [id]);
     const userTtl = Number(await redis.command('PTTL', userKey));
     assert.ok(userTtl >= pttl - 1000, 'the index lives as long as the longest session');
+    assert.equal(calculateSlot(key), calculateSlot(userKey), 'one Redis Cluster slot for the session and its index');
+  });
 
-    // What a typical session costs (principal with 5 groups, 2 extra attributes, 1 relying party).
-    await stores.sessions.addRelyingParty(id, 'https://app.contoso.com/saml/metadata');
-    const bytes = Number(await redis.command('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
-    const jsonBytes = Buffer.byteLength(String(await redis.command('GET', key)));
-    t.diagnostic(`session: ${jsonBytes} bytes of JSON, MEMORY USAGE ${bytes} bytes`);
-    assert.ok(bytes < 2048, `${bytes} bytes per session`);
+  it('costs at most 1 KB of Redis memory per SSO session (principal with 5 groups), key included', async (t) => {
+    // The default prefix: its length is part of every key, hence of what a session costs.
+    const sized = openStores(redis.url, createLogger('silent'), { keyPrefix: 'openfed:' });
+    t.after(() => sized.close());
+    const usage = async (groups: number) => {
+      const base = sampleRecord(systemClock).principal.groups;
+      const principal = samplePrincipal({
+        groups: Array.from({ length: groups }, (_, i) => {
+          const g = base[i % base.length]!;
+          return { ...g, name: `${g.name} ${i}`, ...(g.sid && { sid: `S-1-5-21-1004336348-1177238915-682003330-${1100 + i}` }) };
+        }),
+      });
+      const id = await sized.sessions.create(sampleRecord(systemClock, { principal }));
+      // A typical session: 2 extra attributes and the relying party it was made for.
+      await sized.sessions.addRelyingParty(id, 'https://app.contoso.com/saml/metadata');
+      const key = `openfed:sess:{${id.slice(0, 3)}}${id.slice(3)}`;
+      const json = await redis.command('GET', key);
+      assert.equal(typeof json, 'string');
+      const bytes = Number(await redis.command('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+      t.diagnostic(`${groups} groups: ${Buffer.byteLength(String(json))} bytes of JSON, MEMORY USAGE ${bytes} bytes`);
+      return bytes;
+    };
+    const five = await usage(5);
+    assert.ok(five <= 1024, `${five} bytes per session with 5 groups`);
+    assert.ok((await usage(0)) < five);
+    assert.ok((await usage(20)) > five);
+  });
+
+  it('reads a record of another format version or a damaged one as signed out, with a warning', async (t) => {
+    const logs = captureLogs();
+    const own = openStores(redis.url, logs.logger);
+    t.after(() => own.close());
+    const id = await own.sessions.create(sampleRecord(systemClock));
+    const key = `${own.keyPrefix}sess:{${id.slice(0, 3)}}${id.slice(3)}`;
+    const stored = String(await redis.command('GET', key));
+    for (const damaged of [stored.replace('"v":2', '"v":1'), stored.replace('"ds":"', '"dz":"'), stored.slice(0, -5), 'null']) {
+      await redis.command('SET', key, damaged);
+      assert.equal(await own.sessions.get(id), undefined, damaged.slice(0, 40));
+    }
+    assert.ok(logs.lines().some((l) => l.level === 40 && /unknown format/.test(l.msg)));
   });
 
   it('prunes index entries of destroyed and expired sessions on the next create', async () => {
@@ -100,7 +140,7 @@ describe('redis: storage layout', () => {
     await stores.sessions.destroy(gone);
     await sleep(100);
     const live = await stores.sessions.create(sampleRecord(systemClock, { principal }));
-    const members = await redis.command('SMEMBERS', `${stores.keyPrefix}user:prune@contoso.com`);
+    const members = await redis.command('SMEMBERS', `${stores.keyPrefix}user:{${userSlotTag('prune@contoso.com')}}prune@contoso.com`);
     assert.deepStrictEqual(members, [live]);
     assert.equal(await stores.sessions.get(expiring), undefined);
   });
