@@ -171,6 +171,22 @@ export class ActiveDirectory implements Directory {
     }
   }
 
+  /**
+   * The DC's clock: rootDSE currentTime (GeneralizedTime, whole seconds), for `openfed doctor` —
+   * Kerberos and SAML both break when clocks drift apart by minutes.
+   */
+  async currentTime(): Promise<{ url: string; time: Date }> {
+    this.assertOpen();
+    const { url, value } = await this.withService('read rootDSE currentTime', async (client, conn) => {
+      const { searchEntries } = await client.search('', { scope: 'base', attributes: ['currentTime'] });
+      return { url: conn.url, value: stringValue(searchEntries[0], 'currentTime') };
+    });
+    const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?Z$/.exec(value ?? '');
+    if (!m) throw new DirectoryUnavailable(`rootDSE of ${url} has no readable currentTime`);
+    const [, y, mo, d, h, mi, sec] = m.map(Number) as [number, number, number, number, number, number, number];
+    return { url, time: new Date(Date.UTC(y, mo - 1, d, h, mi, sec)) };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const conn = await this.service?.catch(() => undefined);

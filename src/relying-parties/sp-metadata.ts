@@ -341,3 +341,18 @@ async function readCapped(response: Response, cap: number): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+/**
+ * The entityID of a document whose root is one md:EntityDescriptor, for `openfed rp add` without
+ * --entity-id; undefined for an aggregate (the admin must then say which entity is meant).
+ */
+export function soleEntityId(xml: string): string | undefined {
+  let root: Element | null;
+  try {
+    root = parseXml(xml, { maxBytes: MAX_METADATA_BYTES }).documentElement;
+  } catch (error) {
+    if (error instanceof XmlError) throw new SpMetadataError(`metadata is not acceptable XML: ${error.message}`, { cause: error });
+    throw error;
+  }
+  return root && isMd(root, 'EntityDescriptor') ? attribute(root, 'entityID') : undefined;
+}

@@ -1,0 +1,243 @@
+/**
+ * `openfed doctor`: one report on an installation before (and while) it serves users — configuration,
+ * each DC (reachable, the service account binds, its clock), Redis (reachable, its clock), the
+ * token-signing certificate, the relying parties, and the federation metadata as relying parties
+ * fetch it from the public URL. Non-zero exit on any FAIL.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { federationIdentifier, type Config } from '../config/schema.js';
+import { ActiveDirectory } from '../directory/active-directory.js';
+import { fromPem, loadSigningKey, type SigningKey } from '../keys/signing-key.js';
+import { silentLogger } from '../log.js';
+import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
+import { RelyingPartyRegistry } from '../relying-parties/registry.js';
+import { openRelyingPartyStore } from '../relying-parties/store.js';
+import { createStores } from '../sessions/index.js';
+import { RedisRelyingPartyStore } from '../sessions/relying-party-store.js';
+import { ROUTES } from '../web/route-paths.js';
+import { XmlError } from '../xml/errors.js';
+import { parseXml } from '../xml/parse.js';
+import { attribute } from '../xml/query.js';
+import { verifySignedRoot } from '../xml/verify.js';
+
+type Env = Record<string, string | undefined>;
+
+const DAY_MS = 86_400_000;
+/** Clock offsets: Kerberos tolerates 5 minutes by default, SAML validity windows about as much. */
+export const CLOCK_WARN_MS = 60_000;
+export const CLOCK_FAIL_MS = 5 * 60_000;
+const METADATA_TIMEOUT_MS = 10_000;
+const MAX_METADATA_BYTES = 1_048_576;
+
+const message = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0] ?? 'unknown error';
+
+export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+}
+export interface DoctorReport {
+  ok: boolean;
+  checks: DoctorCheck[];
+}
+
+/** The token-signing key as the server would load it, without creating one. */
+function readSigningKey(config: Config): Promise<SigningKey> | undefined {
+  if (config.keys.signing) return loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, silentLogger);
+  const keyPath = join(config.dataDir, 'keys', 'signing-key.pem');
+  const certPath = join(config.dataDir, 'keys', 'signing-cert.pem');
+  if (!existsSync(keyPath) && !existsSync(certPath)) return undefined;
+  return Promise.resolve(fromPem(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'), 'generated'));
+}
+
+/**
+ * A remote clock against ours: the remote reading is compared with the middle of the round trip.
+ * `resolutionMs` is how coarse the remote clock reads (AD: whole seconds, truncated).
+ */
+async function clockCheck(name: string, read: () => Promise<number>, now: () => number, resolutionMs = 0): Promise<DoctorCheck> {
+  try {
+    const before = now();
+    const remote = (await read()) + resolutionMs / 2;
+    const after = now();
+    const offset = remote - (before + after) / 2;
+    const abs = Math.abs(offset);
+    const detail = `${offset >= 0 ? 'ahead of' : 'behind'} this machine by ${(abs / 1000).toFixed(abs < 10_000 ? 1 : 0)} s`;
+    if (abs > CLOCK_FAIL_MS) return { name, status: 'FAIL', detail: `${detail}: more than 5 minutes, sign-ins and tokens fail (sync time with NTP)` };
+    if (abs > CLOCK_WARN_MS) return { name, status: 'WARN', detail: `${detail}: more than 1 minute (sync time with NTP)` };
+    return { name, status: 'OK', detail };
+  } catch (err) {
+    return { name, status: 'FAIL', detail: `time not readable: ${message(err)}` };
+  }
+}
+
+/**
+ * What a relying party sees at the public metadata URL: reachable, well-formed, signed with a
+ * certificate of the current key set, describing our entityID.
+ */
+export async function publicMetadataCheck(config: Config, keys: readonly SigningKey[]): Promise<DoctorCheck> {
+  const url = `${config.server.baseUrl.replace(/\/+$/, '')}${ROUTES.federationMetadata}`;
+  const name = 'public metadata';
+  const fail = (detail: string): DoctorCheck => ({ name, status: 'FAIL', detail: `${url}: ${detail}` });
+  let xml: string;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/samlmetadata+xml' } });
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      return fail(`unexpected HTTP ${response.status}`);
+    }
+    const body = Buffer.from(await response.arrayBuffer());
+    if (body.length > MAX_METADATA_BYTES) return fail(`larger than ${MAX_METADATA_BYTES} bytes`);
+    xml = body.toString('utf8');
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${METADATA_TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? message(err));
+    return fail(`unreachable (${reason})`);
+  }
+
+  let entityId: string | undefined;
+  let signedBy = '';
+  try {
+    if (keys.length > 0) {
+      const verified = verifySignedRoot(xml, { certificates: keys.map((k) => k.certificate), maxBytes: MAX_METADATA_BYTES });
+      entityId = attribute(verified.root, 'entityID');
+      signedBy = keys.find((k) => k.certificate.fingerprint256 === verified.certificate.fingerprint256)?.thumbprint ?? '';
+    } else {
+      const root = parseXml(xml, { maxBytes: MAX_METADATA_BYTES }).documentElement;
+      entityId = root ? attribute(root, 'entityID') : undefined;
+    }
+  } catch (err) {
+    if (err instanceof XmlError && err.code === 'untrusted_key') {
+      return fail(`signed with a certificate that is not in the current key set (${keys.map((k) => k.thumbprint).join(', ')}): another server, or an old key`);
+    }
+    if (err instanceof XmlError) return fail(`not acceptable metadata (${err.code}: ${err.message})`);
+    return fail(message(err));
+  }
+  const expected = federationIdentifier(config);
+  if (entityId !== expected) return fail(`entityID ${JSON.stringify(entityId ?? null)} is not this federation service's ${JSON.stringify(expected)}`);
+  if (keys.length === 0) return { name, status: 'WARN', detail: `${url}: reachable, entityID matches; signature not checked (no token-signing key here)` };
+  return { name, status: 'OK', detail: `${url}: reachable, signed by ${signedBy}, entityID ${expected}` };
+}
+
+export async function runDoctor(env: Env, now: () => number = Date.now): Promise<DoctorReport> {
+  const checks: DoctorCheck[] = [];
+  const add = (name: string, status: CheckStatus, detail: string) => checks.push({ name, status, detail });
+  let config: Config;
+  try {
+    config = loadConfig(env);
+    add('configuration', 'OK', env.OPENFED_CONFIG ? `${env.OPENFED_CONFIG} is valid` : 'no OPENFED_CONFIG: defaults and environment');
+  } catch (err) {
+    add('configuration', 'FAIL', message(err));
+    return { ok: false, checks };
+  }
+
+  // Directory: each DC on its own, so one dead DC shows even when the next one answers; its clock too.
+  const ldap = config.directory.ldap;
+  if (!ldap) {
+    add('directory', 'WARN', 'demo directory in use');
+  } else {
+    const perDc = await Promise.all(
+      ldap.urls.map(async (url): Promise<DoctorCheck[]> => {
+        let ad: ActiveDirectory | undefined;
+        try {
+          ad = new ActiveDirectory({ ...ldap, urls: [url] }, silentLogger, { maxConcurrentBinds: 1 });
+          const health = await ad.health();
+          if (!health.ok) return [{ name: `directory ${url}`, status: 'FAIL', detail: health.detail }];
+          const dc = ad;
+          return [
+            { name: `directory ${url}`, status: 'OK', detail: 'reachable, service account binds' },
+            await clockCheck(`clock vs ${url}`, async () => (await dc.currentTime()).time.getTime(), now, 1000),
+          ];
+        } catch (err) {
+          return [{ name: `directory ${url}`, status: 'FAIL', detail: message(err) }];
+        } finally {
+          await ad?.close().catch(() => undefined);
+        }
+      }),
+    );
+    checks.push(...perDc.flat());
+  }
+
+  // Sessions, and Redis's clock (replay windows and session expiry are kept there).
+  if (!config.sessions.redis) {
+    add('sessions', 'WARN', 'sessions in memory: one node only');
+  } else {
+    const stores = createStores(config, silentLogger);
+    let reachable = false;
+    try {
+      const health = await stores.sessions.health();
+      reachable = health.ok;
+      add('sessions', health.ok ? 'OK' : 'FAIL', health.detail);
+    } catch (err) {
+      add('sessions', 'FAIL', message(err));
+    } finally {
+      await stores.close().catch(() => undefined);
+    }
+    if (reachable) {
+      const redis = new RedisRelyingPartyStore(config.sessions.redis, silentLogger);
+      try {
+        checks.push(await clockCheck('clock vs redis', () => redis.serverTime(), now));
+      } finally {
+        await redis.close().catch(() => undefined);
+      }
+    }
+  }
+
+  // Token-signing certificate.
+  let key: SigningKey | undefined;
+  try {
+    const loading = readSigningKey(config);
+    if (!loading) {
+      add('token-signing certificate', 'WARN', `none yet: a self-signed one is created in ${join(config.dataDir, 'keys')} on first start (or run openfed init)`);
+    } else {
+      key = await loading;
+      const days = Math.floor((key.notAfter.getTime() - now()) / DAY_MS);
+      const detail = `${key.thumbprint}, ${days < 0 ? `expired ${-days} days ago` : `${days} days left`} (until ${key.notAfter.toISOString()})`;
+      add('token-signing certificate', days < 7 ? 'FAIL' : days < 30 ? 'WARN' : 'OK', detail);
+    }
+  } catch (err) {
+    add('token-signing certificate', 'FAIL', `unreadable: ${message(err)}`);
+  }
+
+  // Relying parties, as a node loads them: configuration, metadata files, and the shared store.
+  let registry: RelyingPartyRegistry | undefined;
+  try {
+    registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), silentLogger, { store: openRelyingPartyStore(config, silentLogger), offline: true });
+    const saml = registry.status();
+    const wsfed = registry.wsfed().length;
+    const added = saml.filter((s) => s.origin === 'added').length + registry.wsfedStatus().filter((s) => s.origin === 'added').length;
+    add('relying parties', 'OK', `${saml.length} SAML, ${wsfed} WS-Federation${added ? ` (${added} added with openfed rp add)` : ''}${config.microsoft365.enabled ? ', Microsoft 365 enabled' : ''}`);
+  } catch (err) {
+    add('relying parties', 'FAIL', message(err));
+  } finally {
+    await registry?.close();
+  }
+
+  checks.push(await publicMetadataCheck(config, key ? [key] : []));
+
+  return { ok: checks.every((c) => c.status !== 'FAIL'), checks };
+}
+
+export function renderDoctor(r: DoctorReport): string {
+  const width = Math.max(...r.checks.map((c) => c.name.length));
+  const lines = r.checks.map((c) => `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);
+  const fails = r.checks.filter((c) => c.status === 'FAIL').length;
+  const warns = r.checks.filter((c) => c.status === 'WARN').length;
+  lines.push('', fails ? `${fails} check(s) failed.` : warns ? `No failures, ${warns} warning(s).` : 'All checks passed.');
+  return `${lines.join('\n')}\n`;
+}
+
+export function doctorCommand(env: Env = process.env): Command {
+  return new Command('doctor')
+    .description('check the configuration, domain controllers, Redis, clocks, token-signing certificate, relying parties and public metadata')
+    .option('--json', 'print the checks as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const report = await runDoctor(env);
+      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else process.stdout.write(renderDoctor(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+}
