@@ -124,13 +124,14 @@ describe('WS-Federation with Microsoft 365 (one domain)', () => {
     assert.match(r, /<wsp:AppliesTo xmlns:wsp="http:\/\/schemas\.xmlsoap\.org\/ws\/2004\/09\/policy"><wsa:EndpointReference xmlns:wsa="http:\/\/www\.w3\.org\/2005\/08\/addressing"><wsa:Address>urn:federation:MicrosoftOnline<\/wsa:Address>/);
     assert.match(r, /<t:TokenType>urn:oasis:names:tc:SAML:1\.0:assertion<\/t:TokenType><t:RequestType>http:\/\/schemas\.xmlsoap\.org\/ws\/2005\/02\/trust\/Issue<\/t:RequestType><t:KeyType>http:\/\/schemas\.xmlsoap\.org\/ws\/2005\/05\/identity\/NoProofKey<\/t:KeyType><\/t:RequestSecurityTokenResponse>$/);
     const a = post.assertion;
-    assert.match(a, /^<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:1\.0:assertion" MajorVersion="1" MinorVersion="1" AssertionID="_[0-9a-f]{32}" Issuer="http:\/\/sts\.contoso\.test\/adfs\/services\/trust" IssueInstant="[^"]+">/);
+    // Attributes in exclusive-canonical order: the assertion is emitted as its own canonical form.
+    assert.match(a, /^<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:1\.0:assertion" AssertionID="_[0-9a-f]{32}" IssueInstant="[^"]+" Issuer="http:\/\/sts\.contoso\.test\/adfs\/services\/trust" MajorVersion="1" MinorVersion="1">/);
     assert.match(a, /<saml:NameIdentifier Format="urn:oasis:names:tc:SAML:1\.1:nameid-format:unspecified">/);
     assert.match(a, /<saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1\.0:cm:bearer<\/saml:ConfirmationMethod>/);
     assert.match(a, /<saml:Attribute AttributeName="UPN" AttributeNamespace="http:\/\/schemas\.xmlsoap\.org\/claims">/);
     assert.match(a, /<saml:Attribute AttributeName="ImmutableID" AttributeNamespace="http:\/\/schemas\.microsoft\.com\/LiveID\/Federation\/2008\/05">/);
     assert.match(a, /b:type="tn:boolean">true<\/saml:AttributeValue>/);
-    assert.match(a, /<saml:AuthenticationStatement AuthenticationMethod="urn:oasis:names:tc:SAML:2\.0:ac:classes:PasswordProtectedTransport" AuthenticationInstant="([^"]+)">/);
+    assert.match(a, /<saml:AuthenticationStatement AuthenticationInstant="([^"]+)" AuthenticationMethod="urn:oasis:names:tc:SAML:2\.0:ac:classes:PasswordProtectedTransport">/);
     const authnInstant = Date.parse(/AuthenticationInstant="([^"]+)"/.exec(a)![1]!);
     assert.ok(Math.abs(authnInstant - signedInAt) < 5000, 'the real sign-in time');
     assert.match(a, /<ds:Signature[\s\S]*<\/ds:Signature><\/saml:Assertion>$/, 'the signature is the last child, as SAML 1.1 and AD FS have it');

@@ -2,17 +2,21 @@
  * Encrypting SAML 2.0 assertions to a service provider's encryption certificate (XML Encryption:
  * EncryptedData of Type Element, the content key wrapped with RSA-OAEP in an EncryptedKey inside KeyInfo —
  * the shape AD FS, Shibboleth, node-saml and xmlsec1 all read). The cryptography is xml-encryption's; this
- * module only decides algorithms, cuts the signed assertion out of the Response and puts the ciphertext
- * back in its place. Pure: no I/O beyond the CSPRNG.
+ * module only decides algorithms, encrypts the signed assertion and puts the ciphertext in its place.
+ * Pure: no I/O beyond the CSPRNG.
+ *
+ * Everything comes out in exclusive canonical form, so a Response signature made afterwards digests the
+ * bytes as they are (xml/canonical-sign): the plaintext is the canonical signed assertion, exactly the
+ * bytes its signature covers (CR as &#xD;, so a CRLF in a value survives decryption), and the
+ * EncryptedAssertion is canonicalised once, being the one piece of markup we do not write ourselves.
  */
 import type { X509Certificate } from 'node:crypto';
-import { XMLSerializer } from '@xmldom/xmldom';
 import { encrypt, type EncryptionAlgorithm, type EncryptOptions } from 'xml-encryption';
+import { canonicalizeElement, signCanonical } from '../../xml/canonical-sign.js';
 import { NS } from '../../xml/namespaces.js';
 import { DEFAULT_MAX_BYTES, parseXml } from '../../xml/parse.js';
-import { attribute, CDATA_SECTION_NODE, childElements, ELEMENT_NODE, isElement, type Document, type Element, type Node } from '../../xml/query.js';
-import { signElement } from '../../xml/sign.js';
-import type { BuiltResponse, SignPolicy } from './response.js';
+import { attribute, childElements, isElement, type Document, type Element } from '../../xml/query.js';
+import { RESPONSE_END, type BuiltResponse, type SignPolicy } from './response.js';
 
 export interface EncryptionOptions {
   certificate: X509Certificate;
@@ -44,12 +48,11 @@ const MIN_RSA_BITS = 2048;
 /**
  * Replaces the (already signed) <Assertion ID=assertionId> in a SAML Response document with
  * <EncryptedAssertion><xenc:EncryptedData>…</xenc:EncryptedData></EncryptedAssertion>, in the assertion
- * namespace, same position. Returns the new Response XML. Throws on any failure (never returns plaintext).
+ * namespace, same position. Returns the new Response XML in exclusive canonical form. Throws on any failure
+ * (never returns plaintext). sealResponse does the same for a Response it built, without parsing it.
  */
 export async function encryptAssertion(responseXml: string, assertionId: string, options: EncryptionOptions): Promise<string> {
-  const algorithm = DATA_ALGORITHMS[options.dataAlgorithm ?? 'aes256-gcm'];
-  if (algorithm === undefined) throw new AssertionEncryptionError(`unknown data encryption algorithm ${String(options.dataAlgorithm)}`);
-  const { publicKeyPem, certificatePem } = encryptionKey(options.certificate);
+  const key = encryptionSettings(options);
 
   const doc = parseOwn(responseXml);
   const response = doc.documentElement!;
@@ -63,15 +66,69 @@ export async function encryptAssertion(responseXml: string, assertionId: string,
   const assertion = childElements(response, NS.saml, 'Assertion').find((a) => attribute(a, 'ID') === assertionId);
   if (assertion === undefined) throw new AssertionEncryptionError('the Response has no Assertion with that ID');
 
-  // The element exactly as it is: exc-c14n of these bytes is what the assertion's signature digested.
-  // xmldom declares any prefix the subtree uses but inherits, so the plaintext stands alone once decrypted.
-  const plaintext = serialize(assertion);
+  // exc-c14n of the element is what the assertion's signature digested, and it declares every namespace
+  // the subtree uses, so the plaintext stands alone once decrypted.
+  const plaintext = canonicalizeElement(assertion);
+  const encrypted = await encryptToElement(plaintext, key);
+  response.replaceChild(doc.importNode(encrypted.element, true), assertion);
+  const sealed = canonicalizeElement(response);
 
+  checkSealed(sealed, assertionId, plaintext);
+  return sealed;
+}
+
+/** sign assertion → encrypt → sign response, per the RP's policy; one RSA signature per signed element. */
+export async function sealResponse(built: BuiltResponse, policy: SignPolicy & { encryption?: EncryptionOptions }): Promise<string> {
+  // Encryption is not authentication: anyone holding the SP's public certificate can encrypt an assertion
+  // of their own making. Without a signature somewhere the SP would have nothing tying it to us.
+  if (policy.encryption && !policy.signAssertion && !policy.signResponse) {
+    throw new AssertionEncryptionError('an encrypted assertion must be signed, or carried in a signed Response');
+  }
+  const signing = { key: policy.key, algorithm: policy.algorithm };
+  let assertion = policy.signAssertion ? signCanonical(built.assertion, signing) : built.assertion.xml;
+  if (policy.encryption) {
+    const encrypted = await encryptToElement(assertion, encryptionSettings(policy.encryption));
+    if (encrypted.canonical.includes(assertion) || encrypted.canonical.includes(`"${built.assertionId}"`)) {
+      throw new AssertionEncryptionError('the EncryptedAssertion does not have the expected shape');
+    }
+    assertion = encrypted.canonical;
+  }
+  // The Response we built is canonical and so is every piece put into it: signed as it stands.
+  const response = { xml: built.head + built.status + assertion + RESPONSE_END, id: built.responseId, signatureAt: built.head.length };
+  return policy.signResponse ? signCanonical(response, signing) : response.xml;
+}
+
+interface EncryptionSettings {
+  algorithm: EncryptionAlgorithm;
+  publicKeyPem: string;
+  certificatePem: string;
+}
+
+// The registry keeps one X509Certificate per SP: its PEM forms are made once, not per token.
+const encryptionKeys = new WeakMap<X509Certificate, { publicKeyPem: string; certificatePem: string }>();
+
+function encryptionSettings(options: EncryptionOptions): EncryptionSettings {
+  const algorithm = DATA_ALGORITHMS[options.dataAlgorithm ?? 'aes256-gcm'];
+  if (algorithm === undefined) throw new AssertionEncryptionError(`unknown data encryption algorithm ${String(options.dataAlgorithm)}`);
+  let key = encryptionKeys.get(options.certificate);
+  if (key === undefined) {
+    key = encryptionKey(options.certificate);
+    encryptionKeys.set(options.certificate, key);
+  }
+  return { algorithm, ...key };
+}
+
+/**
+ * The plaintext as <EncryptedAssertion xmlns=saml><xenc:EncryptedData>…: parsed (so it is a well-formed
+ * element we would accept ourselves before it goes anywhere near an SP) and canonical.
+ */
+async function encryptToElement(plaintext: string, settings: EncryptionSettings): Promise<{ element: Element; canonical: string }> {
+  const { algorithm } = settings;
   let encryptedData: string;
   try {
     encryptedData = await encryptElement(plaintext, {
-      rsa_pub: publicKeyPem,
-      pem: certificatePem,
+      rsa_pub: settings.publicKeyPem,
+      pem: settings.certificatePem,
       keyEncryptionAlgorithm: KEY_TRANSPORT,
       encryptionAlgorithm: algorithm,
       // xml-encryption refuses CBC unless told otherwise (padding-oracle exposure at SPs that report
@@ -83,32 +140,13 @@ export async function encryptAssertion(responseXml: string, assertionId: string,
   } catch (error) {
     throw new AssertionEncryptionError('encryption failed', { cause: error });
   }
-
-  // Parsed by our own parser rather than spliced as a string: whatever xml-encryption wrote must be a
-  // well-formed element we would accept ourselves before it goes anywhere near an SP.
   const wrapper = parseOwn(`<EncryptedAssertion xmlns="${NS.saml}">${encryptedData.trim()}</EncryptedAssertion>`);
-  const encryptedAssertion = doc.importNode(wrapper.documentElement!, true);
-  response.replaceChild(encryptedAssertion, assertion);
-  const sealed = serialize(doc);
-
-  checkSealed(sealed, assertionId, plaintext);
-  return sealed;
-}
-
-/** sign assertion → encrypt → sign response, per the RP's policy. */
-export async function sealResponse(built: BuiltResponse, policy: SignPolicy & { encryption?: EncryptionOptions }): Promise<string> {
-  // Encryption is not authentication: anyone holding the SP's public certificate can encrypt an assertion
-  // of their own making. Without a signature somewhere the SP would have nothing tying it to us.
-  if (policy.encryption && !policy.signAssertion && !policy.signResponse) {
-    throw new AssertionEncryptionError('an encrypted assertion must be signed, or carried in a signed Response');
+  const element = wrapper.documentElement!;
+  const first = element.firstChild;
+  if (first === null || first !== element.lastChild || !isElement(first, NS.xenc, 'EncryptedData')) {
+    throw new AssertionEncryptionError('xml-encryption did not return one EncryptedData');
   }
-  const sign = (xml: string, referenceId: string) =>
-    signElement(xml, { key: policy.key, algorithm: policy.algorithm, referenceId, maxBytes: ownLimit(xml) });
-  let xml = built.xml;
-  if (policy.signAssertion) xml = sign(xml, built.assertionId);
-  if (policy.encryption) xml = await encryptAssertion(xml, built.assertionId, policy.encryption);
-  if (policy.signResponse) xml = sign(xml, built.responseId);
-  return xml;
+  return { element, canonical: canonicalizeElement(element) };
 }
 
 function encryptionKey(certificate: X509Certificate): { publicKeyPem: string; certificatePem: string } {
@@ -143,30 +181,6 @@ function parseOwn(xml: string): Document {
 
 function ownLimit(xml: string): number {
   return Math.max(DEFAULT_MAX_BYTES, Buffer.byteLength(xml, 'utf8'));
-}
-
-/**
- * xmldom's serializer writes a CR in character data raw. Any parser on the other side turns it into LF (XML
- * line-end normalisation), so an attribute value holding CRLF (postalAddress from AD does) would decrypt to
- * content the assertion's signature no longer matches. Text is the only place a raw CR can come from
- * (attribute values are already written as &#13;, and parseXml refuses PIs), so once CDATA is ruled out the
- * reference can go in everywhere; comments lose nothing, exc-c14n omits them.
- */
-function serialize(node: Document | Element): string {
-  refuseCrInCdata(node);
-  return new XMLSerializer().serializeToString(node).replaceAll('\r', '&#13;');
-}
-
-function refuseCrInCdata(root: Node): void {
-  const stack: Node[] = [root];
-  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-    if (node.nodeType === CDATA_SECTION_NODE && (node.nodeValue ?? '').includes('\r')) {
-      throw new AssertionEncryptionError('a CDATA section holds a CR, which cannot survive serialisation');
-    }
-    for (let child = node.firstChild; child !== null; child = child.nextSibling) {
-      if (child.nodeType === ELEMENT_NODE || child.nodeType === CDATA_SECTION_NODE) stack.push(child);
-    }
-  }
 }
 
 /** The last line of defence for "never returns plaintext": re-read what we are about to hand back. */

@@ -1,11 +1,16 @@
 /**
  * Building the SAML Responses we send: a signed assertion for a successful sign-in, a status-only
  * Response for a refusal, and LogoutRequest/LogoutResponse for single logout. Pure: every value is
- * escaped, time comes from the caller, and signing goes through xml/sign (xml-crypto).
+ * escaped and time comes from the caller.
+ *
+ * Assertions and success Responses are written in Exclusive XML Canonicalization form (attributes in
+ * canonical order, c14n escaping, no empty-element tags), so xml/canonical-sign signs them without
+ * re-parsing (sealResponse). The other messages go through xml/sign (xml-crypto).
  */
 import { randomBytes } from 'node:crypto';
 import type { SamlSubStatus, SamlTopStatus } from '../../errors.js';
-import { escapeXml as x } from '../../xml/escape.js';
+import type { CanonicalElement } from '../../xml/canonical-sign.js';
+import { c14nAttribute as a, c14nText as t, escapeXml as x } from '../../xml/escape.js';
 import type { SigningKeyMaterial } from '../../xml/sign.js';
 import type { SignatureAlgorithm } from '../../xml/verify.js';
 import { CM_BEARER, STATUS_PREFIX, STATUS_SUCCESS } from './constants.js';
@@ -45,55 +50,65 @@ export interface AssertionInput {
   skewMs: number;
   /** Bearer confirmation: the Response must be delivered within this (AD FS: 5 minutes). */
   deliveryMs: number;
+  /** xs:ID generator; default newSamlId. Tests inject a deterministic one to compare signing paths. */
+  newId?: () => string;
 }
 
 export interface BuiltResponse {
+  /** The unsigned Response, in exclusive canonical form. */
   xml: string;
   responseId: string;
   assertionId: string;
+  /**
+   * xml in the pieces sealing needs: xml === head + status + assertion.xml + RESPONSE_END. The Response's
+   * Signature goes right after head (its start tag and Issuer); the assertion may be signed or replaced.
+   */
+  head: string;
+  status: string;
+  assertion: CanonicalElement;
 }
 
-/** A SAML 2.0 Assertion on its own: inside a Response here, inside a WS-Trust RSTR for WS-Federation. */
-export function buildAssertion(input: AssertionInput): { xml: string; assertionId: string } {
-  const assertionId = newSamlId();
-  const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${x(input.inResponseTo)}"`;
-  const attributes = input.attributes.filter((a) => a.values.length > 0);
-  const attributeStatement = attributes.length
-    ? `<AttributeStatement>${attributes
-        .map(
-          (a) =>
-            `<Attribute Name="${x(a.name)}" NameFormat="${x(a.nameFormat)}"${a.friendlyName ? ` FriendlyName="${x(a.friendlyName)}"` : ''}>` +
-            a.values.map((v) => `<AttributeValue>${x(v)}</AttributeValue>`).join('') +
-            '</Attribute>',
-        )
-        .join('')}</AttributeStatement>`
-    : '';
+export const RESPONSE_END = '</samlp:Response>';
+
+/**
+ * A SAML 2.0 Assertion on its own, in canonical form: inside a Response here, inside a WS-Trust RSTR
+ * for WS-Federation. Its Signature goes right after Issuer.
+ */
+export function buildAssertion(input: AssertionInput): CanonicalElement {
+  const id = (input.newId ?? newSamlId)();
+  const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${a(input.inResponseTo)}"`;
+  let attributeStatement = '';
+  for (const attr of input.attributes) {
+    if (attr.values.length === 0) continue;
+    const friendlyName = attr.friendlyName ? ` FriendlyName="${a(attr.friendlyName)}"` : '';
+    attributeStatement += `<Attribute${friendlyName} Name="${a(attr.name)}" NameFormat="${a(attr.nameFormat)}">`;
+    for (const value of attr.values) attributeStatement += `<AttributeValue>${t(value)}</AttributeValue>`;
+    attributeStatement += '</Attribute>';
+  }
+  const head = `<Assertion ${A} ID="${id}" IssueInstant="${instant(input.now)}" Version="2.0"><Issuer>${t(input.issuer)}</Issuer>`;
   const xml =
-    `<Assertion ${A} ID="${assertionId}" IssueInstant="${instant(input.now)}" Version="2.0">` +
-    `<Issuer>${x(input.issuer)}</Issuer>` +
-    `<Subject><NameID Format="${x(input.nameId.format)}">${x(input.nameId.value)}</NameID>` +
-    `<SubjectConfirmation Method="${CM_BEARER}"><SubjectConfirmationData${inResponseTo} NotOnOrAfter="${instant(input.now + input.deliveryMs)}" Recipient="${x(input.destination)}"/></SubjectConfirmation></Subject>` +
+    head +
+    `<Subject><NameID Format="${a(input.nameId.format)}">${t(input.nameId.value)}</NameID>` +
+    `<SubjectConfirmation Method="${CM_BEARER}"><SubjectConfirmationData${inResponseTo} NotOnOrAfter="${instant(input.now + input.deliveryMs)}" Recipient="${a(input.destination)}"></SubjectConfirmationData></SubjectConfirmation></Subject>` +
     `<Conditions NotBefore="${instant(input.now - input.skewMs)}" NotOnOrAfter="${instant(input.now + input.lifetimeMs)}">` +
-    `<AudienceRestriction><Audience>${x(input.audience)}</Audience></AudienceRestriction></Conditions>` +
-    attributeStatement +
-    `<AuthnStatement AuthnInstant="${instant(input.authnInstant)}" SessionIndex="${x(input.sessionIndex)}">` +
-    `<AuthnContext><AuthnContextClassRef>${x(input.authnContextClassRef)}</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
+    `<AudienceRestriction><Audience>${t(input.audience)}</Audience></AudienceRestriction></Conditions>` +
+    (attributeStatement ? `<AttributeStatement>${attributeStatement}</AttributeStatement>` : '') +
+    `<AuthnStatement AuthnInstant="${instant(input.authnInstant)}" SessionIndex="${a(input.sessionIndex)}">` +
+    `<AuthnContext><AuthnContextClassRef>${t(input.authnContextClassRef)}</AuthnContextClassRef></AuthnContext></AuthnStatement>` +
     '</Assertion>';
-  return { xml, assertionId };
+  return { xml, id, signatureAt: head.length };
 }
 
 export function buildSuccessResponse(input: AssertionInput): BuiltResponse {
-  const responseId = newSamlId();
-  const { xml: assertion, assertionId } = buildAssertion(input);
-  const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${x(input.inResponseTo)}"`;
-  const xml =
-    `<samlp:Response ${P} ID="${responseId}" Version="2.0" IssueInstant="${instant(input.now)}" Destination="${x(input.destination)}"` +
-    ` Consent="urn:oasis:names:tc:SAML:2.0:consent:unspecified"${inResponseTo}>` +
-    `<Issuer ${A}>${x(input.issuer)}</Issuer>` +
-    `<samlp:Status><samlp:StatusCode Value="${STATUS_SUCCESS}"/></samlp:Status>` +
-    assertion +
-    '</samlp:Response>';
-  return { xml, responseId, assertionId };
+  const responseId = (input.newId ?? newSamlId)();
+  const assertion = buildAssertion(input);
+  const inResponseTo = input.inResponseTo === undefined ? '' : ` InResponseTo="${a(input.inResponseTo)}"`;
+  const head =
+    `<samlp:Response ${P} Consent="urn:oasis:names:tc:SAML:2.0:consent:unspecified" Destination="${a(input.destination)}"` +
+    ` ID="${responseId}"${inResponseTo} IssueInstant="${instant(input.now)}" Version="2.0">` +
+    `<Issuer ${A}>${t(input.issuer)}</Issuer>`;
+  const status = `<samlp:Status><samlp:StatusCode Value="${STATUS_SUCCESS}"></samlp:StatusCode></samlp:Status>`;
+  return { xml: head + status + assertion.xml + RESPONSE_END, responseId, assertionId: assertion.id, head, status, assertion };
 }
 
 export interface SignPolicy {

@@ -1,10 +1,12 @@
 /**
  * The WS-Federation passive sign-in response, as AD FS emits it: a WS-Trust 2005/02
  * RequestSecurityTokenResponse carrying a signed SAML 1.1 assertion (or a SAML 2.0 one for RPs that
- * ask). Pure; every value escaped; the signature made by xml/sign (xml-crypto).
+ * ask). Pure; every value escaped. The assertion is written in exclusive canonical form and signed by
+ * xml/canonical-sign without re-parsing.
  */
-import { escapeXml as x } from '../../xml/escape.js';
-import { signElement, type SigningKeyMaterial } from '../../xml/sign.js';
+import { signCanonical, type CanonicalElement } from '../../xml/canonical-sign.js';
+import { c14nAttribute as a, c14nText as t, escapeXml as x } from '../../xml/escape.js';
+import type { SigningKeyMaterial } from '../../xml/sign.js';
 import type { SignatureAlgorithm } from '../../xml/verify.js';
 import { buildAssertion, newSamlId, type SamlAttribute } from '../saml2/response.js';
 import { ATTRNAME_FORMAT } from '../saml2/constants.js';
@@ -41,6 +43,8 @@ export interface TokenInput {
   tokenType: keyof typeof TOKEN_TYPE;
   key: SigningKeyMaterial;
   algorithm: SignatureAlgorithm;
+  /** xs:ID generator; default newSamlId. Tests inject a deterministic one to compare signing paths. */
+  newId?: () => string;
 }
 
 const instant = (ms: number) => new Date(ms).toISOString();
@@ -54,37 +58,48 @@ export function splitClaimType(type: string): { namespace: string; name: string 
   return slash > 0 && slash < type.length - 1 ? { namespace: type.slice(0, slash), name: type.slice(slash + 1) } : { namespace: '', name: type };
 }
 
-function saml11Assertion(input: TokenInput): { xml: string; id: string } {
-  const id = newSamlId();
+const XSI = 'http://www.w3.org/2001/XMLSchema-instance';
+const XS = 'http://www.w3.org/2001/XMLSchema';
+
+/**
+ * A boolean-typed value, as AD FS types insidecorporatenetwork. The tn prefix is used only inside the
+ * b:type value, which exc-c14n does not count as visibly utilised: the canonical form (what the digest
+ * covers) has no xmlns:tn, while the token keeps it so the xsi:type resolves for the relying party. The
+ * canonical start tag can only ever be this markup (values are escaped), so it is swapped after signing.
+ */
+export const BOOLEAN_VALUE_CANONICAL = `<saml:AttributeValue xmlns:b="${XSI}" b:type="tn:boolean">`;
+export const BOOLEAN_VALUE_SENT = `<saml:AttributeValue xmlns:b="${XSI}" xmlns:tn="${XS}" b:type="tn:boolean">`;
+
+/** The SAML 1.1 assertion, canonical, its Signature the last child (the SAML 1.1 schema puts it there). */
+function saml11Assertion(input: TokenInput): CanonicalElement {
+  const id = (input.newId ?? newSamlId)();
   const subject =
-    `<saml:Subject><saml:NameIdentifier Format="${x(input.nameIdentifier.format)}">${x(input.nameIdentifier.value)}</saml:NameIdentifier>` +
+    `<saml:Subject><saml:NameIdentifier Format="${a(input.nameIdentifier.format)}">${t(input.nameIdentifier.value)}</saml:NameIdentifier>` +
     `<saml:SubjectConfirmation><saml:ConfirmationMethod>${SAML11_BEARER}</saml:ConfirmationMethod></saml:SubjectConfirmation></saml:Subject>`;
-  const attributes = input.claims
-    .filter((c) => c.values.length > 0)
-    .map((c) => {
-      const { namespace, name } = splitClaimType(c.type);
-      const typed = c.valueType === 'boolean' ? ' xmlns:tn="http://www.w3.org/2001/XMLSchema" xmlns:b="http://www.w3.org/2001/XMLSchema-instance" b:type="tn:boolean"' : '';
-      return (
-        `<saml:Attribute AttributeName="${x(name)}" AttributeNamespace="${x(namespace)}">` +
-        c.values.map((v) => `<saml:AttributeValue${typed}>${x(v)}</saml:AttributeValue>`).join('') +
-        '</saml:Attribute>'
-      );
-    })
-    .join('');
+  let attributes = '';
+  for (const claim of input.claims) {
+    if (claim.values.length === 0) continue;
+    const { namespace, name } = splitClaimType(claim.type);
+    const valueStart = claim.valueType === 'boolean' ? BOOLEAN_VALUE_CANONICAL : '<saml:AttributeValue>';
+    attributes += `<saml:Attribute AttributeName="${a(name)}" AttributeNamespace="${a(namespace)}">`;
+    for (const value of claim.values) attributes += `${valueStart}${t(value)}</saml:AttributeValue>`;
+    attributes += '</saml:Attribute>';
+  }
+  const end = '</saml:Assertion>';
   const xml =
-    `<saml:Assertion xmlns:saml="${TOKEN_TYPE.saml11}" MajorVersion="1" MinorVersion="1" AssertionID="${id}" Issuer="${x(input.issuer)}" IssueInstant="${instant(input.now)}">` +
+    `<saml:Assertion xmlns:saml="${TOKEN_TYPE.saml11}" AssertionID="${id}" IssueInstant="${instant(input.now)}" Issuer="${a(input.issuer)}" MajorVersion="1" MinorVersion="1">` +
     `<saml:Conditions NotBefore="${instant(input.now - input.skewMs)}" NotOnOrAfter="${instant(input.now + input.lifetimeMs)}">` +
-    `<saml:AudienceRestrictionCondition><saml:Audience>${x(input.realm)}</saml:Audience></saml:AudienceRestrictionCondition></saml:Conditions>` +
+    `<saml:AudienceRestrictionCondition><saml:Audience>${t(input.realm)}</saml:Audience></saml:AudienceRestrictionCondition></saml:Conditions>` +
     // An AttributeStatement must hold at least one Attribute (SAML 1.1 schema), so none means none.
     (attributes ? `<saml:AttributeStatement>${subject}${attributes}</saml:AttributeStatement>` : '') +
-    `<saml:AuthenticationStatement AuthenticationMethod="${x(input.authnMethod)}" AuthenticationInstant="${instant(input.authnInstant)}">${subject}</saml:AuthenticationStatement>` +
-    '</saml:Assertion>';
-  return { xml, id };
+    `<saml:AuthenticationStatement AuthenticationInstant="${instant(input.authnInstant)}" AuthenticationMethod="${a(input.authnMethod)}">${subject}</saml:AuthenticationStatement>` +
+    end;
+  return { xml, id, signatureAt: xml.length - end.length };
 }
 
-function saml2Assertion(input: TokenInput): { xml: string; id: string } {
+function saml2Assertion(input: TokenInput): CanonicalElement {
   const attributes: SamlAttribute[] = input.claims.map((c) => ({ name: c.type, nameFormat: ATTRNAME_FORMAT.uri, values: c.values }));
-  const { xml, assertionId } = buildAssertion({
+  return buildAssertion({
     issuer: input.issuer,
     now: input.now,
     destination: input.replyUrl,
@@ -97,23 +112,36 @@ function saml2Assertion(input: TokenInput): { xml: string; id: string } {
     lifetimeMs: input.lifetimeMs,
     skewMs: input.skewMs,
     deliveryMs: input.lifetimeMs,
+    newId: input.newId,
   });
-  return { xml, id: assertionId };
+}
+
+/**
+ * The unsigned assertion of a sign-in response in canonical form (for SAML 1.1 boolean values: see
+ * BOOLEAN_VALUE_CANONICAL). Exported for the tests that compare the signing paths.
+ */
+export function buildTokenAssertion(input: TokenInput): CanonicalElement {
+  return input.tokenType === 'saml2' ? saml2Assertion(input) : saml11Assertion(input);
+}
+
+/** The assertion signed, as it goes into the RSTR. */
+export function signTokenAssertion(assertion: CanonicalElement, input: Pick<TokenInput, 'key' | 'algorithm'>): string {
+  const signed = signCanonical(assertion, { key: input.key, algorithm: input.algorithm });
+  return signed.includes(BOOLEAN_VALUE_CANONICAL) ? signed.replaceAll(BOOLEAN_VALUE_CANONICAL, BOOLEAN_VALUE_SENT) : signed;
 }
 
 /** The wresult: an RSTR with the signed assertion, lifetime, AppliesTo and token type. */
 export function buildSignInResponse(input: TokenInput): string {
-  const assertion = input.tokenType === 'saml2' ? saml2Assertion(input) : saml11Assertion(input);
   // Signed on its own, then placed in the RSTR: exclusive c14n makes the signature independent of
   // the envelope, exactly as relying parties verify it after taking the assertion out.
-  const signed = signElement(assertion.xml, { key: input.key, algorithm: input.algorithm, referenceId: assertion.id });
+  const signed = signTokenAssertion(buildTokenAssertion(input), input);
   const wsu = 'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"';
   return (
     '<t:RequestSecurityTokenResponse xmlns:t="http://schemas.xmlsoap.org/ws/2005/02/trust">' +
     `<t:Lifetime><wsu:Created ${wsu}>${instant(input.now)}</wsu:Created><wsu:Expires ${wsu}>${instant(input.now + input.lifetimeMs)}</wsu:Expires></t:Lifetime>` +
     '<wsp:AppliesTo xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"><wsa:EndpointReference xmlns:wsa="http://www.w3.org/2005/08/addressing">' +
     `<wsa:Address>${x(input.realm)}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>` +
-    `<t:RequestedSecurityToken>${signed.replace(/^<\?xml[^>]*>/, '')}</t:RequestedSecurityToken>` +
+    `<t:RequestedSecurityToken>${signed}</t:RequestedSecurityToken>` +
     `<t:TokenType>${TOKEN_TYPE[input.tokenType]}</t:TokenType>` +
     '<t:RequestType>http://schemas.xmlsoap.org/ws/2005/02/trust/Issue</t:RequestType>' +
     '<t:KeyType>http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey</t:KeyType>' +
