@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -22,12 +23,25 @@ export const REDACT_PATHS = [
   '*.wresult',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * The request being served, carried along every async step of it. Components such as the directory
+ * or the lockout guard log through loggers made at start-up; through this store their lines still
+ * name the request they were written for, without handing a logger down every call.
+ */
+export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
+
+function requestIdMixin(): { reqId?: string } {
+  const store = requestContext.getStore();
+  return store ? { reqId: store.reqId } : {};
+}
+
+export function createLogger(level: string, destination?: DestinationStream, bindings: Record<string, unknown> = {}): Logger {
   const options: LoggerOptions = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    base: { pid: process.pid },
+    base: { pid: process.pid, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: requestIdMixin,
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,34 +1,82 @@
 /**
- * The process: read configuration, start, stop cleanly on SIGTERM/SIGINT. A configuration mistake
- * prints one line and exits 1 — never a stack trace.
+ * The process: read configuration, then serve — on every core as a Node cluster (server.workers),
+ * or as one process — and stop cleanly on SIGTERM/SIGINT. A configuration mistake prints one line
+ * and exits 1, before any worker is forked — never a stack trace.
  */
+import cluster from 'node:cluster';
+import { ClusterPrimary } from './cluster/primary.js';
+import { prepareSharedState, startupErrorLine, workerCount } from './cluster/startup.js';
+import { runWorker } from './cluster/worker.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { KeyLoadError } from './keys/signing-key.js';
-import { RelyingPartyConfigError } from './relying-parties/registry.js';
-import { createLogger } from './log.js';
+import type { Config } from './config/schema.js';
+import { createLogger, type Logger } from './log.js';
 import { startServer } from './server.js';
-import { ProxyConfigError } from './web/app.js';
+
+function fail(line: string): never {
+  process.stderr.write(`openfed: ${line}\n`);
+  process.exit(1);
+}
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`openfed: ${err.message}\n`);
-      process.exit(1);
+      // A worker reads the same files as its primary did; if they changed in between, the primary reports it.
+      if (cluster.isWorker) process.exit(1);
+      fail(err.message);
     }
     throw err;
   }
+
+  if (cluster.isWorker) {
+    return runWorker(config, createLogger(config.log.level, undefined, { worker: cluster.worker?.id }));
+  }
+  let workers: number;
+  try {
+    workers = workerCount(config);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
   const logger = createLogger(config.log.level);
+  if (workers > 1) return runFarm(config, logger, workers);
+  return runSingle(config, logger);
+}
+
+async function runFarm(config: Config, logger: Logger, workers: number): Promise<void> {
+  try {
+    await prepareSharedState(config, logger);
+  } catch (err) {
+    const line = startupErrorLine(err);
+    if (line !== undefined) fail(line);
+    logger.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  const primary = new ClusterPrimary(config, logger, { workers });
+  const onSignal = (signal: string) => void primary.stop(signal);
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  try {
+    await primary.start();
+  } catch (err) {
+    // The management listener could not listen (port in use...): no worker is running yet.
+    const line = startupErrorLine(err);
+    if (line !== undefined) fail(line);
+    logger.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  process.exit(await primary.finished);
+}
+
+async function runSingle(config: Config, logger: Logger): Promise<void> {
   let running;
   try {
     running = await startServer(config, logger);
   } catch (err) {
-    if (err instanceof KeyLoadError || err instanceof ProxyConfigError || err instanceof RelyingPartyConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      process.stderr.write(`openfed: ${(err as Error).message}\n`);
-      process.exit(1);
-    }
+    const line = startupErrorLine(err);
+    if (line !== undefined) fail(line);
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   }

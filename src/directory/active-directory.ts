@@ -34,7 +34,12 @@ export interface ActiveDirectoryOptions {
    * burst of sign-ins opens at the DC; further sign-ins wait their turn. Default 8.
    */
   maxConcurrentBinds?: number;
+  /** Told how long each password check (user bind) took, for the latency histogram. */
+  onBind?: (outcome: BindOutcome, seconds: number) => void;
 }
+
+/** success: the DC accepted the password; rejected: AD refused it (52e, 775, 533...); unavailable: no DC answered. */
+export type BindOutcome = 'success' | 'rejected' | 'unavailable';
 
 /** The names of the domain the users live in, read once from the directory. */
 interface DomainInfo extends DomainNames {
@@ -80,6 +85,7 @@ export class ActiveDirectory implements Directory {
   private readonly log: Logger;
   private readonly ca: Buffer | undefined;
   private readonly bindSlots: Slots;
+  private readonly onBind: (outcome: BindOutcome, seconds: number) => void;
   private service: Promise<Connection> | undefined;
   private serviceConnection: Connection | undefined;
   private domain: Promise<DomainInfo> | undefined;
@@ -93,6 +99,7 @@ export class ActiveDirectory implements Directory {
     this.log = logger.child({ component: 'active-directory' });
     this.ca = config.caFile === undefined ? undefined : readFileSync(config.caFile);
     this.bindSlots = new Slots(options.maxConcurrentBinds ?? 8);
+    this.onBind = options.onBind ?? (() => undefined);
     const cleartext = config.urls.filter((u) => u.startsWith('ldap:'));
     if (cleartext.length > 0 && !config.startTls) {
       this.log.warn({ urls: cleartext }, 'LDAP without TLS: passwords cross the network in clear text; use ldaps:// or startTls');
@@ -343,19 +350,27 @@ export class ActiveDirectory implements Directory {
   /** A simple bind as the user on a connection of its own, closed straight after. */
   private checkPassword(dn: string, password: string): Promise<{ ok: true; url: string } | { ok: false; reason: AuthFailureReason; detail: string }> {
     return this.bindSlots.run(async () => {
+      // Timed inside the slot: the histogram shows the DC's answer time, not the queue in front of it.
+      const started = performance.now();
+      const timed = <R extends { ok: boolean; reason?: AuthFailureReason }>(result: R): R => {
+        const outcome: BindOutcome = result.ok ? 'success' : result.reason === 'directory_unavailable' ? 'unavailable' : 'rejected';
+        this.onBind(outcome, (performance.now() - started) / 1000);
+        return result;
+      };
       try {
         const conn = await this.connectAny(dn, password, 'user bind');
+        const result = timed({ ok: true as const, url: conn.url });
         await closeQuietly(conn.client);
-        return { ok: true, url: conn.url };
+        return result;
       } catch (err) {
         if (err instanceof ResultCodeError && err.code === 49) {
           const failure = classifyBindFailure(err.message);
-          return { ok: false, reason: failure.reason, detail: failure.detail };
+          return timed({ ok: false as const, reason: failure.reason, detail: failure.detail });
         }
-        if (err instanceof DirectoryUnavailable) return { ok: false, reason: 'directory_unavailable', detail: err.message };
+        if (err instanceof DirectoryUnavailable) return timed({ ok: false as const, reason: 'directory_unavailable' as const, detail: err.message });
         // Any other answer to a simple bind (strongAuthRequired, confidentialityRequired...) is a
         // DC policy the configuration does not meet: the user cannot fix it.
-        return { ok: false, reason: 'directory_unavailable', detail: `user bind answered ${describe(err)}` };
+        return timed({ ok: false as const, reason: 'directory_unavailable' as const, detail: `user bind answered ${describe(err)}` });
       }
     });
   }

@@ -9,6 +9,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { NotFoundError, ProtocolError, toProblem } from '../errors.js';
+import { requestContext } from '../log.js';
 import type { AppDeps, WebContext } from './context.js';
 import { createCsrf } from './csrf.js';
 import { PAGE_MESSAGES } from './messages.js';
@@ -20,6 +21,17 @@ const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 const ASSETS_DIR = fileURLToPath(new URL('../../views/assets', import.meta.url));
 
 export class ProxyConfigError extends Error {}
+
+/**
+ * A load balancer's or caller's X-Request-Id is kept when it is a short token of safe characters,
+ * so one id follows the request through every tier; anything else (long, spaces, quotes, control
+ * characters that could forge log lines) is replaced by a fresh one.
+ */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
+}
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -35,14 +47,18 @@ export function createApp(deps: AppDeps): Express {
     throw new ProxyConfigError(`configuration key server.trustedProxies: ${(err as Error).message}`);
   }
 
+  // The id is chosen before anything logs, and every async step of the request runs inside its
+  // context: log lines written by components that never see `req` carry it too (see log.ts).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const id = requestIdOf(req.headers['x-request-id']);
+    req.id = id;
+    res.setHeader('X-Request-Id', id);
+    requestContext.run({ reqId: id }, next);
+  });
   app.use(
     pinoHttp({
       logger: deps.logger,
-      genReqId: (req, res) => {
-        const id = randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
+      genReqId: (req) => requestIdOf(req.headers['x-request-id']),
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
       // Query strings will carry SAML and WS-Fed messages: log the path only.
       serializers: {

@@ -28,17 +28,30 @@ async function check(probe: () => Promise<{ ok: boolean; detail: string }>): Pro
  */
 export function readyz(ctx: Pick<WebContext, 'sessions' | 'directory'>) {
   return async (_req: Request, res: Response) => {
-    const [sessions, directory] = await Promise.all([check(() => ctx.sessions.health()), check(() => ctx.directory.health())]);
-    const ready = sessions.ok && directory.ok;
+    const report = await readiness(ctx);
     res
-      .status(ready ? 200 : 503)
+      .status(report.status === 'ready' ? 200 : 503)
       .set('Cache-Control', 'no-store')
-      .json({
-        status: ready ? 'ready' : 'not ready',
-        checks: {
-          sessions: { ok: sessions.ok, store: ctx.sessions.kind, detail: sessions.detail },
-          directory: { ok: directory.ok, kind: ctx.directory.kind, detail: directory.detail },
-        },
-      });
+      .json(report);
+  };
+}
+
+export interface ReadinessReport {
+  status: 'ready' | 'not ready';
+  checks: {
+    sessions: { ok: boolean; store: string; detail: string };
+    directory: { ok: boolean; kind: string; detail: string };
+  };
+}
+
+/** The checks behind /readyz, also asked of each cluster worker by the primary's management listener. */
+export async function readiness(ctx: Pick<WebContext, 'sessions' | 'directory'>): Promise<ReadinessReport> {
+  const [sessions, directory] = await Promise.all([check(() => ctx.sessions.health()), check(() => ctx.directory.health())]);
+  return {
+    status: sessions.ok && directory.ok ? 'ready' : 'not ready',
+    checks: {
+      sessions: { ok: sessions.ok, store: ctx.sessions.kind, detail: sessions.detail },
+      directory: { ok: directory.ok, kind: ctx.directory.kind, detail: directory.detail },
+    },
   };
 }
