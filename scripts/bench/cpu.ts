@@ -1,0 +1,133 @@
+/**
+ * CPU time and memory of a process tree, read from /proc: what OpenFed itself spent, whatever the
+ * load generator or the other tenants of the machine were doing meanwhile.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** user + system time, in clock ticks */
+  ticks: number;
+}
+
+/**
+ * One /proc/<pid>/stat line. The command name (field 2) is in parentheses and may itself contain
+ * spaces and parentheses, so the fields are counted from the LAST ')'.
+ */
+export function parseProcStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 1 || close < open) throw new Error(`not a /proc stat line: ${text.slice(0, 80)}`);
+  const pid = Number(text.slice(0, open).trim());
+  // After ')': state(3) ppid(4) pgrp(5) session(6) tty_nr(7) tpgid(8) flags(9) minflt(10) cminflt(11)
+  // majflt(12) cmajflt(13) utime(14) stime(15)
+  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (![pid, ppid, utime, stime].every(Number.isFinite)) throw new Error(`unreadable /proc stat line: ${text.slice(0, 80)}`);
+  return { pid, ppid, ticks: utime + stime };
+}
+
+/** VmRSS of a /proc/<pid>/status text, in bytes; undefined for a kernel thread or a zombie. */
+export function parseVmRssBytes(status: string): number | undefined {
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+let clockTicks: number | undefined;
+/** USER_HZ: the unit of utime/stime (100 on every Linux seen so far, but asked, not assumed). */
+export function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const out = execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim();
+    clockTicks = Number(out) > 0 ? Number(out) : 100;
+  }
+  return clockTicks;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined; // gone between listing and reading
+  }
+}
+
+/** A root pid and all its descendants (the cluster primary and its workers), root first. */
+export function processTree(root: number): ProcStat[] {
+  const all: ProcStat[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) all.push(stat);
+  }
+  return treeOf(root, all);
+}
+
+/** The processes of `all` that descend from `root` (root included, first). */
+export function treeOf(root: number, all: readonly ProcStat[]): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  let rootStat: ProcStat | undefined;
+  for (const s of all) {
+    if (s.pid === root) rootStat = s;
+    const list = children.get(s.ppid) ?? [];
+    list.push(s);
+    children.set(s.ppid, list);
+  }
+  if (!rootStat) return [];
+  const out: ProcStat[] = [rootStat];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!.pid) ?? []));
+  return out;
+}
+
+export interface CpuSnapshot {
+  /** ticks per pid */
+  ticks: Map<number, number>;
+}
+
+export function cpuSnapshot(root: number): CpuSnapshot {
+  return { ticks: new Map(processTree(root).map((s) => [s.pid, s.ticks])) };
+}
+
+/**
+ * CPU-seconds the tree used between two snapshots. A process that appeared meanwhile counts from
+ * zero; one that vanished is reported, since a worker that died mid-run means the run is broken.
+ */
+export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond: number): { seconds: number; vanished: number[] } {
+  let ticks = 0;
+  for (const [pid, t] of after.ticks) ticks += t - (before.ticks.get(pid) ?? 0);
+  const vanished = [...before.ticks.keys()].filter((pid) => !after.ticks.has(pid));
+  return { seconds: ticks / ticksPerSecond, vanished };
+}
+
+/** Samples VmRSS of every process of a tree until stopped; keeps the maximum per pid. */
+export class RssSampler {
+  private readonly max = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly root: number, intervalMs = 200) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  private sample(): void {
+    for (const { pid } of processTree(this.root)) {
+      let rss: number | undefined;
+      try {
+        rss = parseVmRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        continue;
+      }
+      if (rss !== undefined && rss > (this.max.get(pid) ?? 0)) this.max.set(pid, rss);
+    }
+  }
+
+  /** Stops sampling; the highest RSS seen per pid. */
+  stop(): Map<number, number> {
+    clearInterval(this.timer);
+    this.sample();
+    return new Map(this.max);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The numbers of one run against the targets of issue #7, as a terminal table and as BENCHMARKS.md.
+ * Pure: everything here is computed from values handed in, so it is unit-tested (test/bench/).
+ */
+
+/**
+ * tokens per OpenFed CPU-second ÷ raw RSA signatures per core-second: how close issuance comes to its
+ * floor of one signature per token. A ratio of two CPU-time rates, so it holds on a busy machine.
+ */
+export function efficiency(tokens: number, openfedCpuSeconds: number, rawSignaturesPerCpuSecond: number): number {
+  if (!(openfedCpuSeconds > 0) || !(rawSignaturesPerCpuSecond > 0)) return 0;
+  return tokens / openfedCpuSeconds / rawSignaturesPerCpuSecond;
+}
+
+export interface Target {
+  op: '>=' | '<=';
+  limit: number;
+  /** how the target reads in the table, e.g. "≥ 0.8" */
+  text: string;
+}
+
+export const TARGETS = {
+  efficiency: { op: '>=', limit: 0.8, text: '≥ 0.8' },
+  p99At16: { op: '<=', limit: 25, text: '≤ 25 ms' },
+  p99At64: { op: '<=', limit: 80, text: '≤ 80 ms' },
+  errors: { op: '<=', limit: 0, text: '0' },
+  metadataPerSecond: { op: '>=', limit: 10_000, text: '≥ 10,000/s' },
+  signInShareOfBinds: { op: '>=', limit: 0.8, text: '≥ 80 % of DC binds' },
+  redisBytesPerSession: { op: '<=', limit: 1024, text: '≤ 1 KB' },
+  rssBytesPerWorker: { op: '<=', limit: 150 * 1024 * 1024, text: '≤ 150 MB' },
+} as const satisfies Record<string, Target>;
+
+export function meets(value: number, target: Target): boolean {
+  return target.op === '>=' ? value >= target.limit : value <= target.limit;
+}
+
+export interface Row {
+  measure: string;
+  result: string;
+  target: string;
+  /** undefined: not measured in this run (e.g. --no-ad) */
+  met?: boolean;
+}
+
+export function row(measure: string, value: number | undefined, shown: string, target: Target): Row {
+  return value === undefined || !Number.isFinite(value)
+    ? { measure, result: shown, target: target.text }
+    : { measure, result: shown, target: target.text, met: meets(value, target) };
+}
+
+// ------------------------------------------------------------------------------------ formatting
+
+export const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const fmt1 = (n: number) => n.toFixed(1);
+export const fmt2 = (n: number) => n.toFixed(2);
+export const fmtMs = (n: number) => `${Number.isInteger(n) ? n : n.toFixed(1)} ms`;
+export const fmtMB = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+export const fmtBytes = (bytes: number) => `${fmtInt(bytes)} B`;
+
+const metText = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? 'met' : 'NOT met');
+
+/** A GitHub-flavoured Markdown table; the same text reads fine in a terminal. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function targetsTable(rows: readonly Row[]): string {
+  return markdownTable(
+    ['measure', 'result', 'target (issue #7)', 'met?'],
+    rows.map((r) => [r.measure, r.result, r.target, metText(r.met)]),
+  );
+}
+
+export interface ScenarioLine {
+  scenario: string;
+  connections: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  bad: number;
+  cpuSeconds: number;
+  seconds: number;
+  /** units per OpenFed CPU-second */
+  perCpuSecond: number;
+  /** raw RSA signatures per core-second measured next to this scenario (token scenarios only) */
+  rawRate?: number;
+  efficiency?: number;
+}
+
+export function scenarioTable(lines: readonly ScenarioLine[]): string {
+  return markdownTable(
+    ['scenario', 'conns', 'per s', 'p50', 'p99', 'bad/errors', 'OpenFed CPU', 'per CPU-s', 'raw sig/core-s', 'efficiency'],
+    lines.map((l) => [
+      l.scenario,
+      String(l.connections),
+      fmtInt(l.perSecond),
+      fmtMs(l.p50),
+      fmtMs(l.p99),
+      String(l.bad),
+      `${fmt1(l.cpuSeconds)} s / ${fmt1(l.seconds)} s`,
+      fmtInt(l.perCpuSecond),
+      l.rawRate === undefined ? '–' : fmtInt(l.rawRate),
+      l.efficiency === undefined ? '–' : fmt2(l.efficiency),
+    ]),
+  );
+}
+
+export interface Machine {
+  date: string;
+  cpuModel: string;
+  cores: number;
+  node: string;
+  loadAverage: readonly number[];
+  memoryGiB: number;
+}
+
+export interface Report {
+  machine: Machine;
+  mode: string;
+  workers: string;
+  rows: Row[];
+  scenarios: ScenarioLine[];
+  notes: string[];
+  failures: string[];
+}
+
+export function renderMarkdown(r: Report): string {
+  const m = r.machine;
+  return [
+    '# OpenFed benchmarks',
+    '',
+    'Written by `npm run bench` (scripts/bench/); run it again to refresh this file. Issue #7 has the',
+    'targets and why they are what they are.',
+    '',
+    `- date: ${m.date}`,
+    `- machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}; load average at start ${m.loadAverage.map(fmt2).join(' ')}`,
+    `- run: ${r.mode}; OpenFed ${r.workers}, NODE_ENV=production, log level warn, Redis sessions`,
+    '',
+    '## Results against the targets',
+    '',
+    targetsTable(r.rows),
+    '',
+    '## Load phases',
+    '',
+    scenarioTable(r.scenarios),
+    '',
+    '## How to read this',
+    '',
+    '- **efficiency** = tokens per CPU-second of the OpenFed processes ÷ RSA-2048/SHA-256 signatures per',
+    '  CPU-second of one core (a pre-parsed `KeyObject` signing in a tight loop in a child process, measured',
+    '  just before each token phase). 1.0 would mean a token costs exactly its one signature. Both are CPU',
+    '  time, not wall time, so the ratio holds on a shared, noisy machine and whatever the load generator',
+    '  (autocannon, in the bench process on the same cores) takes; plain tokens/s and latencies do not.',
+    '- Tokens: SP-initiated SAML 2.0 AuthnRequests over the Redirect binding, each with a fresh ID, and WS-Fed',
+    '  `wsignin1.0` requests, all with one SSO session cookie. Every response is checked to be an auto-POST',
+    '  token page; a sample of each phase is validated by @node-saml/node-saml (SAML 2.0) and xmlsec1 (the',
+    '  SAML 1.1 assertion of WS-Fed), with InResponseTo matched to a request the bench sent.',
+    '- Sign-ins: GET /signin (CSRF token) + POST /signin with the password, against the Samba AD DC, next to',
+    '  plain LDAP simple binds of the same user straight to the DC at the same concurrency. Throttling and',
+    '  extranet lockout are off in the bench configuration.',
+    '- Redis per SSO session: sessions made by signing in, each then used for one SAML and one WS-Fed token;',
+    '  INFO used_memory delta per session (MEMORY USAGE of the keys in the notes).',
+    '',
+    ...(r.notes.length > 0 ? ['## Notes', '', ...r.notes.map((n) => `- ${n}`), ''] : []),
+    ...(r.failures.length > 0 ? ['## The run broke', '', ...r.failures.map((n) => `- ${n}`), ''] : []),
+  ].join('\n');
+}

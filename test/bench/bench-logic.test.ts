@@ -1,0 +1,174 @@
+/**
+ * The pure parts of `npm run bench` (scripts/bench/): /proc parsing, CPU accounting, the efficiency
+ * ratio and the target verdicts, the token-page reader and the AuthnRequest generator. The bench
+ * itself is not run here: its numbers are measurements, not assertions.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { inflateRawSync } from 'node:zlib';
+import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
+import { usedMemory } from '../../scripts/bench/redis-memory.js';
+import { efficiency, markdownTable, meets, row, TARGETS } from '../../scripts/bench/report.js';
+import { cookiePairs, csrfTokenOf } from '../../scripts/bench/signin.js';
+import { assertionOf, looksLikeToken, readPostForm, Reservoir, RSA_SHA256, samlRequestFactory, wsfedQuery } from '../../scripts/bench/tokens.js';
+
+describe('/proc parsing', () => {
+  test('a stat line whose command name holds spaces and parentheses', () => {
+    const line = '4242 (node (worker) 1) S 4200 4242 4242 0 -1 4194560 1234 0 0 0 731 129 0 0 20 0 11 0 5000 1000000 20000';
+    assert.deepEqual(parseProcStat(line), { pid: 4242, ppid: 4200, ticks: 731 + 129 });
+  });
+
+  test('this process, read from the real /proc', () => {
+    const stat = parseProcStat(readFileSync('/proc/self/stat', 'utf8'));
+    assert.equal(stat.pid, process.pid);
+    assert.equal(stat.ppid, process.ppid);
+    assert.ok(stat.ticks >= 0);
+  });
+
+  test('a line that is not a stat line is refused', () => {
+    assert.throws(() => parseProcStat('hello world'), /not a \/proc stat line/);
+    assert.throws(() => parseProcStat('12 (x) S'), /unreadable/);
+  });
+
+  test('VmRSS in bytes; none for a kernel thread', () => {
+    assert.equal(parseVmRssBytes('Name:\tnode\nVmPeak:\t  900 kB\nVmRSS:\t  153600 kB\nRssAnon:\t 1 kB\n'), 153600 * 1024);
+    assert.equal(parseVmRssBytes('Name:\tkthreadd\nState:\tS (sleeping)\n'), undefined);
+  });
+});
+
+describe('CPU accounting of a process tree', () => {
+  const all = [
+    { pid: 1, ppid: 0, ticks: 5 },
+    { pid: 100, ppid: 1, ticks: 10 }, // the primary
+    { pid: 101, ppid: 100, ticks: 200 }, // workers
+    { pid: 102, ppid: 100, ticks: 300 },
+    { pid: 103, ppid: 101, ticks: 7 }, // a grandchild
+    { pid: 200, ppid: 1, ticks: 999 }, // someone else's process
+  ];
+
+  test('the root and all its descendants, nothing else', () => {
+    assert.deepEqual(treeOf(100, all).map((s) => s.pid).sort(), [100, 101, 102, 103]);
+    assert.deepEqual(treeOf(999, all), []);
+  });
+
+  test('seconds used between snapshots; new processes count from zero; vanished ones are named', () => {
+    const before = { ticks: new Map([[100, 10], [101, 200], [102, 300]]) };
+    const after = { ticks: new Map([[100, 15], [101, 450], [103, 20]]) };
+    const { seconds, vanished } = cpuSecondsBetween(before, after, 100);
+    assert.equal(seconds, (5 + 250 + 20) / 100);
+    assert.deepEqual(vanished, [102]);
+  });
+});
+
+describe('efficiency and targets', () => {
+  test('tokens per CPU-second over raw signatures per core-second', () => {
+    // 9,000 tokens in 10 CPU-seconds is 900 per CPU-s; against 1,000 raw signatures per core-s: 0.9
+    assert.equal(efficiency(9000, 10, 1000), 0.9);
+    assert.equal(efficiency(100, 0, 1000), 0, 'no CPU measured is no ratio, not Infinity');
+    assert.equal(efficiency(100, 1, 0), 0);
+  });
+
+  test('verdicts in both directions, at the limit and beside it', () => {
+    assert.equal(meets(0.8, TARGETS.efficiency), true);
+    assert.equal(meets(0.79, TARGETS.efficiency), false);
+    assert.equal(meets(25, TARGETS.p99At16), true);
+    assert.equal(meets(25.5, TARGETS.p99At16), false);
+    assert.equal(meets(1024, TARGETS.redisBytesPerSession), true);
+    assert.equal(meets(1025, TARGETS.redisBytesPerSession), false);
+    assert.equal(meets(1, TARGETS.errors), false);
+  });
+
+  test('a figure not measured has no verdict', () => {
+    assert.equal(row('x', undefined, 'not measured', TARGETS.metadataPerSecond).met, undefined);
+    assert.equal(row('x', Number.NaN, '?', TARGETS.metadataPerSecond).met, undefined);
+    assert.equal(row('x', 12_000, '12,000', TARGETS.metadataPerSecond).met, true);
+  });
+
+  test('markdown table: padded columns, one separator row', () => {
+    assert.equal(markdownTable(['a', 'bb'], [['ccc', 'd']]), '| a   | bb |\n|-----|----|\n| ccc | d  |');
+  });
+});
+
+describe('token pages', () => {
+  const page = (fields: string) =>
+    `<html><body><form method="post" action="https://sp.example.test/acs?a=1&amp;b=2" id="post-binding">${fields}<button>Continue</button></form></body></html>`;
+
+  test('the fields of the auto-POST form, HTML entities undone', () => {
+    const html = page('<input type="hidden" name="SAMLResponse" value="PHg+&#34;&amp;"><input type="hidden" name="RelayState" value="r&lt;1">');
+    assert.deepEqual(readPostForm(html), { action: 'https://sp.example.test/acs?a=1&b=2', fields: { SAMLResponse: 'PHg+"&', RelayState: 'r<1' } });
+    assert.equal(looksLikeToken(html, 'SAMLResponse'), true);
+    assert.equal(looksLikeToken(html, 'wresult'), false);
+  });
+
+  test('the sign-in page is not a token', () => {
+    const signIn = '<form method="post" action="/signin"><input type="hidden" name="_csrf" value="abc"><input name="username"></form>';
+    assert.equal(readPostForm(signIn), undefined);
+    assert.equal(looksLikeToken(signIn, 'SAMLResponse'), false);
+    assert.equal(csrfTokenOf(signIn), 'abc');
+  });
+
+  test('the SAML 1.1 assertion inside an RSTR', () => {
+    const a = '<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion" AssertionID="_1"><x/></saml:Assertion>';
+    assert.equal(assertionOf(`<t:RequestSecurityTokenResponse><t:RequestedSecurityToken>${a}</t:RequestedSecurityToken></t:RequestSecurityTokenResponse>`), a);
+    assert.equal(assertionOf('<t:RequestSecurityTokenResponse/>'), undefined);
+  });
+
+  test('Set-Cookie headers become one Cookie header', () => {
+    assert.equal(cookiePairs(['openfed_csrf=abc; Path=/; HttpOnly; SameSite=Strict', 'openfed_sso=xyz; Path=/']), 'openfed_csrf=abc; openfed_sso=xyz');
+  });
+});
+
+describe('what the bench sends', () => {
+  test('every AuthnRequest has its own ID, remembered for the InResponseTo check', () => {
+    const factory = samlRequestFactory({ idpSsoUrl: 'http://127.0.0.1:8080/adfs/ls/', spEntityId: 'urn:sp' });
+    const ids = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const path = factory.next();
+      assert.ok(path.startsWith('/adfs/ls/?SAMLRequest='));
+      const xml = inflateRawSync(Buffer.from(decodeURIComponent(new URL(path, 'http://x').searchParams.get('SAMLRequest') ?? ''), 'base64')).toString();
+      const id = /\sID="([^"]+)"/.exec(xml)?.[1];
+      assert.ok(id && factory.ids.has(id));
+      assert.match(xml, /Destination="http:\/\/127\.0\.0\.1:8080\/adfs\/ls\/"/);
+      assert.match(xml, /<saml:Issuer>urn:sp<\/saml:Issuer>/);
+      ids.add(id);
+    }
+    assert.equal(ids.size, 50);
+    assert.equal(factory.ids.size, 50);
+  });
+
+  test('a signed Redirect query verifies with the SP key over SAMLRequest and SigAlg as sent', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const path = samlRequestFactory({ idpSsoUrl: 'http://127.0.0.1:1/adfs/ls/', spEntityId: 'urn:sp', signingKey: privateKey }).next();
+    const query = path.slice(path.indexOf('?') + 1);
+    const signed = query.slice(0, query.indexOf('&Signature='));
+    assert.ok(signed.endsWith(`&SigAlg=${encodeURIComponent(RSA_SHA256)}`));
+    const signature = Buffer.from(decodeURIComponent(query.slice(query.indexOf('&Signature=') + '&Signature='.length)), 'base64');
+    assert.equal(verify('sha256', Buffer.from(signed), publicKey, signature), true);
+    assert.equal(verify('sha256', Buffer.from(signed.replace('SAMLRequest=', 'SAMLRequest=x')), publicKey, signature), false);
+  });
+
+  test('WS-Fed queries differ by wctx and carry the realm encoded', () => {
+    assert.equal(wsfedQuery('/adfs/ls/', 'urn:app:a b', 7), '/adfs/ls/?wa=wsignin1.0&wtrealm=urn%3Aapp%3Aa%20b&wctx=bench-7');
+  });
+});
+
+describe('sampling and Redis INFO', () => {
+  test('the reservoir keeps at most its size, every item once, and replaces with the given chance', () => {
+    let next = 0;
+    const draws = [0.0, 0.99, 0.5];
+    const r = new Reservoir<number>(2, () => draws[next++]!);
+    for (const n of [1, 2, 3, 4, 5]) r.offer(n);
+    // 3rd item: j = floor(0.0*3) = 0 → replaces slot 0; 4th: floor(0.99*4) = 3 → kept out; 5th: floor(0.5*5) = 2 → kept out
+    assert.deepEqual(r.items, [3, 2]);
+    const empty = new Reservoir<number>(0);
+    empty.offer(1);
+    assert.deepEqual(empty.items, []);
+  });
+
+  test('used_memory out of INFO memory', () => {
+    assert.equal(usedMemory('# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n'), 1048576);
+    assert.throws(() => usedMemory('# Memory\r\n'), /no used_memory/);
+  });
+});
