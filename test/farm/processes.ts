@@ -39,7 +39,9 @@ export async function startOpenFed(config: Record<string, unknown>, options: { w
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const ready = options.waitFor ?? /"msg":"OpenFed (farm )?listening"/;
+  const workers = (config.server as { workers?: unknown } | undefined)?.workers;
+  // A farm is up when the primary says so, after every worker's own "OpenFed listening".
+  const ready = options.waitFor ?? (typeof workers === 'number' && workers > 1 ? /"msg":"OpenFed farm listening"/ : /"msg":"OpenFed listening"/);
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!ready.test(out)) {
     if (Date.now() > deadline || child.exitCode !== null) {
