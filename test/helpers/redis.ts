@@ -21,6 +21,8 @@ export type RespValue = string | number | null | RespValue[] | Error;
 
 export interface RedisServer {
   readonly port: number;
+  /** Cluster nodes only: the cluster bus port (CLUSTER MEET needs it). */
+  readonly busPort?: number;
   readonly url: string;
   /** Kills the server (SIGKILL, like a crash); data is lost. */
   stop(): Promise<void>;
@@ -75,12 +77,13 @@ export interface RedisServerOptions {
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
   const port = options.port ?? (await freePort());
+  const busPort = options.cluster ? await freePort() : undefined;
   const args = [
     ...(options.configFile ? [options.configFile] : []),
     ...(options.sentinel ? ['--sentinel'] : []),
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     ...(options.cluster
-      ? ['--cluster-enabled', 'yes', '--cluster-port', String(await freePort()), '--cluster-node-timeout', '2000',
+      ? ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-node-timeout', '2000',
          '--dir', mkdtempSync(join(tmpdir(), 'openfed-cluster-')), '--cluster-config-file', 'nodes.conf']
       : []),
     ...(options.args ?? []),
@@ -130,6 +133,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   await launch();
   return {
     port,
+    ...(busPort !== undefined && { busPort }),
     url: `redis://127.0.0.1:${port}`,
     stop,
     restart: async () => {
@@ -337,7 +341,10 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
     const reply = await node.command('CLUSTER', 'ADDSLOTSRANGE', first, last);
     if (reply !== 'OK') throw new Error(`CLUSTER ADDSLOTSRANGE: ${String(reply)}`);
   }
-  for (const node of nodes.slice(1)) await nodes[0]!.command('CLUSTER', 'MEET', '127.0.0.1', node.port);
+  for (const node of nodes.slice(1)) {
+    const reply = await nodes[0]!.command('CLUSTER', 'MEET', '127.0.0.1', node.port, node.busPort ?? node.port + 10000);
+    if (reply !== 'OK') throw new Error(`CLUSTER MEET: ${String(reply)}`);
+  }
   for (const node of nodes) {
     await waitFor(`cluster_state:ok on node ${node.port}`, 20_000, async () => {
       const info = await node.command('CLUSTER', 'INFO');

@@ -10,10 +10,12 @@ import type { LockoutState } from '../../src/lockout/policy.js';
 import type { LockoutStore } from '../../src/lockout/store.js';
 import { silentLogger } from '../../src/log.js';
 import { MemoryLockoutStore, RedisLockoutStore } from '../../src/sessions/lockout-store.js';
-import { RedisConnection } from '../../src/sessions/redis.js';
-import { startRedisServer } from '../helpers/redis.js';
+import { RedisConnection, type RedisConnectionConfig } from '../../src/sessions/redis.js';
+import { startRedisCluster, startRedisSentinel, startRedisServer } from '../helpers/redis.js';
 
 const redis = await startRedisServer();
+const sentinel = await startRedisSentinel();
+const cluster = await startRedisCluster();
 
 const STATE: LockoutState = {
   unknownBadCount: 2,
@@ -95,8 +97,9 @@ contract('memory', (attempts) => {
 
 const connections: RedisConnection[] = [];
 let prefixes = 0;
-function redisStore(attempts: number, keyPrefix = `t${++prefixes}:`): RedisLockoutStore {
-  const connection = new RedisConnection({ url: redis.url, keyPrefix, connectTimeoutMs: 1000, commandTimeoutMs: 1000 }, silentLogger);
+type Where = Pick<RedisConnectionConfig, 'url' | 'sentinels' | 'name' | 'cluster'>;
+function redisStore(attempts: number, keyPrefix = `t${++prefixes}:`, where: Where = { url: redis.url }): RedisLockoutStore {
+  const connection = new RedisConnection({ ...where, keyPrefix, connectTimeoutMs: 1000, commandTimeoutMs: 1000 }, silentLogger);
   connections.push(connection);
   return new RedisLockoutStore(connection, { attempts, windowSeconds: 60 });
 }
@@ -105,6 +108,11 @@ after(async () => {
 });
 
 contract('redis', (attempts) => ({ store: redisStore(attempts), elapse: (ms) => sleep(ms) }));
+contract('redis sentinel', (attempts) => ({
+  store: redisStore(attempts, undefined, { sentinels: sentinel.sentinels, name: sentinel.name }),
+  elapse: (ms) => sleep(ms),
+}));
+contract('redis cluster', (attempts) => ({ store: redisStore(attempts, undefined, { cluster: cluster.seeds }), elapse: (ms) => sleep(ms) }));
 
 describe('redis lockout store specifics', () => {
   test('one hash per user under the prefix, with the TTL; aliases and throttle keys under the prefix too', async () => {
@@ -129,6 +137,21 @@ describe('redis lockout store specifics', () => {
     assert.equal((await a.consumeAddress('192.0.2.1')).allowed, true);
     assert.equal((await b.consumeAddress('192.0.2.1')).allowed, true);
     assert.equal((await a.consumeAddress('192.0.2.1')).allowed, false);
+  });
+
+  test('cluster: state, aliases and throttle counters of different users and addresses spread over the nodes', async () => {
+    const store = redisStore(5, 'spread:', { cluster: cluster.seeds });
+    const nodes = new Set<number>();
+    for (let i = 0; i < 30; i++) {
+      assert.equal(await store.compareAndSet(`user${i}@contoso.com`, 0, STATE, 60_000), true);
+      await store.setAlias(`user${i}`, `user${i}@contoso.com`, 60_000);
+      assert.equal((await store.consumeAddress(`192.0.2.${i}`)).allowed, true);
+      nodes.add((await cluster.nodeFor(`spread:lockout:user:user${i}@contoso.com`)).port);
+      assert.equal(await (await cluster.nodeFor(`spread:lockout:user:user${i}@contoso.com`)).command('TYPE', `spread:lockout:user:user${i}@contoso.com`), 'hash');
+    }
+    assert.equal(nodes.size, 3);
+    assert.equal(await store.getAlias('user7'), 'user7@contoso.com');
+    assert.deepEqual((await store.get('user7@contoso.com'))?.state, STATE);
   });
 
   test('a damaged hash reads as no familiar addresses rather than failing', async () => {
