@@ -130,6 +130,7 @@ export class ClusterPrimary {
   private fork(): void {
     const worker = cluster.fork();
     this.states.set(worker.id, { worker, listening: false });
+    this.log.debug({ worker: worker.id, workerPid: worker.process.pid }, 'worker forked');
   }
 
   private send(worker: Worker, message: PrimaryMessage): boolean {

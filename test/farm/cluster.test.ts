@@ -165,3 +165,45 @@ describe('start-up mistakes in cluster mode', () => {
     assert.match(lines[0]!, /^openfed: configuration key server\.trustedProxies: /);
   });
 });
+
+describe('a crash loop', () => {
+  test('workers dying as fast as they are started stop the farm (exit 1) instead of spinning', async () => {
+    const keys = makeKeyPair('OpenFed crash loop test signing');
+    const farm = await startOpenFed({
+      server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 1000 },
+      sessions: { redis: { url: redis.url } },
+      web: { csrfSecret: 'one-csrf-secret-for-every-worker-of-the-farm' },
+      keys: { signing: { keyFile: `${keys.dir}/key.pem`, certFile: `${keys.dir}/cert.pem` } },
+      log: { level: 'debug' },
+    });
+    try {
+      // Kill every worker as soon as it exists, the two first ones and each replacement.
+      const killed = new Set<number>();
+      const exited = once(farm.child, 'exit') as Promise<[number | null, string | null]>;
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done) {
+        for (const line of farm.logs()) {
+          const pid = line.msg === 'worker forked' || line.msg === 'worker listening' ? Number(line.workerPid) : undefined;
+          if (pid && !killed.has(pid)) {
+            killed.add(pid);
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // already gone
+            }
+          }
+        }
+        assert.ok(killed.size <= 12, 'the primary kept restarting');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const [code] = await exited;
+      assert.equal(code, 1);
+      // The sixth death within a minute (more than max(5, 2 × 2 workers)) gives up instead of restarting.
+      assert.equal(farm.logs().filter((l) => l.msg === 'worker died: restarting it').length, 5);
+      assert.match(farm.output(), /"msg":"workers keep dying: stopping the farm rather than restarting in a loop"/);
+    } finally {
+      await farm.stop();
+    }
+  });
+});
