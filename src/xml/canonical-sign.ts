@@ -71,6 +71,7 @@ const SIGNATURE_START = `<ds:Signature xmlns:ds="${NS.ds}"><ds:SignedInfo>`;
 // xs:ID is an NCName; checking it also keeps the value from breaking out of the URI attribute.
 const NCNAME = /^[A-Za-z_][A-Za-z0-9._-]*$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const START_TAG = /^<[^\s>]+(?: [^\s=]+="[^"]*")*>/;
 
 /** KeyInfo per key material, built (and its certificate checked) once rather than per token. */
 const keyInfos = new WeakMap<SigningKeyMaterial, string>();
@@ -93,7 +94,8 @@ export function signCanonical(element: CanonicalElement, options: CanonicalSignO
   if (alg === undefined) throw new XmlError('signature_algorithm', `unknown signature algorithm ${String(options.algorithm)}`);
   const { xml, id, signatureAt } = element;
   if (!NCNAME.test(id)) throw new XmlError('signature_reference', 'the id is not an NCName');
-  const startTag = xml.slice(0, xml.indexOf('>'));
+  // Canonical attribute values never hold a raw '"' (it is &quot;), but may hold a raw '>'.
+  const startTag = START_TAG.exec(xml)?.[0] ?? '';
   if (!startTag.includes(` ID="${id}"`) && !startTag.includes(` AssertionID="${id}"`)) {
     throw new XmlError('signature_reference', 'the element does not carry the id');
   }
