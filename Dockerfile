@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
 # OpenFed: build once, run as a non-root user on a slim Node LTS image.
 #   docker build -t openfed .
-#   docker run -p 8080:8080 -v openfed-data:/var/lib/openfed \
+#   docker run -p 8080:8080 -v openfed-data:/var/lib/openfed --stop-timeout 20 \
 #     -e OPENFED_CONFIG=/etc/openfed/openfed.yaml -v /etc/openfed:/etc/openfed:ro \
 #     -e OPENFED_LDAP_BIND_PASSWORD -e OPENFED_REDIS_URL -e OPENFED_CSRF_SECRET openfed
+# With Redis configured the container runs one worker per CPU it may use (server.workers: auto);
+# under `--cpus` quotas set server.workers to match, as Node counts cores, not quota.
+# --stop-timeout: SIGTERM lets the workers finish requests for server.shutdownGraceMs (10 s by
+# default) before they exit; Docker's own default of 10 s would SIGKILL them at the same moment.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
@@ -28,7 +32,10 @@ ENV OPENFED_DATA_DIR=/var/lib/openfed
 VOLUME ["/var/lib/openfed"]
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+# /healthz on the public port is answered by a worker: healthy means at least one worker serves.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# tini signals only its child, the cluster primary, which alone tells every worker to drain and stop
+# (and restarts a worker that dies); a signal to the whole group would race the two.
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/main.js"]
