@@ -137,7 +137,8 @@ export function readImport(input: KeyImport): SigningKey {
 async function change(
   config: Config,
   command: KeyChange['command'],
-  target: string,
+  /** The certificate the change is about, for the audit trail and the answer. */
+  target: (changed: StoredKeySet) => string,
   edit: (set: StoredKeySet, now: number) => StoredKeySet,
   by: string,
 ): Promise<KeyChange> {
@@ -164,9 +165,10 @@ async function change(
       }
       const changed = edit(set, Date.now());
       if (await store.replace(stored.version, changed)) {
+        const thumbprint = target(changed);
         if (config.audit.file === undefined) mkdirSync(config.dataDir, { recursive: true }); // the trail lives there
-        openAuditLog(config).record({ type: 'admin.change', command, target, by });
-        return { command, thumbprint: target, version: changed.version, primary: primaryOf(changed).thumbprint };
+        openAuditLog(config).record({ type: 'admin.change', command, target: thumbprint, by });
+        return { command, thumbprint, version: changed.version, primary: primaryOf(changed).thumbprint };
       }
     }
     throw new KeySetChangeError('the key set kept changing under this command: try again');
@@ -178,26 +180,15 @@ async function change(
 export function addKey(config: Config, input: KeyImport, by: string = userInfo().username): Promise<KeyChange> {
   const key = readImport(input);
   const entry = storedEntry(key, 'next', 'imported', Date.now(), protectWith(config.keys.encryptionSecret));
-  return change(config, 'keys add', key.thumbprint, (set, now) => addNext(set, { ...entry, addedAt: now }, now), by);
+  return change(config, 'keys add', () => key.thumbprint, (set, now) => addNext(set, { ...entry, addedAt: now }, now), by);
 }
 
 export function promoteKey(config: Config, thumbprint: string | undefined, by: string = userInfo().username): Promise<KeyChange> {
-  let promoted = thumbprint ?? '';
-  return change(
-    config,
-    'keys promote',
-    thumbprint ?? 'next',
-    (set, now) => {
-      const changed = promoteNext(set, now, thumbprint);
-      promoted = primaryOf(changed).thumbprint;
-      return changed;
-    },
-    by,
-  ).then((result) => ({ ...result, thumbprint: promoted }));
+  return change(config, 'keys promote', (changed) => primaryOf(changed).thumbprint, (set, now) => promoteNext(set, now, thumbprint), by);
 }
 
 export function removeKeyFromSet(config: Config, thumbprint: string, by: string = userInfo().username): Promise<KeyChange> {
-  return change(config, 'keys remove', normalizeThumbprint(thumbprint), (set) => removeKey(set, thumbprint), by);
+  return change(config, 'keys remove', () => normalizeThumbprint(thumbprint), (set) => removeKey(set, thumbprint), by);
 }
 
 // -------------------------------------------------------------------------------------- commands
