@@ -234,8 +234,9 @@ const signingKeySchema = z
       .strict(),
   ], { error: 'expected keyFile and certFile, or pkcs12File with pkcs12Password' })
   .describe(
-    'Token-signing key and certificate. When absent, a self-signed RSA-2048 certificate valid for one year ' +
-      'is created in <dataDir>/keys on first start and reused.',
+    'Token-signing key and certificate, fixed: it signs until you change the configuration. When absent, OpenFed ' +
+      'keeps a managed key set (a self-signed RSA-2048 certificate valid one year, made on first start; see keys.autoRollover), ' +
+      'in Redis when sessions.redis is set, else in <dataDir>/keys.',
   );
 
 export const configSchema = z
