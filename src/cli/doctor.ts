@@ -4,12 +4,15 @@
  * token-signing certificate, the relying parties, and the federation metadata as relying parties
  * fetch it from the public URL. Non-zero exit on any FAIL.
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { federationIdentifier, type Config } from '../config/schema.js';
 import { ActiveDirectory } from '../directory/active-directory.js';
+import { openKeySetStore } from '../keys/key-manager.js';
+import { parseKeySet } from '../keys/key-set.js';
 import { fromPem, loadSigningKey, type SigningKey } from '../keys/signing-key.js';
 import { silentLogger } from '../log.js';
 import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
@@ -54,6 +57,37 @@ function readSigningKey(config: Config): Promise<SigningKey> | undefined {
   return Promise.resolve(fromPem(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'), 'generated'));
 }
 
+export interface PublishedKey {
+  role: 'primary' | 'next';
+  thumbprint: string;
+  certificate: X509Certificate;
+}
+
+/** The certificates metadata may be signed with now: the key set's primary and next (keys.signing/keys.next when fixed). */
+async function currentKeySet(config: Config): Promise<PublishedKey[]> {
+  const host = new URL(config.server.baseUrl).hostname;
+  if (config.keys.signing) {
+    const keys: PublishedKey[] = [];
+    const primary = await loadSigningKey(config.keys.signing, config.dataDir, host, silentLogger);
+    keys.push({ role: 'primary', thumbprint: primary.thumbprint, certificate: primary.certificate });
+    if (config.keys.next) {
+      const next = await loadSigningKey(config.keys.next, config.dataDir, host, silentLogger, 'keys.next');
+      keys.push({ role: 'next', thumbprint: next.thumbprint, certificate: next.certificate });
+    }
+    return keys;
+  }
+  const store = openKeySetStore(config, silentLogger);
+  try {
+    const stored = await store.read();
+    if (!stored) return [];
+    return parseKeySet(stored.json)
+      .keys.filter((k): k is typeof k & { role: PublishedKey['role'] } => k.role !== 'previous')
+      .map((k) => ({ role: k.role, thumbprint: k.thumbprint, certificate: new X509Certificate(Buffer.from(k.certificate, 'base64')) }));
+  } finally {
+    await store.close();
+  }
+}
+
 /**
  * A remote clock against ours: the remote reading is compared with the middle of the round trip.
  * `resolutionMs` is how coarse the remote clock reads (AD: whole seconds, truncated).
@@ -78,7 +112,7 @@ async function clockCheck(name: string, read: () => Promise<number>, now: () => 
  * What a relying party sees at the public metadata URL: reachable, well-formed, signed with a
  * certificate of the current key set, describing our entityID.
  */
-export async function publicMetadataCheck(config: Config, keys: readonly SigningKey[]): Promise<DoctorCheck> {
+export async function publicMetadataCheck(config: Config, keys: readonly PublishedKey[]): Promise<DoctorCheck> {
   const url = `${config.server.baseUrl.replace(/\/+$/, '')}${ROUTES.federationMetadata}`;
   const name = 'public metadata';
   const fail = (detail: string): DoctorCheck => ({ name, status: 'FAIL', detail: `${url}: ${detail}` });
@@ -104,7 +138,8 @@ export async function publicMetadataCheck(config: Config, keys: readonly Signing
     if (keys.length > 0) {
       const verified = verifySignedRoot(xml, { certificates: keys.map((k) => k.certificate), maxBytes: MAX_METADATA_BYTES });
       entityId = attribute(verified.root, 'entityID');
-      signedBy = keys.find((k) => k.certificate.fingerprint256 === verified.certificate.fingerprint256)?.thumbprint ?? '';
+      const signer = keys.find((k) => k.certificate.fingerprint256 === verified.certificate.fingerprint256);
+      signedBy = signer ? `the ${signer.role} certificate ${signer.thumbprint}` : '';
     } else {
       const root = parseXml(xml, { maxBytes: MAX_METADATA_BYTES }).documentElement;
       entityId = root ? attribute(root, 'entityID') : undefined;
@@ -187,13 +222,12 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
   }
 
   // Token-signing certificate.
-  let key: SigningKey | undefined;
   try {
     const loading = readSigningKey(config);
     if (!loading) {
       add('token-signing certificate', 'WARN', `none yet: a self-signed one is created in ${join(config.dataDir, 'keys')} on first start (or run openfed init)`);
     } else {
-      key = await loading;
+      const key = await loading;
       const days = Math.floor((key.notAfter.getTime() - now()) / DAY_MS);
       const detail = `${key.thumbprint}, ${days < 0 ? `expired ${-days} days ago` : `${days} days left`} (until ${key.notAfter.toISOString()})`;
       add('token-signing certificate', days < 7 ? 'FAIL' : days < 30 ? 'WARN' : 'OK', detail);
@@ -216,7 +250,13 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
     await registry?.close();
   }
 
-  checks.push(await publicMetadataCheck(config, key ? [key] : []));
+  let published: PublishedKey[] = [];
+  try {
+    published = await currentKeySet(config);
+  } catch (err) {
+    add('public metadata', 'FAIL', `the current key set is not readable here: ${message(err)}`);
+  }
+  if (!checks.some((c) => c.name === 'public metadata')) checks.push(await publicMetadataCheck(config, published));
 
   return { ok: checks.every((c) => c.status !== 'FAIL'), checks };
 }

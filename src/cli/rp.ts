@@ -490,6 +490,11 @@ export async function refreshRelyingParties(config: Config, id: string | undefin
   const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), silentLogger, { store: openRelyingPartyStore(config, silentLogger), offline: true });
   let results: RefreshResult[];
   try {
+    if (id !== undefined) {
+      const known = registry.status().find((s) => s.rp.entityId === id);
+      if (!known) throw new ConfigError(`no SAML relying party ${JSON.stringify(id)} (see openfed rp list)`);
+      if (known.metadata?.url === undefined) throw new ConfigError(`${JSON.stringify(id)} has no metadata URL to fetch (imported from a file or configured by hand)`);
+    }
     results = await registry.refreshNow(id === undefined ? undefined : [id]);
   } finally {
     await registry.close();
