@@ -7,7 +7,7 @@
  * canonical order, c14n escaping, no empty-element tags), so xml/canonical-sign signs them without
  * re-parsing (sealResponse). The other messages go through xml/sign (xml-crypto).
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { SamlSubStatus, SamlTopStatus } from '../../errors.js';
 import type { CanonicalElement } from '../../xml/canonical-sign.js';
 import { c14nAttribute as a, c14nText as t, escapeXml as x } from '../../xml/escape.js';
@@ -15,9 +15,20 @@ import type { SigningKeyMaterial } from '../../xml/sign.js';
 import type { SignatureAlgorithm } from '../../xml/verify.js';
 import { CM_BEARER, STATUS_PREFIX, STATUS_SUCCESS } from './constants.js';
 
+// Random bytes drawn 4 KB at a time: one CSPRNG call per 256 ids instead of one per id, which cost
+// more than building the whole assertion (as crypto.randomUUID caches its entropy too).
+const idPool = Buffer.alloc(4096);
+let idPoolOffset = idPool.length;
+
 /** xs:ID values: a letter first, 128 random bits. */
 export function newSamlId(): string {
-  return `_${randomBytes(16).toString('hex')}`;
+  if (idPoolOffset === idPool.length) {
+    randomFillSync(idPool);
+    idPoolOffset = 0;
+  }
+  const id = `_${idPool.toString('hex', idPoolOffset, idPoolOffset + 16)}`;
+  idPoolOffset += 16;
+  return id;
 }
 
 const instant = (ms: number) => new Date(ms).toISOString();
