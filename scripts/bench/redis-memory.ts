@@ -4,15 +4,25 @@
  */
 import { Redis } from 'ioredis';
 
-export function usedMemory(info: string): number {
-  const m = /^used_memory:(\d+)\r?$/m.exec(info);
-  if (!m) throw new Error('INFO memory has no used_memory');
-  return Number(m[1]);
+/** One numeric field of an INFO reply; undefined when this Redis version does not report it. */
+export function infoField(info: string, name: string): number | undefined {
+  const m = new RegExp(`^${name}:(\\d+)\\r?$`, 'm').exec(info);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * used_memory less what grows with traffic rather than with stored data: the replication buffer
+ * (the backlog fills up to repl-backlog-size with every write, replicas or not) and client buffers.
+ */
+export function dataMemory(info: string): number {
+  const used = infoField(info, 'used_memory');
+  if (used === undefined) throw new Error('INFO memory has no used_memory');
+  return used - (infoField(info, 'mem_total_replication_buffers') ?? 0) - (infoField(info, 'mem_clients_normal') ?? 0);
 }
 
 export interface SessionMemory {
   sessions: number;
-  /** INFO used_memory delta, less the other new keys (replay-cache entries of the requests), ÷ new sessions */
+  /** INFO used_memory delta (less replication and client buffers, and other new keys such as replay-cache entries) ÷ new sessions */
   infoBytesPerSession: number;
   /** MEMORY USAGE of new keys that are not session state, ÷ new sessions (left out of infoBytesPerSession) */
   otherBytesPerSession: number;
@@ -40,9 +50,9 @@ export async function measureSessionMemory(redisUrl: string, keyPrefix: string, 
   try {
     const usage = async (key: string) => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
     const existing = new Set(await scanKeys(redis, `${keyPrefix}*`));
-    const before = usedMemory(await redis.info('memory'));
+    const before = dataMemory(await redis.info('memory'));
     await makeSessions();
-    const after = usedMemory(await redis.info('memory'));
+    const after = dataMemory(await redis.info('memory'));
     const added = (await scanKeys(redis, `${keyPrefix}*`)).filter((k) => !existing.has(k));
     const fresh = added.filter((k) => k.startsWith(`${keyPrefix}sess:`));
     if (fresh.length === 0) throw new Error(`no new ${keyPrefix}sess:* keys in Redis after signing in: the key layout changed?`);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
-import { usedMemory } from '../../scripts/bench/redis-memory.js';
+import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
 import { efficiency, markdownTable, meets, row, TARGETS } from '../../scripts/bench/report.js';
 import { cookiePairs, csrfTokenOf } from '../../scripts/bench/signin.js';
 import { assertionOf, looksLikeToken, readPostForm, Reservoir, RSA_SHA256, samlRequestFactory, wsfedQuery } from '../../scripts/bench/tokens.js';
@@ -167,8 +167,12 @@ describe('sampling and Redis INFO', () => {
     assert.deepEqual(empty.items, []);
   });
 
-  test('used_memory out of INFO memory', () => {
-    assert.equal(usedMemory('# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n'), 1048576);
-    assert.throws(() => usedMemory('# Memory\r\n'), /no used_memory/);
+  test('stored-data memory out of INFO memory: used_memory less replication and client buffers', () => {
+    const info = '# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nmem_clients_normal:4096\r\nmem_total_replication_buffers:20480\r\n';
+    assert.equal(infoField(info, 'used_memory'), 1048576);
+    assert.equal(infoField(info, 'used_memory_peak'), undefined);
+    assert.equal(dataMemory(info), 1048576 - 4096 - 20480);
+    assert.equal(dataMemory('used_memory:1000\r\n'), 1000, 'an older Redis without those fields');
+    assert.throws(() => dataMemory('# Memory\r\n'), /no used_memory/);
   });
 });
