@@ -26,7 +26,7 @@ import { ExclusiveCanonicalization } from 'xml-crypto';
 import { ManualClock } from '../../src/clock.js';
 import { ATTRNAME_FORMAT, AUTHN_CONTEXT, NAME_ID_FORMAT } from '../../src/protocols/saml2/constants.js';
 import { sealResponse } from '../../src/protocols/saml2/encrypt.js';
-import { buildSuccessResponse, type AssertionInput } from '../../src/protocols/saml2/response.js';
+import { buildSuccessResponse, newSamlId, type AssertionInput } from '../../src/protocols/saml2/response.js';
 import {
   BOOLEAN_VALUE_CANONICAL,
   BOOLEAN_VALUE_SENT,
@@ -500,5 +500,13 @@ describe('signCanonical refuses what it cannot sign safely', () => {
     assert.notEqual(tampered, signCanonical(a, { key: idp, algorithm: 'rsa-sha256' }));
     assert.equal(xmlsec1(tampered, idp.certPem, 'ID', `${NS.saml}:Assertion`).ok, false);
     assert.throws(() => verifySignedRoot(tampered, { certificates: [idp.certificate] }), XmlError);
+  });
+});
+
+describe('token ids', () => {
+  test('newSamlId: xs:ID values with 128 random bits, all distinct across refills of its random pool', () => {
+    const ids = Array.from({ length: 1000 }, () => newSamlId());
+    for (const id of ids) assert.match(id, /^_[0-9a-f]{32}$/);
+    assert.equal(new Set(ids).size, ids.length);
   });
 });
