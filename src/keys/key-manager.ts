@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { RedisKeySetStore } from '../sessions/key-set-store.js';
 import { RedisConnection } from '../sessions/redis.js';
+import { StoreUnavailableError } from '../sessions/types.js';
 import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
 import { fixedKeyRing, type KeyRing } from './key-ring.js';
 import {
@@ -90,6 +91,10 @@ export class ManagedKeyRing implements OpenKeyRing {
       await ring.check();
     } catch (err) {
       await options.store.close().catch(() => undefined);
+      // Unreachable Redis or an unwritable data directory: one line at start-up, like a bad key.
+      if (err instanceof StoreUnavailableError || typeof (err as NodeJS.ErrnoException).code === 'string') {
+        throw new KeyLoadError(`the token-signing key set in ${options.store.location} cannot be used: ${(err as Error).message}`);
+      }
       throw err;
     }
     if (options.refreshSeconds > 0) ring.#every(options.refreshSeconds * 1000, () => ring.refresh());
