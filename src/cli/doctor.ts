@@ -221,16 +221,25 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
     }
   }
 
-  // Token-signing certificate.
+  // Token-signing certificates: the published ones (the key set, or keys.signing), else the single-key files.
+  let published: PublishedKey[] | undefined;
   try {
-    const loading = readSigningKey(config);
-    if (!loading) {
+    published = await currentKeySet(config);
+    const legacy = published.length === 0 ? readSigningKey(config) : undefined;
+    if (legacy) {
+      const key = await legacy;
+      published = [{ role: 'primary', thumbprint: key.thumbprint, certificate: key.certificate }];
+    }
+    if (published.length === 0) {
       add('token-signing certificate', 'WARN', `none yet: a self-signed one is created in ${join(config.dataDir, 'keys')} on first start (or run openfed init)`);
-    } else {
-      const key = await loading;
-      const days = Math.floor((key.notAfter.getTime() - now()) / DAY_MS);
-      const detail = `${key.thumbprint}, ${days < 0 ? `expired ${-days} days ago` : `${days} days left`} (until ${key.notAfter.toISOString()})`;
-      add('token-signing certificate', days < 7 ? 'FAIL' : days < 30 ? 'WARN' : 'OK', detail);
+    }
+    for (const key of published) {
+      const notAfter = new Date(key.certificate.validTo);
+      const days = Math.floor((notAfter.getTime() - now()) / DAY_MS);
+      const detail = `${key.thumbprint}, ${days < 0 ? `expired ${-days} days ago` : `${days} days left`} (until ${notAfter.toISOString()})`;
+      // Only the primary signs: a next certificate close to expiry is a warning, never a failure.
+      const status: CheckStatus = days < 7 ? (key.role === 'primary' ? 'FAIL' : 'WARN') : days < 30 ? 'WARN' : 'OK';
+      add(key.role === 'primary' ? 'token-signing certificate' : 'token-signing certificate (next)', status, detail);
     }
   } catch (err) {
     add('token-signing certificate', 'FAIL', `unreadable: ${message(err)}`);
@@ -250,13 +259,7 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
     await registry?.close();
   }
 
-  let published: PublishedKey[] = [];
-  try {
-    published = await currentKeySet(config);
-  } catch (err) {
-    add('public metadata', 'FAIL', `the current key set is not readable here: ${message(err)}`);
-  }
-  if (!checks.some((c) => c.name === 'public metadata')) checks.push(await publicMetadataCheck(config, published));
+  checks.push(await publicMetadataCheck(config, published ?? []));
 
   return { ok: checks.every((c) => c.status !== 'FAIL'), checks };
 }

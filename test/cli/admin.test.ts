@@ -1,6 +1,7 @@
 /**
  * `openfed init`, `doctor`, `rp list` and `sessions revoke`, spawned as an admin runs them, against the
- * real Samba DC (test/setup/samba-ad.sh) and a real Redis.
+ * real Samba DC (test/setup/samba-ad.sh), a real Redis and running OpenFed servers (the doctor's public
+ * metadata check). `openfed rp add|remove|refresh` are in rp.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,11 +12,14 @@ import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import { stringify } from 'yaml';
-import type { DoctorReport, RpListing } from '../../src/cli/admin.js';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { publicMetadataCheck, runDoctor, type DoctorReport } from '../../src/cli/doctor.js';
+import type { RpListing } from '../../src/cli/rp.js';
+import { parseConfig } from '../../src/config/load.js';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { ldapConfig, loadAdFacts } from '../helpers/ad.js';
 import { startRedisServer } from '../helpers/redis.js';
-import { csrfFrom, startTestServer } from '../helpers/server.js';
+import { csrfFrom, startTestServer, TEST_KEY_ENCRYPTION_SECRET } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const redis = await startRedisServer();
@@ -47,6 +51,14 @@ async function openfed(args: string[], config?: string, env: Record<string, stri
   }
 }
 
+async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 const { bindPassword, ...ldapWithoutPassword } = ldapConfig(ad);
 const bindEnv = { OPENFED_LDAP_BIND_PASSWORD: bindPassword };
 
@@ -64,12 +76,15 @@ describe('openfed init', () => {
     assert.match(text, /baseUrl: "https:\/\/sts\.contoso\.test"/);
     assert.match(text, /^# /m, 'commented');
 
-    // The starter config is valid as written and the doctor only warns (demo directory, memory sessions).
+    // The starter config is valid as written: the doctor warns (demo directory, memory sessions) and fails
+    // only on the public metadata, which nothing serves before the server starts.
     const doctor = await openfed(['doctor'], made.configFile);
-    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+    assert.equal(doctor.code, 1, doctor.stdout + doctor.stderr);
     assert.match(doctor.stdout, /WARN\s+directory\s+demo directory in use/);
     assert.match(doctor.stdout, /WARN\s+sessions\s+sessions in memory: one node only/);
     assert.match(doctor.stdout, /OK\s+token-signing certificate\s+\S+, 36\d days left/);
+    assert.match(doctor.stdout, /^FAIL\s+public metadata\s+https:\/\/sts\.contoso\.test\/FederationMetadata\/2007-06\/FederationMetadata\.xml: unreachable \(\S+\)$/m);
+    assert.equal(doctor.stdout.match(/^FAIL/gm)?.length, 1, doctor.stdout);
 
     const second = await openfed(['init', '--dir', target]);
     assert.equal(second.code, 1);
@@ -78,7 +93,7 @@ describe('openfed init', () => {
   });
 
   test('every command has --help', async () => {
-    for (const args of [['init'], ['doctor'], ['rp', 'list'], ['sessions', 'revoke']]) {
+    for (const args of [['init'], ['doctor'], ['rp', 'list'], ['rp', 'add'], ['rp', 'remove'], ['rp', 'refresh'], ['sessions', 'revoke']]) {
       const help = await openfed([...args, '--help']);
       assert.equal(help.code, 0, args.join(' '));
       assert.match(help.stdout, /^Usage: openfed /, args.join(' '));
@@ -87,20 +102,88 @@ describe('openfed init', () => {
 });
 
 describe('openfed doctor', () => {
-  test('real DC and real Redis: no FAIL, exit 0, one line per DC', async () => {
-    const config = configFile({ directory: { ldap: ldapWithoutPassword }, sessions: { redis: { url: redis.url } } });
-    const res = await openfed(['doctor', '--json'], config, bindEnv);
-    assert.equal(res.code, 0, res.stdout + res.stderr);
-    const report = JSON.parse(res.stdout) as DoctorReport;
-    assert.equal(report.ok, true);
-    const status = (name: string) => report.checks.find((c) => c.name === name)?.status;
-    assert.equal(status('configuration'), 'OK');
-    assert.equal(status(`directory ${ad.ldapUrl}`), 'OK');
-    assert.equal(status('sessions'), 'OK');
-    assert.equal(status('relying parties'), 'OK');
-    // No key yet: the server will create one; the doctor does not.
-    assert.equal(status('token-signing certificate'), 'WARN');
-    assert.ok(report.checks.every((c) => c.status !== 'FAIL'));
+  test('real DC, real Redis and a running server: no FAIL, exit 0; DC and Redis clocks, public metadata signed by the primary', async () => {
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const sessions = { redis: { url: redis.url, keyPrefix: 'doctor:' } };
+    const server = await startTestServer({ server: { port, baseUrl }, sessions });
+    try {
+      const config = configFile({
+        server: { baseUrl },
+        directory: { ldap: ldapWithoutPassword },
+        sessions,
+        keys: { encryptionSecret: TEST_KEY_ENCRYPTION_SECRET },
+      });
+      const res = await openfed(['doctor', '--json'], config, bindEnv);
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      const report = JSON.parse(res.stdout) as DoctorReport;
+      assert.equal(report.ok, true);
+      const check = (name: string) => report.checks.find((c) => c.name === name);
+      assert.equal(check('configuration')?.status, 'OK');
+      assert.equal(check(`directory ${ad.ldapUrl}`)?.status, 'OK');
+      assert.equal(check('sessions')?.status, 'OK');
+      assert.equal(check('relying parties')?.status, 'OK');
+      // Same machine: the DC's and Redis's clocks are ours, to within the DC's one-second resolution.
+      assert.match(check(`clock vs ${ad.ldapUrl}`)?.detail ?? '', /^(ahead of|behind) this machine by [01]\.\d s$/);
+      assert.equal(check(`clock vs ${ad.ldapUrl}`)?.status, 'OK');
+      assert.equal(check('clock vs redis')?.status, 'OK');
+      // The key set the server made and shares through Redis is what the doctor reads and checks against.
+      const primary = server.deps.keys.primary.thumbprint;
+      assert.equal(check('token-signing certificate')?.status, 'OK');
+      assert.match(check('token-signing certificate')?.detail ?? '', new RegExp(`^${primary}, 36\\d days left`));
+      assert.equal(check('public metadata')?.status, 'OK', check('public metadata')?.detail);
+      assert.equal(check('public metadata')?.detail, `${baseUrl}/FederationMetadata/2007-06/FederationMetadata.xml: reachable, signed by the primary certificate ${primary}, entityID http://127.0.0.1/adfs/services/trust`);
+      assert.ok(report.checks.every((c) => c.status !== 'FAIL'));
+
+      // A clock 3 minutes off is a warning, 10 minutes a failure (Kerberos allows 5), for the DC and Redis alike.
+      const env = { OPENFED_CONFIG: config, ...bindEnv };
+      const warned = await runDoctor(env, () => Date.now() + 3 * 60_000);
+      assert.equal(warned.checks.find((c) => c.name === `clock vs ${ad.ldapUrl}`)?.status, 'WARN');
+      assert.match(warned.checks.find((c) => c.name === 'clock vs redis')?.detail ?? '', /^behind this machine by 1(79|80|81) s: more than 1 minute/);
+      const failed = await runDoctor(env, () => Date.now() - 10 * 60_000);
+      assert.equal(failed.ok, false);
+      assert.equal(failed.checks.find((c) => c.name === `clock vs ${ad.ldapUrl}`)?.status, 'FAIL');
+      assert.match(failed.checks.find((c) => c.name === 'clock vs redis')?.detail ?? '', /^ahead of this machine by 60\d s: more than 5 minutes/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('public metadata: FAIL when the baseUrl reaches nothing, another federation service, or a server signing with another key', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = await startTestServer({ server: { port: portA, baseUrl: `http://127.0.0.1:${portA}` } });
+    const b = await startTestServer({ server: { port: portB, baseUrl: `http://127.0.0.1:${portB}` } });
+    try {
+      const doctor = async (baseUrl: string, dataDir: string) => {
+        const res = await openfed(['doctor', '--json'], configFile({ server: { baseUrl }, dataDir }));
+        const check = (JSON.parse(res.stdout) as DoctorReport).checks.find((c) => c.name === 'public metadata');
+        return { code: res.code, status: check?.status, detail: check?.detail ?? '' };
+      };
+      const ok = await doctor(`http://127.0.0.1:${portA}`, a.dataDir);
+      assert.equal(ok.status, 'OK', ok.detail);
+
+      const closed = await freePort();
+      const nothing = await doctor(`http://127.0.0.1:${closed}`, a.dataDir);
+      assert.deepEqual([nothing.code, nothing.status], [1, 'FAIL']);
+      assert.match(nothing.detail, new RegExp(`^http://127\\.0\\.0\\.1:${closed}/FederationMetadata/2007-06/FederationMetadata\\.xml: unreachable \\(ECONNREFUSED\\)$`));
+
+      // Server B answers, but signs with its own key, not the one in A's data directory.
+      const otherKey = await doctor(`http://127.0.0.1:${portB}`, a.dataDir);
+      assert.deepEqual([otherKey.code, otherKey.status], [1, 'FAIL']);
+      assert.match(otherKey.detail, new RegExp(`signed with a certificate that is not in the current key set \\(${a.deps.keys.primary.thumbprint}\\)`));
+
+      // The right server under another name: its entityID is not the one this configuration derives.
+      const otherName = await doctor(`http://localhost:${portA}`, a.dataDir);
+      assert.deepEqual([otherName.code, otherName.status], [1, 'FAIL']);
+      assert.match(otherName.detail, /entityID "http:\/\/127\.0\.0\.1\/adfs\/services\/trust" is not this federation service's "http:\/\/localhost\/adfs\/services\/trust"/);
+
+      // A base URL with a path the server does not serve.
+      const misplaced = await publicMetadataCheck(parseConfig({ server: { baseUrl: `http://127.0.0.1:${portA}/sts` } }), []);
+      assert.equal(misplaced.status, 'FAIL');
+      assert.match(misplaced.detail, /\/sts\/FederationMetadata\/2007-06\/FederationMetadata\.xml: unexpected HTTP 404$/);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 
   test('a dead DC and a dead Redis are FAIL lines and exit 1; the live DC still shows OK', async () => {
@@ -112,6 +195,8 @@ describe('openfed doctor', () => {
     assert.equal(res.code, 1, res.stdout + res.stderr);
     assert.match(res.stdout, /^FAIL\s+directory ldap:\/\/127\.0\.0\.1:1\s+\S/m);
     assert.match(res.stdout, new RegExp(`^OK\\s+directory ${ad.ldapUrl.replace(/[.]/g, '\\.')}\\s`, 'm'));
+    assert.match(res.stdout, new RegExp(`^OK\\s+clock vs ${ad.ldapUrl.replace(/[.]/g, '\\.')}\\s`, 'm'));
+    assert.doesNotMatch(res.stdout, /clock vs ldap:\/\/127\.0\.0\.1:1/);
     assert.match(res.stdout, /^FAIL\s+sessions\s+\S/m);
     assert.match(res.stdout, /check\(s\) failed/);
   });
@@ -151,9 +236,11 @@ describe('openfed rp list', () => {
       slo: ['https://sp.example.test/slo'],
       requireSignedRequests: false,
       encryptAssertions: false,
+      certificates: [],
     });
+    assert.equal(listing.store, 'file');
     assert.equal(listing.saml.find((rp) => rp.entityId === 'urn:federation:MicrosoftOnline')?.source, 'microsoft365');
-    assert.deepEqual(listing.wsfed, [{ realm: 'urn:example:app', name: 'urn:example:app', replyUrls: ['https://app.example.test/signin-wsfed'] }]);
+    assert.deepEqual(listing.wsfed, [{ realm: 'urn:example:app', name: 'urn:example:app', source: 'config', replyUrls: ['https://app.example.test/signin-wsfed'] }]);
     assert.deepEqual(listing.microsoft365, {
       enabled: true,
       realm: 'urn:federation:MicrosoftOnline',
