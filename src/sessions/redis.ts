@@ -77,6 +77,8 @@ export class RedisConnection {
   private readonly secrets: string[];
   private state: ConnectionState = 'starting';
   private downSince = 0;
+  /** Why the last connection attempt failed (scrubbed), so health() can say more than "not connected". */
+  private lastFailure: string | undefined;
   private readyWaiter: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
 
@@ -127,7 +129,9 @@ export class RedisConnection {
       await this.run('ping', (c) => c.ping());
       return { ok: true, detail: `redis ${this.mode} ok (${Math.round(performance.now() - started)} ms)` };
     } catch (err) {
-      return { ok: false, detail: `redis unavailable: ${this.describe(rootCause(err))}` };
+      const reason = this.describe(rootCause(err));
+      const last = this.lastFailure !== undefined && this.state === 'down' && !reason.includes(this.lastFailure) ? `; last error: ${this.lastFailure}` : '';
+      return { ok: false, detail: `redis unavailable: ${reason}${last}` };
     }
   }
 
@@ -175,6 +179,7 @@ export class RedisConnection {
 
   private markDown(err?: Error): void {
     if (this.closed) return;
+    if (err) this.lastFailure = this.describe(err);
     if (this.state === 'down') {
       if (err) this.logger.debug({ reason: this.describe(err) }, 'Redis still unreachable');
       return;
@@ -197,6 +202,7 @@ export class RedisConnection {
       this.logger.info({ mode: this.mode }, 'Connected to Redis');
     }
     this.state = 'up';
+    this.lastFailure = undefined;
   }
 
   /** Error code and message, with passwords scrubbed in case a message ever echoes one. */

@@ -9,7 +9,7 @@
  * startRedisSentinel() runs a master, a replica and a sentinel watching them; startRedisCluster()
  * runs a three-master Redis Cluster. Both are real redis-server processes, killed when the file ends.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,8 @@ export interface RedisServer {
   readonly port: number;
   /** Cluster nodes only: the cluster bus port (CLUSTER MEET needs it). */
   readonly busPort?: number;
+  /** With options.tls: the TLS port (rediss://); the plain port stays open for inspection. */
+  readonly tlsPort?: number;
   readonly url: string;
   /** Kills the server (SIGKILL, like a crash); data is lost. */
   stop(): Promise<void>;
@@ -72,12 +74,39 @@ export interface RedisServerOptions {
   password?: string;
   /** Use this port (e.g. one written into a sentinel's config before it starts). */
   port?: number;
+  /** Also listen with TLS (see makeTlsMaterial), clients not asked for certificates. */
+  tls?: TlsMaterial;
+}
+
+export interface TlsMaterial {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** A CA that did not issue certFile, for tests that a wrong issuer fails closed. */
+  otherCaFile: string;
+}
+
+/** A throwaway CA and a certificate for 127.0.0.1 / localhost (openssl, EC P-256); also a client certificate, as cluster nodes present it to each other. */
+export function makeTlsMaterial(): TlsMaterial {
+  const dir = mkdtempSync(join(tmpdir(), 'openfed-redis-tls-'));
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-sha256'];
+  openssl('req', '-x509', ...ec, '-days', '2', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=OpenFed test Redis CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl('req', ...ec, '-keyout', 'key.pem', '-out', 'server.csr', '-subj', '/CN=localhost');
+  writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n');
+  openssl('x509', '-req', '-sha256', '-days', '2', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'cert.pem', '-extfile', 'server.ext');
+  openssl('req', '-x509', ...ec, '-days', '2', '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-subj', '/CN=Unrelated CA');
+  return { caFile: file('ca.pem'), certFile: file('cert.pem'), keyFile: file('key.pem'), otherCaFile: file('other-ca.pem') };
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
   const port = options.port ?? (await freePort());
   const busPort = options.cluster ? await freePort() : undefined;
+  const tlsPort = options.tls ? await freePort() : undefined;
   const args = [
     ...(options.configFile ? [options.configFile] : []),
     ...(options.sentinel ? ['--sentinel'] : []),
@@ -85,6 +114,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     ...(options.cluster
       ? ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-node-timeout', '2000',
          '--dir', mkdtempSync(join(tmpdir(), 'openfed-cluster-')), '--cluster-config-file', 'nodes.conf']
+      : []),
+    ...(options.tls
+      ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile,
+         '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
       : []),
     ...(options.args ?? []),
   ];
@@ -134,6 +167,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   return {
     port,
     ...(busPort !== undefined && { busPort }),
+    ...(tlsPort !== undefined && { tlsPort }),
     url: `redis://127.0.0.1:${port}`,
     stop,
     restart: async () => {
@@ -329,12 +363,16 @@ const CLUSTER_SLOTS = 16384;
 
 /**
  * A Redis Cluster of `masters` nodes (no replicas), slots split evenly, made with CLUSTER
- * ADDSLOTSRANGE and CLUSTER MEET; resolves when every node reports cluster_state:ok.
+ * ADDSLOTSRANGE and CLUSTER MEET; resolves when every node reports cluster_state:ok. With `tls`,
+ * clients (seeds) and the cluster bus use TLS; the plain ports stay open for inspection.
  */
-export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisClusterSetup> {
+export async function startRedisCluster(options: { masters?: number; tls?: TlsMaterial } = {}): Promise<RedisClusterSetup> {
   const count = options.masters ?? 3;
   const nodes: RedisServer[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await startRedisServer({ cluster: true }));
+  for (let i = 0; i < count; i++) {
+    // With TLS the nodes talk TLS to each other too, and announce their TLS ports to clients.
+    nodes.push(await startRedisServer({ cluster: true, ...(options.tls && { tls: options.tls, args: ['--tls-cluster', 'yes'] }) }));
+  }
   const ranges = nodes.map((_, i) => [Math.floor((i * CLUSTER_SLOTS) / count), Math.floor(((i + 1) * CLUSTER_SLOTS) / count) - 1] as const);
   for (const [i, node] of nodes.entries()) {
     const [first, last] = ranges[i]!;
@@ -354,7 +392,7 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
   const slotOf = async (key: string) => Number(await nodes[0]!.command('CLUSTER', 'KEYSLOT', key));
   return {
     nodes,
-    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.tlsPort ?? n.port })),
     slotOf,
     nodeFor: async (key) => {
       const slot = await slotOf(key);

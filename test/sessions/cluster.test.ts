@@ -13,8 +13,8 @@ import { createLogger } from '../../src/log.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { checkSlotLayout } from '../../src/sessions/redis.js';
-import { startRedisCluster } from '../helpers/redis.js';
-import { samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { makeTlsMaterial, startRedisCluster } from '../helpers/redis.js';
+import { connected, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const cluster = await startRedisCluster({ masters: 3 });
 
@@ -30,6 +30,7 @@ function openStores(overrides: Partial<RedisInput> = {}): Stores & { keyPrefix: 
 
 sessionStoreContract('redis cluster', async () => {
   const stores = openStores();
+  await connected(stores.sessions);
   return {
     sessions: stores.sessions,
     pending: stores.pending,
@@ -97,5 +98,27 @@ describe('redis cluster: key layout', () => {
   it('checkSlotLayout accepts ordinary prefixes and refuses one carrying a hash tag', () => {
     for (const prefix of ['openfed:', '', 'tenant-a:openfed:', 'ä:']) checkSlotLayout(prefix);
     for (const prefix of ['{openfed}:', 'open{fed', 'x}']) assert.throws(() => checkSlotLayout(prefix), /keyPrefix/);
+  });
+});
+
+describe('redis cluster: TLS', () => {
+  it('works with every node over TLS, verified against the configured CA', async (t) => {
+    const tls = makeTlsMaterial();
+    const tlsCluster = await startRedisCluster({ masters: 3, tls });
+    const config = configSchema.parse({
+      sessions: { redis: { cluster: tlsCluster.seeds.slice(0, 1), tls: { caFile: tls.caFile }, keyPrefix: 'tls:', connectTimeoutMs: 2000, commandTimeoutMs: 2000 } },
+    });
+    const stores = createStores(config, createLogger('silent'), systemClock);
+    t.after(() => stores.close());
+    const nodes = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const upn = `tls${i}@contoso.com`;
+      const record = sampleRecord(systemClock, { principal: samplePrincipal({ userPrincipalName: upn }) });
+      const id = await stores.sessions.create(record);
+      assert.deepStrictEqual(await stores.sessions.get(id), record);
+      nodes.add((await tlsCluster.nodeFor(`tls:user:{${userSlotTag(upn)}}${upn}`)).port);
+      assert.equal(await stores.sessions.destroyForUser(upn), 1);
+    }
+    assert.ok(nodes.size >= 2, 'more than one node was reached through TLS redirects');
   });
 });

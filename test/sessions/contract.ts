@@ -21,6 +21,21 @@ export interface StoreFixture {
 
 const HOUR = 3_600_000;
 
+/**
+ * Resolves once a freshly opened Redis-backed store answers, so the contract cases test the store
+ * rather than the race with its first connection on a loaded machine (which the Redis test files
+ * cover on their own). Fails after `timeoutMs`.
+ */
+export async function connected(sessions: SessionStore, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const health = await sessions.health();
+    if (health.ok) return;
+    if (Date.now() > deadline) assert.fail(`store not reachable within ${timeoutMs} ms: ${health.detail}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export function samplePrincipal(overrides: Partial<Principal> = {}): Principal {
   return {
     dn: 'CN=Zoë Ñúñez-Øster,OU=Führung,DC=contoso,DC=com',

@@ -8,11 +8,13 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
-import { startRedisServer } from '../helpers/redis.js';
+import { makeTlsMaterial, startRedisServer } from '../helpers/redis.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
-import { samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { connected, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const redis = await startRedisServer();
+const tlsMaterial = makeTlsMaterial();
+const tlsRedis = await startRedisServer({ tls: tlsMaterial });
 
 type RedisInput = NonNullable<NonNullable<ConfigInput['sessions']>['redis']>;
 
@@ -54,6 +56,7 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, w
 
 sessionStoreContract('redis', async () => {
   const stores = openStores(redis.url, createLogger('silent'));
+  await connected(stores.sessions);
   return {
     sessions: stores.sessions,
     pending: stores.pending,
@@ -250,5 +253,39 @@ describe('redis: failure and recovery', () => {
     t.after(() => good.close());
     const id = await good.sessions.create(sampleRecord(systemClock));
     assert.ok(await good.sessions.get(id));
+  });
+});
+
+describe('redis: TLS (rediss://)', () => {
+  const tlsUrl = `rediss://127.0.0.1:${tlsRedis.tlsPort}`;
+
+  it('works over TLS with the configured CA, verifying the certificate', async (t) => {
+    const stores = openStores(tlsUrl, createLogger('silent'), { tls: { caFile: tlsMaterial.caFile } });
+    t.after(() => stores.close());
+    const record = sampleRecord(systemClock);
+    const id = await stores.sessions.create(record);
+    assert.deepStrictEqual(await stores.sessions.get(id), record);
+    assert.equal((await stores.sessions.health()).ok, true);
+    const key = `${stores.keyPrefix}sess:{${id.slice(0, 3)}}${id.slice(3)}`;
+    assert.equal(typeof (await tlsRedis.command('GET', key)), 'string', 'the server behind the TLS port has it');
+  });
+
+  it('a certificate from another CA fails closed (503), unless verification is turned off', async (t) => {
+    const logs = captureLogs();
+    const wrongCa = openStores(tlsUrl, logs.logger, { tls: { caFile: tlsMaterial.otherCaFile } });
+    t.after(() => wrongCa.close());
+    await assert.rejects(wrongCa.sessions.get('E'.repeat(43)), StoreUnavailableError);
+    await sleep(200);
+    assert.match((await wrongCa.sessions.health()).detail, /redis unavailable: .*(certificate|self.signed|issuer)/i);
+
+    const lab = openStores(tlsUrl, createLogger('silent'), { tls: { caFile: tlsMaterial.otherCaFile, rejectUnauthorized: false } });
+    t.after(() => lab.close());
+    assert.ok(await lab.sessions.get(await lab.sessions.create(sampleRecord(systemClock))));
+  });
+
+  it('an unreadable CA file is one clear error naming the key', () => {
+    assert.throws(() => openStores(tlsUrl, createLogger('silent'), { tls: { caFile: '/nonexistent/ca.pem' } }), {
+      message: 'configuration key sessions.redis.tls.caFile: /nonexistent/ca.pem cannot be read (ENOENT)',
+    });
   });
 });

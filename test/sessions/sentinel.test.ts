@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { startRedisSentinel } from '../helpers/redis.js';
-import { sampleRecord, sessionStoreContract } from './contract.js';
+import { connected, sampleRecord, sessionStoreContract } from './contract.js';
 
 const PASSWORD = 'Data-n0de-pa55!';
 const SENTINEL_PASSWORD = 'Sentinel-pa55?';
@@ -48,6 +48,7 @@ function captureLogs(): { logger: Logger; text: () => string; lines: () => { lev
 
 sessionStoreContract('redis sentinel', async () => {
   const stores = openStores(createLogger('silent'));
+  await connected(stores.sessions);
   return {
     sessions: stores.sessions,
     pending: stores.pending,
