@@ -1,6 +1,6 @@
 /**
- * Picks the session backend from configuration: Redis when configured (required for more than one
- * node), otherwise memory.
+ * Picks the session backend from configuration: Redis when configured (standalone, Sentinel or
+ * Cluster; required for more than one node), otherwise memory.
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
@@ -27,7 +27,8 @@ export interface Stores {
 export function createStores(config: Config, logger: Logger, clock: Clock = systemClock): Stores {
   const redis = config.sessions.redis;
   if (redis) {
-    // One connection for both stores: they fail and recover together, as the user sees them.
+    // One connection for all stores: they fail and recover together, as the user sees them. The
+    // session store checks at construction that its key layout suits a Redis Cluster.
     const connection = new RedisConnection(redis, logger);
     return {
       sessions: new RedisSessionStore(connection, logger, clock),
