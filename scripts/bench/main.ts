@@ -52,7 +52,7 @@ const program = new Command('bench')
   .option('--no-ad', 'skip the sign-in part against the Samba AD DC')
   .option('--workers <n|auto>', "OpenFed processes: server.workers when this build has cluster mode ('auto' = one per core), else 1", 'default')
   .option('--duration <seconds>', 'seconds per load phase (default 10, quick 2)', positiveInt)
-  .option('--sessions <n>', 'sessions made for the Redis memory figure (default 200, quick 40)', positiveInt)
+  .option('--sessions <n>', 'sessions made for the Redis memory figure (default 100, quick 40)', positiveInt)
   .option('--signed-requests', 'sign every AuthnRequest (Redirect binding signature), as an SP that must sign', false)
   .option('--output <file>', 'where the results go (default BENCHMARKS.md; none for --quick)')
   .showHelpAfterError();
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
   const host = machine();
   const seconds = opts.duration ?? (opts.quick ? 2 : 10);
   const rawSeconds = opts.quick ? 1 : 2;
-  const sessionCount = opts.sessions ?? (opts.quick ? 40 : 200);
+  const sessionCount = opts.sessions ?? (opts.quick ? 40 : 100);
   const output = opts.output ?? (opts.quick ? undefined : join(REPO, 'BENCHMARKS.md'));
   log(`${host.cpuModel}, ${host.cores} cores, Node ${host.node}, load average ${host.loadAverage.map(fmt2).join(' ')}`);
 
