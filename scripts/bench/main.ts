@@ -9,9 +9,9 @@
  * Exits non-zero only when the bench itself broke (a token that does not validate, a bad response,
  * an OpenFed process that died); a missed target is reported, not a failure.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   metadataPhase,
@@ -24,8 +24,9 @@ import {
   type SignInResult,
 } from './phases.js';
 import { build, clusterModeSupported, freePort, installCleanupHandlers, makeKeyPair, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
+import { hotFunctions, readProfiles } from './profile.js';
 import type { SessionMemory } from './redis-memory.js';
-import { fmt1, fmt2, fmtBytes, fmtInt, fmtMB, fmtMs, renderMarkdown, row, scenarioTable, targetsTable, TARGETS, type Report, type Row, type ScenarioLine } from './report.js';
+import { fmt1, fmt2, fmtBytes, fmtInt, fmtMB, fmtMs, markdownTable, renderMarkdown, row, scenarioTable, targetsTable, TARGETS, type Report, type Row, type ScenarioLine } from './report.js';
 import { log, machine, openfedConfig, writeDemoUsers, type Setup } from './setup.js';
 
 interface Options {
@@ -37,6 +38,7 @@ interface Options {
   sessions?: number;
   signedRequests: boolean;
   output?: string;
+  cpuProf?: string;
 }
 
 const positiveInt = (v: string) => {
@@ -55,6 +57,7 @@ const program = new Command('bench')
   .option('--sessions <n>', 'sessions made for the Redis memory figure (default 100, quick 40)', positiveInt)
   .option('--signed-requests', 'sign every AuthnRequest (Redirect binding signature), as an SP that must sign', false)
   .option('--output <file>', 'where the results go (default BENCHMARKS.md; none for --quick)')
+  .option('--cpu-prof <dir>', 'run the token OpenFed with node --cpu-prof into <dir> and print its hottest functions')
   .showHelpAfterError();
 
 /** server.workers for this run: undefined when the build has no cluster mode (one process). */
@@ -110,7 +113,10 @@ async function main(): Promise<number> {
     const setup: Setup = { dir, port: await freePort(), redisUrl: redis.url, keyPrefix: 'bench:', signing, sp, csrfSecret: randomSecret(), ...(workers !== undefined ? { workers } : {}) };
 
     log(`starting OpenFed (demo directory, ${workers !== undefined ? `server.workers ${workers}` : 'one process'})`);
-    const openfed = await startOpenFed(dir, 'tokens', openfedConfig(setup, { demo: { usersFile } }));
+    const profileDir = opts.cpuProf ? resolve(opts.cpuProf) : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+    const openfed = await startOpenFed(dir, 'tokens', openfedConfig(setup, { demo: { usersFile } }), nodeArgs);
     const rig = await prepareTokens(openfed, signing, sp, opts.signedRequests);
     log('first tokens validate (node-saml, xmlsec1); tampered copies are refused');
     // Before the load: later the replay cache holds thousands of keys, and its table growth and expiry
@@ -125,6 +131,7 @@ async function main(): Promise<number> {
     }
     absorb(m, await metadataPhase(openfed, seconds));
     await openfed.stop();
+    if (profileDir) printHotFunctions(profileDir);
 
     if (opts.ad) {
       m.signIn = await signInPhase(setup, seconds);
@@ -169,6 +176,17 @@ async function main(): Promise<number> {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Every phase of the token OpenFed is in the profile (sign-in, tokens, metadata), as in production. */
+function printHotFunctions(dir: string): void {
+  const profiles = readProfiles(dir);
+  if (profiles.length === 0) {
+    log(`--cpu-prof: no profile written to ${dir} (did OpenFed exit cleanly?)`);
+    return;
+  }
+  const rows = hotFunctions(profiles, 25).map((f) => [`${(f.share * 100).toFixed(1)} %`, f.name, f.location]);
+  process.stdout.write(`\nOpenFed self time, ${profiles.length} process profile(s) in ${dir}:\n${markdownTable(['self', 'function', 'where'], rows)}\n`);
 }
 
 function targetRows(m: Measured): Row[] {

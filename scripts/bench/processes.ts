@@ -166,7 +166,7 @@ export interface OpenFed {
 }
 
 /** Writes the configuration file and starts `node dist/main.js` in production mode; waits for /readyz. */
-export async function startOpenFed(dir: string, name: string, config: ConfigInput): Promise<OpenFed> {
+export async function startOpenFed(dir: string, name: string, config: ConfigInput, nodeArgs: readonly string[] = []): Promise<OpenFed> {
   mkdirSync(dir, { recursive: true });
   const configFile = join(dir, `${name}.yaml`);
   writeFileSync(configFile, stringify(config), { mode: 0o600 });
@@ -174,7 +174,7 @@ export async function startOpenFed(dir: string, name: string, config: ConfigInpu
   const out = openSync(logFile, 'a');
   const entry = join(REPO, 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} missing: the build did not produce it`);
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     cwd: dir,
     env: { ...process.env, NODE_ENV: 'production', OPENFED_CONFIG: configFile },
     stdio: ['ignore', out, out],

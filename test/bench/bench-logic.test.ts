@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
+import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
 import { efficiency, markdownTable, meets, row, TARGETS } from '../../scripts/bench/report.js';
 import { cookiePairs, csrfTokenOf } from '../../scripts/bench/signin.js';
@@ -174,5 +175,32 @@ describe('sampling and Redis INFO', () => {
     assert.equal(dataMemory(info), 1048576 - 4096 - 20480);
     assert.equal(dataMemory('used_memory:1000\r\n'), 1000, 'an older Redis without those fields');
     assert.throws(() => dataMemory('# Memory\r\n'), /no used_memory/);
+  });
+});
+
+describe('--cpu-prof summary', () => {
+  test('self time per function over several process profiles, idle left out, busiest first', () => {
+    const frame = (functionName: string, url: string, lineNumber: number) => ({ functionName, url, lineNumber });
+    const worker1 = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)', '', -1), hitCount: 0 },
+        { id: 2, callFrame: frame('(idle)', '', -1), hitCount: 500 },
+        { id: 3, callFrame: frame('sign', 'node:internal/crypto/sig', 140), hitCount: 60 },
+        { id: 4, callFrame: frame('render', 'file:///work/main/node_modules/ejs/lib/ejs.js', 9), hitCount: 30 },
+      ],
+    };
+    const worker2 = {
+      nodes: [
+        { id: 1, callFrame: frame('sign', 'node:internal/crypto/sig', 140), hitCount: 40 },
+        { id: 2, callFrame: frame('', 'file:///work/main/dist/web/app.js', 0), hitCount: 70 },
+      ],
+    };
+    const hot = hotFunctions([worker1, worker2], 2);
+    assert.deepEqual(hot, [
+      { name: 'sign', location: 'node:internal/crypto/sig:141', share: 100 / 200 },
+      { name: '(anonymous)', location: 'dist/web/app.js:1', share: 70 / 200 },
+    ]);
+    assert.equal(hotFunctions([worker1], 5).find((f) => f.name === 'render')?.location, 'ejs/lib/ejs.js:10');
+    assert.deepEqual(hotFunctions([], 5), []);
   });
 });
