@@ -118,6 +118,7 @@ export async function runInit(dir: string, baseUrl: string): Promise<InitResult>
       `export OPENFED_CONFIG=${configFile}`,
       'openfed doctor            # check the configuration, directory, sessions and certificate',
       'npm start                 # sign in at the base URL as demo@openfed.test / OpenFed-Demo-1',
+      'openfed doctor            # again once it runs: the public metadata check needs the server up',
       'edit directory.ldap, sessions.redis and relyingParties for production, then run openfed doctor again',
     ],
   };
