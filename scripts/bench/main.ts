@@ -23,7 +23,7 @@ import {
   type PhaseResult,
   type SignInResult,
 } from './phases.js';
-import { build, clusterModeSupported, freePort, installCleanupHandlers, makeKeyPair, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
+import { build, clusterModeSupported, freePort, installCleanupHandlers, isInterrupted, makeKeyPair, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
 import { hotFunctions, readProfiles } from './profile.js';
 import type { SessionMemory } from './redis-memory.js';
 import { fmt1, fmt2, fmtBytes, fmtInt, fmtMB, fmtMs, markdownTable, renderMarkdown, row, scenarioTable, targetsTable, TARGETS, type Report, type Row, type ScenarioLine } from './report.js';
@@ -226,6 +226,7 @@ function targetRows(m: Measured): Row[] {
 main().then(
   (code) => process.exit(code),
   async (err: unknown) => {
+    if (isInterrupted()) return; // the signal handler stops everything and exits
     process.stderr.write(`[bench] failed: ${err instanceof Error ? err.message : String(err)}\n`);
     await stopAll();
     process.exit(1);

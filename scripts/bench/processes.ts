@@ -36,12 +36,16 @@ export async function stopAll(): Promise<void> {
 }
 
 let handlersInstalled = false;
+let interrupted = false;
+/** Whether Ctrl-C or SIGTERM is stopping the bench (what fails afterwards is a consequence, not news). */
+export const isInterrupted = () => interrupted;
 /** Ctrl-C, SIGTERM and a plain exit all end the children; a signal then exits 130/143. */
 export function installCleanupHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
+      interrupted = true;
       process.stderr.write(`\n[bench] ${signal}: stopping what the bench started\n`);
       void stopAll().finally(() => process.exit(code));
     });
