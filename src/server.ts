@@ -22,7 +22,6 @@ import { MetadataCache } from './metadata/cache.js';
 import { SamlIdp } from './protocols/saml2/idp.js';
 import { WsfedIdp } from './protocols/wsfed/idp.js';
 import { RelyingPartyRegistry } from './relying-parties/registry.js';
-import { rebuiltOnChange } from './relying-parties/live.js';
 import { openRelyingPartyStore } from './relying-parties/store.js';
 import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
@@ -97,7 +96,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         config.microsoft365.enabled && rp === config.microsoft365.realm ? microsoft365IssuerFor(config.microsoft365, issuer, principal) : undefined,
     }),
     // Rebuilt when `openfed rp add|remove` changes the WS-Fed relying parties.
-    wsfed: rebuiltOnChange(registry, () => new WsfedIdp({ issuer, config: { ...config, wsfedRelyingParties: registry.wsfed() }, clock, keys, sessionSecret })),
+    wsfed: new WsfedIdp({ issuer, config, relyingParties: registry, clock, keys, sessionSecret }),
   };
   const app = createApp(deps);
   const tls = config.server.tls;

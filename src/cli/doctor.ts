@@ -4,16 +4,12 @@
  * token-signing certificate, the relying parties, and the federation metadata as relying parties
  * fetch it from the public URL. Non-zero exit on any FAIL.
  */
-import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { federationIdentifier, type Config } from '../config/schema.js';
 import { ActiveDirectory } from '../directory/active-directory.js';
-import { openKeySetStore } from '../keys/key-manager.js';
-import { parseKeySet } from '../keys/key-set.js';
-import { fromPem, loadSigningKey, type SigningKey } from '../keys/signing-key.js';
+import { readPublishedKeys, type PublishedKey } from '../keys/published.js';
 import { silentLogger } from '../log.js';
 import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
 import { RelyingPartyRegistry } from '../relying-parties/registry.js';
@@ -46,46 +42,6 @@ export interface DoctorCheck {
 export interface DoctorReport {
   ok: boolean;
   checks: DoctorCheck[];
-}
-
-/** The token-signing key as the server would load it, without creating one. */
-function readSigningKey(config: Config): Promise<SigningKey> | undefined {
-  if (config.keys.signing) return loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, silentLogger);
-  const keyPath = join(config.dataDir, 'keys', 'signing-key.pem');
-  const certPath = join(config.dataDir, 'keys', 'signing-cert.pem');
-  if (!existsSync(keyPath) && !existsSync(certPath)) return undefined;
-  return Promise.resolve(fromPem(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'), 'generated'));
-}
-
-export interface PublishedKey {
-  role: 'primary' | 'next';
-  thumbprint: string;
-  certificate: X509Certificate;
-}
-
-/** The certificates metadata may be signed with now: the key set's primary and next (keys.signing/keys.next when fixed). */
-async function currentKeySet(config: Config): Promise<PublishedKey[]> {
-  const host = new URL(config.server.baseUrl).hostname;
-  if (config.keys.signing) {
-    const keys: PublishedKey[] = [];
-    const primary = await loadSigningKey(config.keys.signing, config.dataDir, host, silentLogger);
-    keys.push({ role: 'primary', thumbprint: primary.thumbprint, certificate: primary.certificate });
-    if (config.keys.next) {
-      const next = await loadSigningKey(config.keys.next, config.dataDir, host, silentLogger, 'keys.next');
-      keys.push({ role: 'next', thumbprint: next.thumbprint, certificate: next.certificate });
-    }
-    return keys;
-  }
-  const store = openKeySetStore(config, silentLogger);
-  try {
-    const stored = await store.read();
-    if (!stored) return [];
-    return parseKeySet(stored.json)
-      .keys.filter((k): k is typeof k & { role: PublishedKey['role'] } => k.role !== 'previous')
-      .map((k) => ({ role: k.role, thumbprint: k.thumbprint, certificate: new X509Certificate(Buffer.from(k.certificate, 'base64')) }));
-  } finally {
-    await store.close();
-  }
 }
 
 /**
@@ -224,12 +180,7 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
   // Token-signing certificates: the published ones (the key set, or keys.signing), else the single-key files.
   let published: PublishedKey[] | undefined;
   try {
-    published = await currentKeySet(config);
-    const legacy = published.length === 0 ? readSigningKey(config) : undefined;
-    if (legacy) {
-      const key = await legacy;
-      published = [{ role: 'primary', thumbprint: key.thumbprint, certificate: key.certificate }];
-    }
+    published = await readPublishedKeys(config);
     if (published.length === 0) {
       add('token-signing certificate', 'WARN', `none yet: a self-signed one is created in ${join(config.dataDir, 'keys')} on first start (or run openfed init)`);
     }

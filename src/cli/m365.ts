@@ -6,16 +6,14 @@
  * Pure where it can be: settings are built from config + key, rendered by plain functions, and the
  * verifier takes its fetch and clock as arguments, so tests need no network of their own.
  */
-import { existsSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { systemClock, type Clock } from '../clock.js';
 import { microsoft365Issuer } from '../claims/microsoft365.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { federationIdentifier, type Config } from '../config/schema.js';
-import { loadSigningKey, type SigningKey } from '../keys/signing-key.js';
-import { silentLogger } from '../log.js';
+import { readPublishedKeys } from '../keys/published.js';
+import type { SigningKey } from '../keys/signing-key.js';
 import { ELEMENT_NODE } from '../xml/query.js';
 import { attribute, NS, parseXml, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
 
@@ -520,20 +518,20 @@ export function renderReport(report: VerifyReport): string {
 // key loading for the CLI
 
 /**
- * The configured token-signing key. Unlike the server, the CLI never creates one: a certificate
- * registered with Entra ID from a key made by accident (another dataDir, another user) would break
- * every sign-in.
+ * The published token-signing certificates: the primary, and the next one during a rollover (Entra ID
+ * takes it as nextSigningCertificate, so the rollover needs no admin action there). Unlike the server,
+ * the CLI never creates a key: a certificate registered with Entra ID from a key made by accident
+ * (another dataDir, another user) would break every sign-in.
  */
-export async function loadKeyForCli(config: Config): Promise<SigningKey> {
-  if (!config.keys.signing) {
-    const certPath = join(config.dataDir, 'keys', 'signing-cert.pem');
-    if (!existsSync(certPath) || !existsSync(join(config.dataDir, 'keys', 'signing-key.pem'))) {
-      throw new ConfigError(
-        `no token-signing key: keys.signing is not configured and ${certPath} does not exist (start OpenFed once with this configuration, or configure keys.signing)`,
-      );
-    }
+export async function loadKeysForCli(config: Config): Promise<{ primary: CertificateInfo; next?: CertificateInfo }> {
+  const [primary, ...rest] = await readPublishedKeys(config);
+  if (!primary) {
+    throw new ConfigError(
+      `no token-signing key: keys.signing is not configured and there is no key set ${config.sessions.redis ? 'in Redis' : `in ${config.dataDir}/keys`} yet (start OpenFed once with this configuration, or configure keys.signing)`,
+    );
   }
-  return loadSigningKey(config.keys.signing, config.dataDir, new URL(config.server.baseUrl).hostname, silentLogger);
+  const next = rest.find((k) => k.role === 'next');
+  return next ? { primary, next } : { primary };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -552,9 +550,10 @@ export function m365Command(env: Record<string, string | undefined> = process.en
     .action(async (options: { domain: string; protocol: Protocol; displayName?: string; json?: boolean }) => {
       const config = loadConfig(env);
       configuredDomain(config, options.domain); // before touching keys: the likelier mistake first
-      const key = await loadKeyForCli(config);
-      const settings = buildM365Settings(config, key, {
+      const keys = await loadKeysForCli(config);
+      const settings = buildM365Settings(config, keys.primary, {
         domain: options.domain,
+        ...(keys.next ? { nextKey: keys.next } : {}),
         protocol: options.protocol,
         ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
       });
@@ -571,7 +570,7 @@ export function m365Command(env: Record<string, string | undefined> = process.en
       const config = loadConfig(env);
       configuredDomain(config, options.domain);
       if (options.url !== undefined) normaliseUrl(options.url);
-      const key = await loadKeyForCli(config);
+      const { primary: key } = await loadKeysForCli(config);
       const report = await verifyM365({ config, domain: options.domain, key, ...(options.url !== undefined ? { url: options.url } : {}) });
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
       if (!report.ok) process.exitCode = 1;

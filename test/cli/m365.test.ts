@@ -25,7 +25,9 @@ import {
 import { ManualClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { ManagedKeyRing } from '../../src/keys/key-manager.js';
 import { fromPem, generateSelfSigned, loadSigningKey, type SigningKey } from '../../src/keys/signing-key.js';
+import { FileKeySetStore } from '../../src/keys/store.js';
 import { silentLogger } from '../../src/log.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -193,6 +195,36 @@ describe('openfed m365 settings (CLI)', () => {
     assert.equal(JSON.parse(json[0]).signingCertificate, cliKey.certificateBase64);
   });
 
+  test('during a rollover of the shared key set, the next certificate goes to Entra ID as nextSigningCertificate', async () => {
+    const rolling = cliSetup(single);
+    try {
+      const clock = new ManualClock(Date.now());
+      const ring = await ManagedKeyRing.open({
+        store: new FileKeySetStore(join(rolling.dataDir, 'keys')),
+        policy: { autoRollover: true, generationThresholdDays: 20, promotionThresholdDays: 5 },
+        encryptionSecret: undefined,
+        subjectHost: 'sts.contoso.test',
+        clock,
+        logger: silentLogger,
+        refreshSeconds: 0,
+        checkIntervalMs: 0,
+      });
+      clock.advance(ring.primary.notAfter.getTime() - clock.now() - 19 * 86_400_000);
+      await ring.check();
+      const { primary, next } = ring;
+      await ring.close();
+      assert.ok(next, 'the rollover made a next certificate');
+
+      const result = runCli(['m365', 'settings', '--domain', 'contoso.com', '--json'], rolling.configFile);
+      assert.equal(result.status, 0, result.stderr);
+      const settings = JSON.parse(result.stdout);
+      assert.equal(settings.signingCertificate, primary.certificateBase64);
+      assert.equal(settings.nextSigningCertificate, next.certificateBase64);
+    } finally {
+      rmSync(rolling.dir, { recursive: true, force: true });
+    }
+  });
+
   test('an unknown domain exits 1 with one line naming the configured domains', () => {
     const result = runCli(['m365', 'settings', '--domain', 'example.org'], setup.configFile);
     assert.equal(result.status, 1);
@@ -209,7 +241,7 @@ describe('openfed m365 settings (CLI)', () => {
       assert.match(invalid.stderr, /^openfed: configuration key microsoft365\.domains\[0\]: expected a DNS domain name \(in .*\)\n$/);
       const missing = runCli(['m365', 'verify', '--domain', 'contoso.com'], noKey.configFile);
       assert.equal(missing.status, 1);
-      assert.match(missing.stderr, /^openfed: no token-signing key: .*signing-cert\.pem does not exist .*\n$/);
+      assert.match(missing.stderr, /^openfed: no token-signing key: keys\.signing is not configured and there is no key set in .*\/keys yet .*\n$/);
       const badProtocol = runCli(['m365', 'settings', '--domain', 'contoso.com', '--protocol', 'oidc'], setup.configFile);
       assert.notEqual(badProtocol.status, 0);
       for (const args of [['m365', '--help'], ['m365', 'settings', '--help'], ['m365', 'verify', '--help']]) {

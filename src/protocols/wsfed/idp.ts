@@ -64,7 +64,12 @@ interface WsfedRp {
 export interface WsfedDeps {
   /** The Federation Service identifier. */
   issuer: string;
-  config: Pick<Config, 'wsfedRelyingParties' | 'microsoft365' | 'saml'>;
+  config: Pick<Config, 'microsoft365' | 'saml'>;
+  /**
+   * The WS-Fed relying parties (configured and added with `openfed rp add --wsfed`); read again
+   * whenever `version` moves, so an added or removed realm counts from the next request.
+   */
+  relyingParties: { readonly version: number; wsfed(): readonly WsfedRelyingPartyConfig[] };
   clock: Clock;
   /** Read at every signature: a rollover takes effect on the next token. */
   keys: Pick<KeyRing, 'primary'>;
@@ -99,13 +104,33 @@ export function readSignInRequest(params: Record<string, unknown>): SignInReques
 }
 
 export class WsfedIdp {
-  private readonly rps = new Map<string, WsfedRp>();
+  private readonly microsoft365: WsfedRp | undefined;
   private readonly insideCorporateNetwork: (ip: string) => boolean;
+  private built: { version: number; rps: Map<string, WsfedRp> } | undefined;
 
   constructor(private readonly deps: WsfedDeps) {
-    const { microsoft365: m365, wsfedRelyingParties } = deps.config;
-    for (const rp of wsfedRelyingParties) {
-      this.rps.set(rp.realm, {
+    const m365 = deps.config.microsoft365;
+    this.microsoft365 = m365.enabled
+      ? {
+          realm: m365.realm,
+          name: 'Microsoft Office 365 Identity Platform',
+          replyUrls: [m365.replyUrl],
+          tokenType: 'saml11',
+          lifetimeMs: m365.tokenLifetimeMinutes * 60_000,
+          algorithm: m365.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+          microsoft365: true,
+        }
+      : undefined;
+    this.insideCorporateNetwork = corporateNetwork(m365.internalNetworks);
+  }
+
+  /** The realms we trust now: rebuilt only when the registry's version moved. */
+  private get rps(): Map<string, WsfedRp> {
+    const version = this.deps.relyingParties.version;
+    if (this.built?.version === version) return this.built.rps;
+    const rps = new Map<string, WsfedRp>();
+    for (const rp of this.deps.relyingParties.wsfed()) {
+      rps.set(rp.realm, {
         realm: rp.realm,
         name: rp.name ?? rp.realm,
         replyUrls: rp.replyUrls,
@@ -116,18 +141,9 @@ export class WsfedIdp {
         config: rp,
       });
     }
-    if (m365.enabled) {
-      this.rps.set(m365.realm, {
-        realm: m365.realm,
-        name: 'Microsoft Office 365 Identity Platform',
-        replyUrls: [m365.replyUrl],
-        tokenType: 'saml11',
-        lifetimeMs: m365.tokenLifetimeMinutes * 60_000,
-        algorithm: m365.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
-        microsoft365: true,
-      });
-    }
-    this.insideCorporateNetwork = corporateNetwork(m365.internalNetworks);
+    if (this.microsoft365) rps.set(this.microsoft365.realm, this.microsoft365);
+    this.built = { version, rps };
+    return rps;
   }
 
   /** Realm registered; wreply (when given) one of its reply URLs, compared exactly. */
