@@ -7,7 +7,6 @@ import { pino } from 'pino';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
@@ -26,6 +25,7 @@ import { openRelyingPartyStore } from './relying-parties/store.js';
 import { ROUTES } from './web/route-paths.js';
 import { createStores } from './sessions/index.js';
 import { createApp } from './web/app.js';
+import { listen, listenUrl } from './web/listen.js';
 import { createManagementApp } from './web/management.js';
 import { DependencyMetrics, Metrics } from './metrics/metrics.js';
 import type { AppDeps } from './web/context.js';
@@ -163,20 +163,4 @@ export function openAuditLog(config: Config): AuditLog {
   if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });
   // Written synchronously: an audit line must not be lost in a buffer when the process dies.
   return createAuditLog(pino.destination({ dest: file, append: true, sync: true }));
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function listenUrl(server: Server, scheme: 'http' | 'https'): string {
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
 }

@@ -6,12 +6,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ReadinessReport } from '../web/handlers/health.js';
+import { listen, listenUrl } from '../web/listen.js';
 import { managementApp, type ManagementSource } from '../web/management.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage, type WorkerMetrics } from './messages.js';
 import { defaultRestartPolicy, RestartPolicy, type RestartPolicyOptions } from './restart-policy.js';
@@ -85,7 +85,7 @@ export class ClusterPrimary {
       this.management = createServer(managementApp(this.managementSource()));
       await listen(this.management, port, this.config.management.host);
     }
-    const managementUrl = this.management && `http://${hostOf(this.management)}`;
+    const managementUrl = this.management && listenUrl(this.management, 'http');
     const listening = new Promise<void>((resolve) => (this.onAllListening = resolve));
     for (let i = 0; i < this.options.workers; i++) this.fork();
     const outcome = await Promise.race([listening.then(() => 'listening' as const), this.finished]);
@@ -242,20 +242,4 @@ export class ClusterPrimary {
       },
     };
   }
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function hostOf(server: Server): string {
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
 }
