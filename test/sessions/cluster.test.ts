@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
@@ -14,7 +13,7 @@ import { userSlotTag } from '../../src/sessions/ids.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { checkSlotLayout } from '../../src/sessions/redis.js';
 import { makeTlsMaterial, startRedisCluster } from '../helpers/redis.js';
-import { connected, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { redisFixture, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const cluster = await startRedisCluster({ masters: 3 });
 
@@ -28,18 +27,7 @@ function openStores(overrides: Partial<RedisInput> = {}): Stores & { keyPrefix: 
   return { ...createStores(config, createLogger('silent'), systemClock), keyPrefix };
 }
 
-sessionStoreContract('redis cluster', async () => {
-  const stores = openStores();
-  await connected(stores.sessions);
-  return {
-    sessions: stores.sessions,
-    pending: stores.pending,
-    replay: stores.replay,
-    clock: systemClock,
-    elapse: (ms) => sleep(ms),
-    close: stores.close,
-  };
-});
+sessionStoreContract('redis cluster', () => redisFixture(openStores()));
 
 describe('redis cluster: key layout', () => {
   it('sessions of different users land on different slots and nodes; each user keeps one slot; no CROSSSLOT', async (t) => {

@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Clock } from '../../src/clock.js';
+import { systemClock, type Clock } from '../../src/clock.js';
 import type { Principal } from '../../src/directory/types.js';
 import { isWellFormedId } from '../../src/sessions/ids.js';
+import type { Stores } from '../../src/sessions/index.js';
 import type { PendingStore, ReplayCache, SessionRecord, SessionStore } from '../../src/sessions/types.js';
 
 export interface StoreFixture {
@@ -34,6 +35,19 @@ export async function connected(sessions: SessionStore, timeoutMs = 10_000): Pro
     if (Date.now() > deadline) assert.fail(`store not reachable within ${timeoutMs} ms: ${health.detail}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The contract fixture for a Redis-backed set of stores on real time, once it answers. */
+export async function redisFixture(stores: Pick<Stores, 'sessions' | 'pending' | 'replay' | 'close'>): Promise<StoreFixture> {
+  await connected(stores.sessions);
+  return {
+    sessions: stores.sessions,
+    pending: stores.pending,
+    replay: stores.replay,
+    clock: systemClock,
+    elapse: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    close: stores.close,
+  };
 }
 
 export function samplePrincipal(overrides: Partial<Principal> = {}): Principal {

@@ -10,7 +10,7 @@ import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { makeTlsMaterial, startRedisServer } from '../helpers/redis.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
-import { connected, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { redisFixture, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const redis = await startRedisServer();
 const tlsMaterial = makeTlsMaterial();
@@ -54,18 +54,7 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number, w
   assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
-sessionStoreContract('redis', async () => {
-  const stores = openStores(redis.url, createLogger('silent'));
-  await connected(stores.sessions);
-  return {
-    sessions: stores.sessions,
-    pending: stores.pending,
-    replay: stores.replay,
-    clock: systemClock,
-    elapse: (ms) => sleep(ms),
-    close: stores.close,
-  };
-});
+sessionStoreContract('redis', () => redisFixture(openStores(redis.url, createLogger('silent'))));
 
 describe('redis: storage layout', () => {
   let stores: ReturnType<typeof openStores>;

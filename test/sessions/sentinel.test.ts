@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { startRedisSentinel } from '../helpers/redis.js';
-import { connected, sampleRecord, sessionStoreContract } from './contract.js';
+import { redisFixture, sampleRecord, sessionStoreContract } from './contract.js';
 
 const PASSWORD = 'Data-n0de-pa55!';
 const SENTINEL_PASSWORD = 'Sentinel-pa55?';
@@ -46,18 +46,7 @@ function captureLogs(): { logger: Logger; text: () => string; lines: () => { lev
   return { logger, text: () => raw.join(''), lines: () => raw.map((l) => JSON.parse(l) as { level: number; msg: string }) };
 }
 
-sessionStoreContract('redis sentinel', async () => {
-  const stores = openStores(createLogger('silent'));
-  await connected(stores.sessions);
-  return {
-    sessions: stores.sessions,
-    pending: stores.pending,
-    replay: stores.replay,
-    clock: systemClock,
-    elapse: (ms) => sleep(ms),
-    close: stores.close,
-  };
-});
+sessionStoreContract('redis sentinel', () => redisFixture(openStores(createLogger('silent'))));
 
 describe('redis sentinel', () => {
   it('writes go to the master the sentinel names, and reach the replica', async (t) => {
