@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import { createAuditLog, type AuditLog } from './audit/audit.js';
+import { createAuditLog, createBufferedFileAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
 import { microsoft365IssuerFor } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
@@ -68,7 +68,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
   const metrics = new Metrics(keys, clock, dependencyMetrics);
-  const audit = metrics.wrap(options.audit ?? openAuditLog(config));
+  const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
   const deps: AppDeps = {
     config,
     directory,
@@ -136,6 +136,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       management?.close();
       await registry.close();
       await Promise.allSettled([stores.close(), directory.close(), keys.close()]);
+      audit.flush?.();
       logger.info('stopped');
     })());
   return { url, managementUrl, deps, server, metrics, close };
@@ -156,11 +157,15 @@ function deriveSecret(secret: string, label: string): string {
 }
 
 
-/** The audit trail goes to its own file (owner-only), or to stdout when configured as "-". */
-export function openAuditLog(config: Config): AuditLog {
+/**
+ * The audit trail goes to its own file (owner-only), or to stdout when configured as "-". A serving
+ * process buffers it (see createBufferedFileAuditLog: at most 100 ms of lines at risk on a hard kill);
+ * a command-line tool writes its one line synchronously before it exits.
+ */
+export function openAuditLog(config: Config, options: { buffered?: boolean } = {}): AuditLog {
   const file = config.audit.file ?? join(config.dataDir, 'audit.log');
   if (file === '-') return createAuditLog();
   if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });
-  // Written synchronously: an audit line must not be lost in a buffer when the process dies.
+  if (options.buffered) return createBufferedFileAuditLog(file);
   return createAuditLog(pino.destination({ dest: file, append: true, sync: true }));
 }

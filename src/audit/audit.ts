@@ -31,6 +31,8 @@ const ADFS_EVENT: Record<AuditEvent['type'], number | undefined> = {
 
 export interface AuditLog {
   record(event: AuditEvent, requestId?: string): void;
+  /** Writes out what a buffered trail still holds (on shutdown). */
+  flush?(): void;
 }
 
 /** Audit lines go to their own destination (a file or stdout), through the same redaction as logs. */
@@ -41,6 +43,44 @@ export function createAuditLog(destination?: DestinationStream): AuditLog {
     record(event, requestId) {
       logger.info({ ...event, adfsEventId: ADFS_EVENT[event.type], requestId });
     },
+  };
+}
+
+/** How long an audit line may wait in the buffer of a serving process before it reaches the file. */
+export const AUDIT_FLUSH_INTERVAL_MS = 100;
+
+/**
+ * The audit file of a serving process: lines are gathered in memory and written together, at most
+ * AUDIT_FLUSH_INTERVAL_MS after they were recorded (or once 4 KB are waiting), and everything left is
+ * written synchronously on shutdown and at process exit. One synchronous write(2) per token cost more
+ * than a tenth of the token's CPU; the price is that a hard kill (SIGKILL, power loss) loses at most
+ * the last AUDIT_FLUSH_INTERVAL_MS of lines.
+ */
+export function createBufferedFileAuditLog(file: string): AuditLog {
+  const destination = pino.destination({ dest: file, append: true, sync: false, minLength: 4096 });
+  const flushSync = () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Not open yet or already closed: nothing buffered that could still be written.
+    }
+  };
+  // A flush is skipped while a write is under way; the next tick catches what that left behind.
+  let ticksToFlush = 0;
+  const timer = setInterval(() => {
+    if (ticksToFlush === 0) return;
+    ticksToFlush--;
+    destination.flush();
+  }, AUDIT_FLUSH_INTERVAL_MS);
+  timer.unref();
+  process.once('exit', flushSync);
+  const log = createAuditLog(destination);
+  return {
+    record(event, requestId) {
+      log.record(event, requestId);
+      ticksToFlush = 2;
+    },
+    flush: flushSync,
   };
 }
 

@@ -139,6 +139,7 @@ export class Metrics {
         this.count(event);
         audit.record(event, requestId);
       },
+      ...(audit.flush ? { flush: () => audit.flush?.() } : {}),
     };
   }
 }
