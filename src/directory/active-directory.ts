@@ -4,9 +4,11 @@
  * How a sign-in runs:
  *   1. the login name is parsed and turned into equality searches (name.ts), run in order on ONE
  *      long-lived connection bound as the service account;
- *   2. the password is checked by a simple bind as the user's DN on a short-lived connection that
- *      is closed right after, so the account state (disabled, expired, locked...) comes from the DC
- *      itself (ad-errors.ts) and no user-bound connection is ever reused for lookups;
+ *   2. the password is checked by a simple bind as the user's DN, so the account state (disabled,
+ *      expired, locked...) comes from the DC itself (ad-errors.ts). The bind runs on a connection
+ *      of a small pool kept for user binds only: AD and Samba let a connection bind again as someone
+ *      else, and a new TCP (and TLS) connection per sign-in cost the DC about as much as the bind.
+ *      A user-bound connection is never used for lookups;
  *   3. the principal is read with the service connection, transitive groups in one query.
  *
  * Every connection tries the DCs in the configured order; a DC that refuses, fails TLS, or does not
@@ -19,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Client, ResultCodeError, type Entry, type Filter } from 'ldapts';
+import { systemClock, type Clock } from '../clock.js';
 import type { LdapConfig } from '../config/schema.js';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -36,6 +39,8 @@ export interface ActiveDirectoryOptions {
   maxConcurrentBinds?: number;
   /** Told how long each password check (user bind) took, for the latency histogram. */
   onBind?: (outcome: BindOutcome, seconds: number) => void;
+  /** Ages the idle user-bind connections (see BIND_CONNECTION_*_MS). */
+  clock?: Clock;
 }
 
 /** success: the DC accepted the password; rejected: AD refused it (52e, 775, 533...); unavailable: no DC answered. */
@@ -50,6 +55,12 @@ interface DomainInfo extends DomainNames {
 interface Connection {
   client: Client;
   url: string;
+}
+
+/** A connection kept for user binds; never searched on. */
+interface BindConnection extends Connection {
+  openedAt: number;
+  idleSince: number;
 }
 
 /** No domain controller could be used; carries the per-DC reasons for the log. */
@@ -78,6 +89,16 @@ const BUILTIN_DOMAIN_SID_PREFIX = 'S-1-5-32-';
 const GROUP_PAGE_SIZE = 500;
 /** Keeps a hostile or pasted-in-error username from flooding the log. */
 const LOGGED_NAME_LENGTH = 128;
+/**
+ * An idle user-bind connection older than this is closed rather than reused: well under AD's
+ * default MaxConnIdleTime (900 s), so the DC rarely closes one under us.
+ */
+const BIND_CONNECTION_IDLE_MS = 300_000;
+/**
+ * A user-bind connection to any DC but the first configured one is reused only this long after it
+ * opened, so sign-ins return to the preferred DC soon after it is back.
+ */
+const BIND_CONNECTION_FALLBACK_MS = 60_000;
 
 export class ActiveDirectory implements Directory {
   readonly kind = 'active-directory';
@@ -86,6 +107,9 @@ export class ActiveDirectory implements Directory {
   private readonly ca: Buffer | undefined;
   private readonly bindSlots: Slots;
   private readonly onBind: (outcome: BindOutcome, seconds: number) => void;
+  private readonly clock: Clock;
+  /** Idle user-bind connections, the most recently used last; never more than maxConcurrentBinds. */
+  private readonly idleBinds: BindConnection[] = [];
   private service: Promise<Connection> | undefined;
   private serviceConnection: Connection | undefined;
   private domain: Promise<DomainInfo> | undefined;
@@ -100,6 +124,7 @@ export class ActiveDirectory implements Directory {
     this.ca = config.caFile === undefined ? undefined : readFileSync(config.caFile);
     this.bindSlots = new Slots(options.maxConcurrentBinds ?? 8);
     this.onBind = options.onBind ?? (() => undefined);
+    this.clock = options.clock ?? systemClock;
     const cleartext = config.urls.filter((u) => u.startsWith('ldap:'));
     if (cleartext.length > 0 && !config.startTls) {
       this.log.warn({ urls: cleartext }, 'LDAP without TLS: passwords cross the network in clear text; use ldaps:// or startTls');
@@ -199,7 +224,8 @@ export class ActiveDirectory implements Directory {
     const conn = await this.service?.catch(() => undefined);
     this.service = undefined;
     this.serviceConnection = undefined;
-    if (conn) await closeQuietly(conn.client);
+    const idle = this.idleBinds.splice(0);
+    await Promise.all([...(conn ? [conn] : []), ...idle].map((c) => closeQuietly(c.client)));
   }
 
   // ------------------------------------------------------------------------------------ lookups
@@ -347,7 +373,7 @@ export class ActiveDirectory implements Directory {
 
   // ------------------------------------------------------------------------------------ binds
 
-  /** A simple bind as the user on a connection of its own, closed straight after. */
+  /** A simple bind as the user, on a pooled user-bind connection (bindAsUser). */
   private checkPassword(dn: string, password: string): Promise<{ ok: true; url: string } | { ok: false; reason: AuthFailureReason; detail: string }> {
     return this.bindSlots.run(async () => {
       // Timed inside the slot: the histogram shows the DC's answer time, not the queue in front of it.
@@ -358,10 +384,7 @@ export class ActiveDirectory implements Directory {
         return result;
       };
       try {
-        const conn = await this.connectAny(dn, password, 'user bind');
-        const result = timed({ ok: true as const, url: conn.url });
-        await closeQuietly(conn.client);
-        return result;
+        return timed({ ok: true as const, url: await this.bindAsUser(dn, password) });
       } catch (err) {
         if (err instanceof ResultCodeError && err.code === 49) {
           const failure = classifyBindFailure(err.message);
@@ -373,6 +396,71 @@ export class ActiveDirectory implements Directory {
         return timed({ ok: false as const, reason: 'directory_unavailable' as const, detail: `user bind answered ${describe(err)}` });
       }
     });
+  }
+
+  /**
+   * Binds as `dn` on an idle pooled connection, else on a new one (DCs in order). The connection
+   * goes back to the pool after success or after AD's answer to a bad bind (49: the connection is
+   * then anonymous, as after any failed bind); after anything else it is closed. A pooled
+   * connection that turns out dead (the DC closed it, or it fails in transit) is closed with the
+   * other idle ones to its DC, and the bind runs once more on a new connection, as it would have
+   * without the pool.
+   */
+  private async bindAsUser(dn: string, password: string): Promise<string> {
+    const pooled = this.takeIdleBind();
+    if (pooled) {
+      try {
+        await pooled.client.bind(dn, password);
+        this.releaseBind(pooled);
+        return pooled.url;
+      } catch (err) {
+        if (!isDcFailure(err)) {
+          if (err instanceof ResultCodeError && err.code === 49) this.releaseBind(pooled);
+          else void closeQuietly(pooled.client);
+          throw err;
+        }
+        this.log.warn({ dc: pooled.url, err: describe(err) }, 'pooled bind connection failed; binding on a new one');
+        void closeQuietly(pooled.client);
+        this.dropIdleBinds(pooled.url);
+      }
+    }
+    const conn = await this.connectAny(dn, password, 'user bind');
+    const now = this.clock.now();
+    this.releaseBind({ ...conn, openedAt: now, idleSince: now });
+    return conn.url;
+  }
+
+  /** The most recently used idle connection still worth using; closes the stale ones it passes. */
+  private takeIdleBind(): BindConnection | undefined {
+    const now = this.clock.now();
+    for (let conn = this.idleBinds.pop(); conn; conn = this.idleBinds.pop()) {
+      const stale =
+        !conn.client.isConnected ||
+        now - conn.idleSince > BIND_CONNECTION_IDLE_MS ||
+        (conn.url !== this.config.urls[0] && now - conn.openedAt > BIND_CONNECTION_FALLBACK_MS);
+      if (!stale) return conn;
+      void closeQuietly(conn.client);
+    }
+    return undefined;
+  }
+
+  private releaseBind(conn: BindConnection): void {
+    // Each bind in flight holds one connection, so the pool stays within the bind slots.
+    if (this.closed) {
+      void closeQuietly(conn.client);
+      return;
+    }
+    conn.idleSince = this.clock.now();
+    this.idleBinds.push(conn);
+  }
+
+  private dropIdleBinds(url: string): void {
+    for (let i = this.idleBinds.length - 1; i >= 0; i--) {
+      const conn = this.idleBinds[i];
+      if (conn?.url !== url) continue;
+      this.idleBinds.splice(i, 1);
+      void closeQuietly(conn.client);
+    }
   }
 
   /**

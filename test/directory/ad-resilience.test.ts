@@ -194,7 +194,7 @@ describe('TLS', () => {
 });
 
 describe('connections at the DC', () => {
-  test('500 sign-ins keep at most maxConcurrentBinds + 1 connections open, and leave only the service one', async () => {
+  test('500 sign-ins keep at most maxConcurrentBinds + 1 connections open, and close() closes them all', async () => {
     const maxConcurrentBinds = 4;
     const dir = new ActiveDirectory(ldapConfig(ad), silentLogger, { maxConcurrentBinds });
     const baseline = await openLdapConnections();
@@ -225,11 +225,13 @@ describe('connections at the DC', () => {
       assert.equal(failures, 0);
       assert.ok(peak <= maxConcurrentBinds + 1, `peak of ${peak} connections`);
       assert.ok(peak >= 2, `sampling saw the bind connections (peak ${peak})`);
-      assert.equal((await openLdapConnections()) - baseline, 1, 'only the service connection stays');
+      // The service connection and the pooled user-bind connections stay open for the next sign-ins.
+      const open = (await openLdapConnections()) - baseline;
+      assert.ok(open >= 2 && open <= maxConcurrentBinds + 1, `${open} connections left open`);
     } finally {
       sampling = false;
       await dir.close();
     }
-    assert.equal((await openLdapConnections()) - baseline, 0, 'close() closes the service connection');
+    assert.equal((await openLdapConnections()) - baseline, 0, 'close() closes the service and the pooled connections');
   });
 });
