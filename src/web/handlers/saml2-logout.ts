@@ -7,10 +7,10 @@
 import type { Request, Response } from 'express';
 import type { LogoutHop, LogoutInitiator, LogoutParticipant, Received } from '../../protocols/saml2/idp.js';
 import type { WebContext } from '../context.js';
-import { renderPage } from '../render.js';
+import { renderPage, serviceName } from '../render.js';
 import { ROUTES } from '../route-paths.js';
 import { endSession, readSession } from '../sso-cookie.js';
-import { renderPost } from './post-binding.js';
+import { postBindingPage, renderPost } from './post-binding.js';
 
 interface LogoutChain {
   initiator?: LogoutInitiator;
@@ -112,7 +112,8 @@ function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop, clea
   if (hop.action === 'post') {
     if (!cleanup.length) return renderPost(req, res, ctx, hop.url, hop.fields);
     res.set('Content-Security-Policy', pageCsp(cleanup, hop.url));
-    return renderPage(req, res, ctx, 'post-binding', { title: 'Signing you out…', action: hop.url, fields: Object.entries(hop.fields), cleanup });
+    res.type('html').send(postBindingPage({ title: 'Signing you out…', serviceName: serviceName(ctx), action: hop.url, fields: hop.fields, cleanup }));
+    return;
   }
   // After our own sign-out form a 303 elsewhere would meet the page's CSP form-action, and cleanup
   // images need a page to load on: a same-origin page moves on once they have loaded.
