@@ -9,7 +9,11 @@
  *      of a small pool kept for user binds only: AD and Samba let a connection bind again as someone
  *      else, and a new TCP (and TLS) connection per sign-in cost the DC about as much as the bind.
  *      A user-bound connection is never used for lookups;
- *   3. the principal is read with the service connection, transitive groups in one query.
+ *   3. the principal is built from the entry found in 1. With groupLookup tokenGroups, the group
+ *      SIDs come from the rootDSE tokenGroups of the connection the user just bound on: the SIDs of
+ *      the token the DC built for that very bind, read without the DC expanding groups again (the
+ *      tokenGroups of the user object costs the DC about a sixth of a bind). Their names come from
+ *      a short-lived SID -> name cache, else one search on the service connection.
  *
  * Every connection tries the DCs in the configured order; a DC that refuses, fails TLS, or does not
  * answer within connectTimeoutMs / timeoutMs is skipped. Only when all fail is the directory
@@ -99,6 +103,13 @@ const BIND_CONNECTION_IDLE_MS = 300_000;
  * opened, so sign-ins return to the preferred DC soon after it is back.
  */
 const BIND_CONNECTION_FALLBACK_MS = 60_000;
+/**
+ * How long a group's name is reused for its SID. Membership is read afresh at every sign-in; only
+ * a renamed group keeps its old name in claims this long, as Windows' own SID lookup cache does.
+ */
+const GROUP_NAME_TTL_MS = 60_000;
+/** A bound on the SID -> name cache, far above the groups of any real domain in use at once. */
+const GROUP_NAME_CACHE_MAX = 10_000;
 
 export class ActiveDirectory implements Directory {
   readonly kind = 'active-directory';
@@ -110,6 +121,7 @@ export class ActiveDirectory implements Directory {
   private readonly clock: Clock;
   /** Idle user-bind connections, the most recently used last; never more than maxConcurrentBinds. */
   private readonly idleBinds: BindConnection[] = [];
+  private readonly groupNames = new Map<string, { group: GroupRef; at: number }>();
   private service: Promise<Connection> | undefined;
   private serviceConnection: Connection | undefined;
   private domain: Promise<DomainInfo> | undefined;
@@ -162,7 +174,7 @@ export class ActiveDirectory implements Directory {
       const bind = await this.checkPassword(found.entry.dn, pw.value);
       if (!bind.ok) return fail(bind.reason, `${found.entry.dn}: ${bind.detail}`);
 
-      const principal = await this.toPrincipal(found.entry, domain);
+      const principal = await this.toPrincipal(found.entry, domain, bind.tokenSids);
       this.log.info({ user, dn: principal.dn, dc: bind.url, groups: principal.groups.length }, 'sign-in succeeded');
       return { ok: true, principal };
     } catch (err) {
@@ -250,7 +262,8 @@ export class ActiveDirectory implements Directory {
     return { detail: 'no such user' };
   }
 
-  private async toPrincipal(entry: Entry, domain: DomainInfo): Promise<Principal> {
+  /** `tokenSids`: the rootDSE tokenGroups of the user's own bind, when there was one. */
+  private async toPrincipal(entry: Entry, domain: DomainInfo, tokenSids?: Buffer[]): Promise<Principal> {
     const objectGuid = bufferValue(entry, 'objectGUID');
     const sam = stringValue(entry, 'sAMAccountName');
     if (!objectGuid || !sam) throw new DirectoryUnavailable(`${entry.dn} lacks objectGUID or sAMAccountName (no read access?)`);
@@ -268,7 +281,7 @@ export class ActiveDirectory implements Directory {
       displayName: stringValue(entry, 'displayName'),
       givenName: stringValue(entry, 'givenName'),
       sn: stringValue(entry, 'sn'),
-      groups: await this.groupsOf(entry, domain),
+      groups: await this.groupsOf(entry, domain, tokenSids),
       attributes,
     };
   }
@@ -277,33 +290,55 @@ export class ActiveDirectory implements Directory {
    * Transitive groups, sorted by name. Both modes keep the primary group (usually Domain Users),
    * which Windows puts in every token and AD FS emits, and both drop BUILTIN aliases (S-1-5-32-*).
    */
-  private async groupsOf(user: Entry, domain: DomainInfo): Promise<GroupRef[]> {
-    const entries =
-      this.config.groupLookup === 'tokenGroups' ? await this.tokenGroupEntries(user, domain) : await this.inChainGroupEntries(user, domain);
-    const groups: GroupRef[] = [];
-    for (const group of entries) {
-      const sidBytes = bufferValue(group, 'objectSid');
-      const sid = sidBytes ? sidToString(sidBytes) : '';
-      if (sid.startsWith(BUILTIN_DOMAIN_SID_PREFIX)) continue;
-      groups.push({ name: stringValue(group, 'sAMAccountName') ?? '', sid, dn: group.dn });
-    }
-    return groups.sort((a, b) => a.name.localeCompare(b.name));
+  private async groupsOf(user: Entry, domain: DomainInfo, tokenSids: Buffer[] | undefined): Promise<GroupRef[]> {
+    const groups =
+      this.config.groupLookup === 'tokenGroups'
+        ? await this.tokenGroups(user, domain, tokenSids)
+        : (await this.inChainGroupEntries(user, domain)).map(groupRefOf);
+    return groups.filter((g) => !g.sid.startsWith(BUILTIN_DOMAIN_SID_PREFIX)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
-   * tokenGroups is computed by the DC on a base-scope read (what Windows puts in a logon token:
-   * security groups only, nested ones resolved). One OR search then names all SIDs at once.
+   * tokenGroups is what Windows puts in a logon token: security groups only, nested ones resolved.
+   * Without a bind of the user's own (findPrincipal) it is read from the user object, which the DC
+   * computes on a base-scope read.
    */
-  private async tokenGroupEntries(user: Entry, domain: DomainInfo): Promise<Entry[]> {
-    const { searchEntries } = await this.withService('read tokenGroups', (client) =>
-      client.search(user.dn, { scope: 'base', attributes: ['tokenGroups'], explicitBufferAttributes: BINARY_ATTRIBUTES }),
-    );
-    const sids = bufferValues(searchEntries[0], 'tokenGroups').filter((sid) => !sidToString(sid).startsWith(BUILTIN_DOMAIN_SID_PREFIX));
-    if (sids.length === 0) return [];
-    const named = await this.searchGroups(domain, sidsFilter(sids), 'name tokenGroups');
+  private async tokenGroups(user: Entry, domain: DomainInfo, tokenSids: Buffer[] | undefined): Promise<GroupRef[]> {
+    let sids: Buffer[];
+    const userSid = bufferValue(user, 'objectSid');
+    if (tokenSids && userSid) {
+      sids = groupSidsOfToken(tokenSids, userSid);
+    } else {
+      const { searchEntries } = await this.withService('read tokenGroups', (client) =>
+        client.search(user.dn, { scope: 'base', attributes: ['tokenGroups'], explicitBufferAttributes: BINARY_ATTRIBUTES }),
+      );
+      sids = bufferValues(searchEntries[0], 'tokenGroups');
+    }
+    sids = sids.filter((sid) => !sidToString(sid).startsWith(BUILTIN_DOMAIN_SID_PREFIX));
+    const named = await this.nameSids(sids, domain);
     if (named.length < sids.length) {
       // SIDs of other domains in the forest are not under our domain; they have no name we can give.
       this.log.debug({ dn: user.dn, unresolved: sids.length - named.length }, 'some token group SIDs are outside the domain');
+    }
+    return named;
+  }
+
+  /** Names group SIDs from the cache, and the rest with one OR search. */
+  private async nameSids(sids: readonly Buffer[], domain: DomainInfo): Promise<GroupRef[]> {
+    const now = this.clock.now();
+    const named: GroupRef[] = [];
+    const missing: Buffer[] = [];
+    for (const sid of sids) {
+      const hit = this.groupNames.get(sidToString(sid));
+      if (hit && now - hit.at < GROUP_NAME_TTL_MS) named.push(hit.group);
+      else missing.push(sid);
+    }
+    if (missing.length === 0) return named;
+    const found = (await this.searchGroups(domain, sidsFilter(missing), 'name tokenGroups')).map(groupRefOf);
+    if (this.groupNames.size + found.length > GROUP_NAME_CACHE_MAX) this.groupNames.clear();
+    for (const group of found) {
+      if (group.sid) this.groupNames.set(group.sid, { group, at: now });
+      named.push(group);
     }
     return named;
   }
@@ -374,7 +409,10 @@ export class ActiveDirectory implements Directory {
   // ------------------------------------------------------------------------------------ binds
 
   /** A simple bind as the user, on a pooled user-bind connection (bindAsUser). */
-  private checkPassword(dn: string, password: string): Promise<{ ok: true; url: string } | { ok: false; reason: AuthFailureReason; detail: string }> {
+  private checkPassword(
+    dn: string,
+    password: string,
+  ): Promise<{ ok: true; url: string; tokenSids?: Buffer[] } | { ok: false; reason: AuthFailureReason; detail: string }> {
     return this.bindSlots.run(async () => {
       // Timed inside the slot: the histogram shows the DC's answer time, not the queue in front of it.
       const started = performance.now();
@@ -384,7 +422,8 @@ export class ActiveDirectory implements Directory {
         return result;
       };
       try {
-        return timed({ ok: true as const, url: await this.bindAsUser(dn, password) });
+        const bound = await this.bindAsUser(dn, password);
+        return timed({ ok: true as const, ...bound });
       } catch (err) {
         if (err instanceof ResultCodeError && err.code === 49) {
           const failure = classifyBindFailure(err.message);
@@ -406,28 +445,55 @@ export class ActiveDirectory implements Directory {
    * other idle ones to its DC, and the bind runs once more on a new connection, as it would have
    * without the pool.
    */
-  private async bindAsUser(dn: string, password: string): Promise<string> {
-    const pooled = this.takeIdleBind();
-    if (pooled) {
+  private async bindAsUser(dn: string, password: string): Promise<{ url: string; tokenSids?: Buffer[] }> {
+    let conn = this.takeIdleBind();
+    if (conn) {
       try {
-        await pooled.client.bind(dn, password);
-        this.releaseBind(pooled);
-        return pooled.url;
+        await conn.client.bind(dn, password);
       } catch (err) {
         if (!isDcFailure(err)) {
-          if (err instanceof ResultCodeError && err.code === 49) this.releaseBind(pooled);
-          else void closeQuietly(pooled.client);
+          if (err instanceof ResultCodeError && err.code === 49) this.releaseBind(conn);
+          else void closeQuietly(conn.client);
           throw err;
         }
-        this.log.warn({ dc: pooled.url, err: describe(err) }, 'pooled bind connection failed; binding on a new one');
-        void closeQuietly(pooled.client);
-        this.dropIdleBinds(pooled.url);
+        this.log.warn({ dc: conn.url, err: describe(err) }, 'pooled bind connection failed; binding on a new one');
+        void closeQuietly(conn.client);
+        this.dropIdleBinds(conn.url);
+        conn = undefined;
       }
     }
-    const conn = await this.connectAny(dn, password, 'user bind');
-    const now = this.clock.now();
-    this.releaseBind({ ...conn, openedAt: now, idleSince: now });
-    return conn.url;
+    if (!conn) {
+      const fresh = await this.connectAny(dn, password, 'user bind');
+      const now = this.clock.now();
+      conn = { ...fresh, openedAt: now, idleSince: now };
+    }
+    const tokenSids = this.config.groupLookup === 'tokenGroups' ? await this.readOwnToken(conn) : undefined;
+    if (tokenSids === null) return { url: conn.url };
+    this.releaseBind(conn);
+    return tokenSids ? { url: conn.url, tokenSids } : { url: conn.url };
+  }
+
+  /**
+   * The SIDs of the token the DC built for the bind just made on `conn` (rootDSE tokenGroups,
+   * [MS-ADTS] 3.1.1.3.2.x): undefined when the DC gave none, so the caller reads the user object
+   * instead; null when the connection failed and was closed. Never fails the sign-in: the password
+   * was right.
+   */
+  private async readOwnToken(conn: BindConnection): Promise<Buffer[] | undefined | null> {
+    try {
+      const { searchEntries } = await conn.client.search('', {
+        scope: 'base',
+        attributes: ['tokenGroups'],
+        explicitBufferAttributes: BINARY_ATTRIBUTES,
+      });
+      const sids = bufferValues(searchEntries[0], 'tokenGroups');
+      return sids.length > 0 ? sids : undefined;
+    } catch (err) {
+      this.log.debug({ dc: conn.url, err: describe(err) }, 'rootDSE tokenGroups unreadable; reading the user object instead');
+      if (!isDcFailure(err)) return undefined;
+      void closeQuietly(conn.client);
+      return null;
+    }
   }
 
   /** The most recently used idle connection still worth using; closes the stale ones it passes. */
@@ -637,6 +703,23 @@ function dnsNameOf(domainDn: string): string {
     .map((rdn) => rdn.trim().replace(/^dc=/i, ''))
     .join('.')
     .toLowerCase();
+}
+
+function groupRefOf(group: Entry): GroupRef {
+  const sidBytes = bufferValue(group, 'objectSid');
+  return { name: stringValue(group, 'sAMAccountName') ?? '', sid: sidBytes ? sidToString(sidBytes) : '', dn: group.dn };
+}
+
+/**
+ * The group SIDs of a logon token: those of the user's own domain but the user's SID. The token
+ * also holds the user, well-known SIDs (Everyone, Authenticated Users, Network...), BUILTIN aliases
+ * and SIDs of other domains (sIDHistory); none of those names a group of this domain.
+ */
+export function groupSidsOfToken(tokenSids: readonly Buffer[], userSid: Buffer): Buffer[] {
+  const domainPart = userSid.subarray(0, userSid.length - 4);
+  return tokenSids.filter(
+    (sid) => sid.length === userSid.length && sid.subarray(0, sid.length - 4).equals(domainPart) && !sid.equals(userSid),
+  );
 }
 
 /** Attribute values by name, whatever case the DC used for the name. */
