@@ -7,20 +7,28 @@ import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import { NotFoundError, ProtocolError, toProblem } from '../errors.js';
-import { requestContext } from '../log.js';
+import { requestContext, type Logger } from '../log.js';
 import type { AppDeps, WebContext } from './context.js';
 import { createCsrf } from './csrf.js';
 import { PAGE_MESSAGES } from './messages.js';
 import { PasswordAuthenticator } from './password-auth.js';
 import { serviceName } from './render.js';
-import { registerRoutes } from './routes.js';
+import { registerEarlyRoutes, registerRoutes, ROUTES } from './routes.js';
 
 const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 const ASSETS_DIR = fileURLToPath(new URL('../../views/assets', import.meta.url));
 
 export class ProxyConfigError extends Error {}
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request id (X-Request-Id, kept when safe, else a fresh UUID). */
+    id: string;
+    /** The logger for this request; its lines carry the request id (log.ts). */
+    log: Logger;
+  }
+}
 
 /**
  * A load balancer's or caller's X-Request-Id is kept when it is a short token of safe characters,
@@ -33,8 +41,65 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
 }
 
+/**
+ * "request completed" at info (warn for 4xx, error for 5xx), as pino-http wrote it: the path only
+ * (query strings carry SAML and WS-Fed messages). At a level that would drop the line nothing is
+ * built at all.
+ */
+function logCompletion(logger: AppDeps['logger'], req: Request, res: Response, id: string): void {
+  const start = performance.now();
+  res.once('finish', () => {
+    const status = res.statusCode;
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    const q = req.originalUrl.indexOf('?');
+    logger[level](
+      {
+        reqId: id,
+        req: { id, method: req.method, path: q < 0 ? req.originalUrl : req.originalUrl.slice(0, q), remoteAddress: req.socket.remoteAddress },
+        res: { statusCode: status },
+        responseTime: Math.round(performance.now() - start),
+      },
+      'request completed',
+    );
+  });
+}
+
+/**
+ * helmet's headers, worked out once: the policy is the same for every response, so there is no
+ * reason to run helmet's middleware chain per request. Pages that post elsewhere widen form-action
+ * themselves (post-binding.ts).
+ */
+function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  const recorder = {
+    setHeader: (name: string, value: string | number | readonly string[]) => void headers.push([name, String(value)]),
+    removeHeader: () => undefined,
+  };
+  helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        // Only our own files (views/assets): never inline script, never another origin.
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+    },
+    strictTransportSecurity: new URL(deps.config.server.baseUrl).protocol === 'https:',
+  })({} as never, recorder as never, (err?: unknown) => {
+    if (err) throw err;
+  });
+  return headers;
+}
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
+  const securityHeaders = staticSecurityHeaders(deps);
   const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory) };
 
   app.disable('x-powered-by');
@@ -48,49 +113,21 @@ export function createApp(deps: AppDeps): Express {
   }
 
   // The id is chosen before anything logs, and every async step of the request runs inside its
-  // context: log lines written by components that never see `req` carry it too (see log.ts).
+  // context: log lines written by components that never see `req` carry it too (see log.ts). The
+  // process logger is the request's logger: the context adds the id to its lines, so no child
+  // logger is made (and serialised) per request.
+  const logger = deps.logger;
   app.use((req: Request, res: Response, next: NextFunction) => {
     const id = requestIdOf(req.headers['x-request-id']);
     req.id = id;
+    req.log = logger;
     res.setHeader('X-Request-Id', id);
+    for (const [name, value] of securityHeaders) res.setHeader(name, value);
+    if (req.url !== ROUTES.health && req.url !== ROUTES.adfsProbe) logCompletion(logger, req, res, id);
     requestContext.run({ reqId: id }, next);
   });
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req) => requestIdOf(req.headers['x-request-id']),
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      // Query strings will carry SAML and WS-Fed messages: log the path only.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          path: req.url.split('?')[0],
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/adfs/probe' },
-    }),
-  );
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'none'"],
-          // Only our own files (views/assets): never inline script, never another origin.
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-        },
-      },
-      strictTransportSecurity: new URL(deps.config.server.baseUrl).protocol === 'https:',
-    }),
-  );
+  // Static, public and polled by every relying party: served before cookies are parsed.
+  registerEarlyRoutes(app, ctx);
   app.use(cookieParser());
 
   registerRoutes(app, ctx, ASSETS_DIR);

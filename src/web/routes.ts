@@ -13,6 +13,11 @@ import { showSignIn, submitSignIn } from './handlers/signin.js';
 
 export { ROUTES } from './route-paths.js';
 
+/** Routes that need no cookies, body or session: before the rest of the middleware. */
+export function registerEarlyRoutes(app: Express, ctx: WebContext): void {
+  app.get(ROUTES.federationMetadata, federationMetadata(ctx));
+}
+
 export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string): void {
   const forms = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
 
@@ -36,5 +41,4 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.post(ROUTES.sso, protocolForms, passiveEndpoint(ctx));
   app.get(ROUTES.idpInitiatedSignOn, idpInitiatedSignOn(ctx));
   app.get(ROUTES.idpInitiatedSignOnAspx, idpInitiatedSignOn(ctx));
-  app.get(ROUTES.federationMetadata, federationMetadata(ctx));
 }
