@@ -62,7 +62,8 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
   const outcome = await ctx.saml.answer(trusted, session);
   if (outcome.action === 'post') {
     if (outcome.status === 'success' && session) {
-      await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
+      // The record just read already names this RP on every token after the first: no write then.
+      if (!session.record.relyingParties.includes(trusted.rpEntityId)) await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
       req.log.info({ event: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName }, 'SAML response issued');
       ctx.audit.record(
         { type: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },

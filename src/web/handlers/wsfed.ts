@@ -40,7 +40,9 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
   const session = await readSession(req, ctx);
   const outcome = ctx.wsfed.answer(trusted, session, req.ip ?? '');
   if (outcome.action === 'post') {
-    await ctx.sessions.addRelyingParty(session!.id, `${WSFED_SESSION_PREFIX}${trusted.realm}`);
+    const participant = `${WSFED_SESSION_PREFIX}${trusted.realm}`;
+    // The record just read already names this RP on every token after the first: no write then.
+    if (!session!.record.relyingParties.includes(participant)) await ctx.sessions.addRelyingParty(session!.id, participant);
     req.log.info({ event: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName }, 'WS-Fed token issued');
     ctx.audit.record(
       { type: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },
