@@ -88,10 +88,19 @@ export function corporateNetwork(cidrs: readonly string[]): (ip: string) => bool
     const prefix = bits === undefined ? (family === 4 ? 32 : 128) : Number(bits);
     list.addSubnet(address!, prefix, family === 4 ? 'ipv4' : 'ipv6');
   }
+  if (cidrs.length === 0) return () => false;
+  // BlockList.check builds a SocketAddress from the string on every call; a client's address repeats
+  // across its tokens, so answers are remembered (bounded: a flood of new addresses only refills it).
+  const known = new Map<string, boolean>();
   return (ip: string) => {
+    const cached = known.get(ip);
+    if (cached !== undefined) return cached;
     // Express gives IPv4 clients of a dual-stack socket as ::ffff:a.b.c.d.
     const plain = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
     const family = isIP(plain);
-    return family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    const inside = family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    if (known.size >= 4096) known.clear();
+    known.set(ip, inside);
+    return inside;
   };
 }
