@@ -103,6 +103,8 @@ export function createApp(deps: AppDeps): Express {
   const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory) };
 
   app.disable('x-powered-by');
+  // Pages are no-store and the metadata sets its own ETag: a hash of every body would be wasted work.
+  app.set('etag', false);
   app.set('view engine', 'ejs');
   app.set('views', VIEWS_DIR);
   try {

@@ -9,11 +9,16 @@ import type { WebContext } from '../context.js';
 export function federationMetadata(ctx: WebContext) {
   return (req: Request, res: Response) => {
     const doc = ctx.metadata.get();
-    res.set({ ETag: doc.etag, 'Cache-Control': 'public, max-age=3600', 'Content-Type': doc.contentType });
+    // Straight to node's response: the bytes, their type and validator are all known already.
+    res.setHeader('ETag', doc.etag);
+    res.setHeader('Cache-Control', 'public, max-age=3600');
     if (req.headers['if-none-match'] === doc.etag) {
-      res.status(304).end();
+      res.statusCode = 304;
+      res.end();
       return;
     }
-    res.send(doc.body);
+    res.setHeader('Content-Type', doc.contentType);
+    res.setHeader('Content-Length', doc.body.length);
+    res.end(doc.body);
   };
 }

@@ -7,9 +7,10 @@ import { serviceName } from '../render.js';
  * and a button for browsers without JavaScript. Its CSP allows posting to this one ACS only.
  */
 export function renderPost(req: Request, res: Response, ctx: WebContext, url: string, fields: Record<string, string>): void {
-  res.set('Cache-Control', 'no-store');
-  res.set('Content-Security-Policy', postCsp(new URL(url).origin));
-  res.type('html').send(postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields }));
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Security-Policy', postCsp(new URL(url).origin));
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.send(postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields }));
 }
 
 function postCsp(origin: string): string {
