@@ -184,6 +184,14 @@ export class ActiveDirectory implements Directory {
   }
 
   async findPrincipal(username: string): Promise<Principal | undefined> {
+    return this.lookUp(username, (entry, domain) => this.toPrincipal(entry, domain));
+  }
+
+  async userPrincipalNameOf(username: string): Promise<string | undefined> {
+    return this.lookUp(username, async (entry, domain) => upnOf(entry, domain));
+  }
+
+  private async lookUp<T>(username: string, then: (entry: Entry, domain: DomainInfo) => Promise<T>): Promise<T | undefined> {
     this.assertOpen();
     const login = parseLoginName(username);
     if (!login.ok) return undefined;
@@ -192,7 +200,7 @@ export class ActiveDirectory implements Directory {
       const steps = lookupSteps(login.value, domain);
       if (!steps.ok) return undefined;
       const found = await this.findUserEntry(steps.value);
-      return found.entry ? await this.toPrincipal(found.entry, domain) : undefined;
+      return found.entry ? await then(found.entry, domain) : undefined;
     } catch (err) {
       if (err instanceof DirectoryUnavailable) {
         throw new ServiceUnavailableError('directory_unavailable', err.message, { cause: err });
@@ -267,14 +275,14 @@ export class ActiveDirectory implements Directory {
     const objectGuid = bufferValue(entry, 'objectGUID');
     const sam = stringValue(entry, 'sAMAccountName');
     if (!objectGuid || !sam) throw new DirectoryUnavailable(`${entry.dn} lacks objectGUID or sAMAccountName (no read access?)`);
+    const userPrincipalName = upnOf(entry, domain);
     const attributes: Record<string, string[]> = {};
     for (const name of this.config.extraAttributes) attributes[name] = stringValues(entry, name);
     return {
       dn: entry.dn,
       objectGuid,
       consistencyGuid: bufferValue(entry, 'mS-DS-ConsistencyGuid'),
-      // A user without an explicit UPN still has the implicit one, as Windows shows it.
-      userPrincipalName: stringValue(entry, 'userPrincipalName') ?? `${sam}@${domain.dnsDomain}`,
+      userPrincipalName,
       sAMAccountName: sam,
       netbiosDomain: domain.netbiosDomain,
       mail: stringValue(entry, 'mail'),
@@ -703,6 +711,15 @@ function dnsNameOf(domainDn: string): string {
     .map((rdn) => rdn.trim().replace(/^dc=/i, ''))
     .join('.')
     .toLowerCase();
+}
+
+/** A user without an explicit UPN still has the implicit one, as Windows shows it. */
+function upnOf(entry: Entry, domain: DomainNames): string {
+  const upn = stringValue(entry, 'userPrincipalName');
+  if (upn) return upn;
+  const sam = stringValue(entry, 'sAMAccountName');
+  if (!sam) throw new DirectoryUnavailable(`${entry.dn} lacks sAMAccountName (no read access?)`);
+  return `${sam}@${domain.dnsDomain}`;
 }
 
 function groupRefOf(group: Entry): GroupRef {

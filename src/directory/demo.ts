@@ -104,6 +104,10 @@ export class DemoDirectory implements Directory {
     return user && toPrincipal(user);
   }
 
+  async userPrincipalNameOf(username: string): Promise<string | undefined> {
+    return (await this.findPrincipal(username))?.userPrincipalName;
+  }
+
   async health(): Promise<HealthResult> {
     return { ok: true, detail: `demo directory, ${this.users.length} users` };
   }

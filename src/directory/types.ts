@@ -66,6 +66,11 @@ export interface Directory {
   authenticate(username: string, password: string): Promise<AuthResult>;
   /** Looks a user up without a password (SSO refresh of claims, admin commands). */
   findPrincipal(username: string): Promise<Principal | undefined>;
+  /**
+   * Only the user's UPN (explicit or implicit), for counting sign-in attempts per person: one
+   * lookup, no groups. Same errors as findPrincipal.
+   */
+  userPrincipalNameOf?(username: string): Promise<string | undefined>;
   /** Readiness probe: can we reach a DC and search as the service account. */
   health(): Promise<HealthResult>;
   close(): Promise<void>;

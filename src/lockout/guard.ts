@@ -4,7 +4,7 @@
  *
  * Users are counted by who they ARE, not how their name was typed: alice, ALICE, CONTOSO\alice and
  * alice@contoso.com are one counter, or an attacker could rotate spellings past the threshold. A
- * typed name is resolved to its UPN once (directory.findPrincipal, a search, no bind) and the
+ * typed name is resolved to its UPN once (directory.userPrincipalNameOf, one search, no bind) and the
  * answer cached in the store; names the directory does not know are counted as typed (there is no
  * AD account behind them to protect, and counting them keeps the answers the same as for real users).
  */
@@ -70,7 +70,7 @@ export function lockoutSettings(config: LockoutConfig): LockoutSettings {
 export interface LockoutGuardDeps {
   config: LockoutConfig;
   store: LockoutStore;
-  directory: Pick<Directory, 'findPrincipal'>;
+  directory: Pick<Directory, 'findPrincipal' | 'userPrincipalNameOf'>;
   audit: AuditLog;
   logger: Logger;
   clock: Clock;
@@ -79,7 +79,7 @@ export interface LockoutGuardDeps {
 export class LockoutGuard {
   readonly settings: LockoutSettings;
   private readonly store: LockoutStore;
-  private readonly directory: Pick<Directory, 'findPrincipal'>;
+  private readonly directory: Pick<Directory, 'findPrincipal' | 'userPrincipalNameOf'>;
   private readonly audit: AuditLog;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -147,13 +147,16 @@ export class LockoutGuard {
     const cached = await this.store.getAlias(name);
     // An empty alias marks a name the directory did not know.
     if (cached !== undefined) return cached === '' ? { key: name, known: false } : { key: cached, known: true };
-    const principal = await this.directory.findPrincipal(typed);
-    if (!principal) {
+    // The UPN alone: a whole principal would cost the DC a group expansion for nothing.
+    const upn = this.directory.userPrincipalNameOf
+      ? await this.directory.userPrincipalNameOf(typed)
+      : (await this.directory.findPrincipal(typed))?.userPrincipalName;
+    if (upn === undefined) {
       // Remembered for a window only: the account may be created meanwhile.
       await this.remember(name, '', this.settings.observationWindowMs);
       return { key: name, known: false };
     }
-    const key = userKey(principal.userPrincipalName);
+    const key = userKey(upn);
     await this.remember(name, key);
     return { key, known: true };
   }

@@ -200,6 +200,23 @@ describe('what one sign-in costs the DC', async () => {
     }
   });
 
+  test('resolving a typed name to its UPN for the lockout counters is the lookup alone, and the UPN of the principal', async () => {
+    // An implicit UPN (sam@dnsDomain of a user whose UPN differs) is looked up as a UPN first.
+    for (const [role, name, lookups] of [
+      ['NORMAL', `${ad.netbiosDomain}\\${alice.sam}`, 1],
+      ['SECOND_SUFFIX', `${users.SECOND_SUFFIX.sam}@${ad.dnsDomain}`, 2],
+      ['NO_UPN', users.NO_UPN.sam, 1],
+    ] as const) {
+      proxy.take();
+      const upn = await dir.userPrincipalNameOf(name);
+      assert.deepEqual(summary(proxy.take().ops), Array(lookups).fill(`search sub ${ad.baseDn}`), name);
+      assert.equal(upn, (await dir.findPrincipal(name))?.userPrincipalName, role);
+    }
+    assert.equal(await dir.userPrincipalNameOf(`${users.NO_UPN.sam}`), `${users.NO_UPN.sam}@${ad.dnsDomain}`, 'the implicit UPN');
+    assert.equal(await dir.userPrincipalNameOf('openfed-nobody'), undefined);
+    proxy.take();
+  });
+
   test('a pooled connection the DC dropped: the sign-in opens a new one and succeeds', async () => {
     const { port } = new URL(proxy.url);
     await proxy.stop();
