@@ -91,6 +91,8 @@ const USER_ATTRIBUTES = [
 const BUILTIN_DOMAIN_SID_PREFIX = 'S-1-5-32-';
 /** AD answers at most 1000 entries per page (MaxPageSize); a user in more groups needs paging. */
 const GROUP_PAGE_SIZE = 500;
+/** The order of String#localeCompare without building a collator per comparison. */
+const byName = new Intl.Collator().compare;
 /** Keeps a hostile or pasted-in-error username from flooding the log. */
 const LOGGED_NAME_LENGTH = 128;
 /**
@@ -303,7 +305,7 @@ export class ActiveDirectory implements Directory {
       this.config.groupLookup === 'tokenGroups'
         ? await this.tokenGroups(user, domain, tokenSids)
         : (await this.inChainGroupEntries(user, domain)).map(groupRefOf);
-    return groups.filter((g) => !g.sid.startsWith(BUILTIN_DOMAIN_SID_PREFIX)).sort((a, b) => a.name.localeCompare(b.name));
+    return groups.filter((g) => !g.sid.startsWith(BUILTIN_DOMAIN_SID_PREFIX)).sort((a, b) => byName(a.name, b.name));
   }
 
   /**
@@ -338,14 +340,15 @@ export class ActiveDirectory implements Directory {
     const missing: Buffer[] = [];
     for (const sid of sids) {
       const hit = this.groupNames.get(sidToString(sid));
-      if (hit && now - hit.at < GROUP_NAME_TTL_MS) named.push(hit.group);
+      // A copy: a principal is the caller's to change, the cache is not.
+      if (hit && now - hit.at < GROUP_NAME_TTL_MS) named.push({ ...hit.group });
       else missing.push(sid);
     }
     if (missing.length === 0) return named;
     const found = (await this.searchGroups(domain, sidsFilter(missing), 'name tokenGroups')).map(groupRefOf);
     if (this.groupNames.size + found.length > GROUP_NAME_CACHE_MAX) this.groupNames.clear();
     for (const group of found) {
-      if (group.sid) this.groupNames.set(group.sid, { group, at: now });
+      if (group.sid) this.groupNames.set(group.sid, { group: { ...group }, at: now });
       named.push(group);
     }
     return named;
@@ -430,8 +433,12 @@ export class ActiveDirectory implements Directory {
         return result;
       };
       try {
-        const bound = await this.bindAsUser(dn, password);
-        return timed({ ok: true as const, ...bound });
+        const conn = await this.bindAsUser(dn, password);
+        const result = timed({ ok: true as const, url: conn.url });
+        const tokenSids = this.config.groupLookup === 'tokenGroups' ? await this.readOwnToken(conn) : undefined;
+        if (tokenSids === null) return result;
+        this.releaseBind(conn);
+        return tokenSids ? { ...result, tokenSids } : result;
       } catch (err) {
         if (err instanceof ResultCodeError && err.code === 49) {
           const failure = classifyBindFailure(err.message);
@@ -446,14 +453,15 @@ export class ActiveDirectory implements Directory {
   }
 
   /**
-   * Binds as `dn` on an idle pooled connection, else on a new one (DCs in order). The connection
-   * goes back to the pool after success or after AD's answer to a bad bind (49: the connection is
+   * Binds as `dn` on an idle pooled connection, else on a new one (DCs in order), and returns it
+   * bound: the caller puts it back after reading the token. A connection goes back to the pool
+   * after success or after AD's answer to a bad bind (49: the connection is
    * then anonymous, as after any failed bind); after anything else it is closed. A pooled
    * connection that turns out dead (the DC closed it, or it fails in transit) is closed with the
    * other idle ones to its DC, and the bind runs once more on a new connection, as it would have
    * without the pool.
    */
-  private async bindAsUser(dn: string, password: string): Promise<{ url: string; tokenSids?: Buffer[] }> {
+  private async bindAsUser(dn: string, password: string): Promise<BindConnection> {
     let conn = this.takeIdleBind();
     if (conn) {
       try {
@@ -470,15 +478,10 @@ export class ActiveDirectory implements Directory {
         conn = undefined;
       }
     }
-    if (!conn) {
-      const fresh = await this.connectAny(dn, password, 'user bind');
-      const now = this.clock.now();
-      conn = { ...fresh, openedAt: now, idleSince: now };
-    }
-    const tokenSids = this.config.groupLookup === 'tokenGroups' ? await this.readOwnToken(conn) : undefined;
-    if (tokenSids === null) return { url: conn.url };
-    this.releaseBind(conn);
-    return tokenSids ? { url: conn.url, tokenSids } : { url: conn.url };
+    if (conn) return conn;
+    const fresh = await this.connectAny(dn, password, 'user bind');
+    const now = this.clock.now();
+    return { ...fresh, openedAt: now, idleSince: now };
   }
 
   /**
