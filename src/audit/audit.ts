@@ -4,6 +4,7 @@
  * 1203 credentials failed, 1210 extranet lockout). Never passwords or tokens: events carry names,
  * reason codes and relying parties only.
  */
+import { openSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { REDACT_PATHS } from '../log.js';
 
@@ -57,7 +58,9 @@ export const AUDIT_FLUSH_INTERVAL_MS = 100;
  * the last AUDIT_FLUSH_INTERVAL_MS of lines.
  */
 export function createBufferedFileAuditLog(file: string): AuditLog {
-  const destination = pino.destination({ dest: file, append: true, sync: false, minLength: 4096 });
+  // Opened here, not by the stream: a process that exits right after start-up (a configuration
+  // mistake) still flushes at exit without meeting a stream that is not open yet.
+  const destination = pino.destination({ dest: openSync(file, 'a'), sync: false, minLength: 4096 });
   const flushSync = () => {
     try {
       destination.flushSync();
