@@ -479,9 +479,9 @@ export class ActiveDirectory implements Directory {
       }
     }
     if (conn) return conn;
-    const fresh = await this.connectAny(dn, password, 'user bind');
-    const now = this.clock.now();
-    return { ...fresh, openedAt: now, idleSince: now };
+    const pooled = (c: Connection): BindConnection => ({ ...c, openedAt: this.clock.now(), idleSince: this.clock.now() });
+    // A refused bind leaves a usable connection too: a burst of wrong passwords must not cost a handshake each.
+    return pooled(await this.connectAny(dn, password, 'user bind', (refused) => this.releaseBind(pooled(refused))));
   }
 
   /**
@@ -590,11 +590,11 @@ export class ActiveDirectory implements Directory {
   }
 
   /** Opens and binds a connection on the first DC that works, in configured order. */
-  private async connectAny(bindDn: string, password: string, purpose: string): Promise<Connection> {
+  private async connectAny(bindDn: string, password: string, purpose: string, keepRefused?: (conn: Connection) => void): Promise<Connection> {
     const failures: string[] = [];
     for (const url of this.config.urls) {
       try {
-        return { client: await this.connect(url, bindDn, password), url };
+        return { client: await this.connect(url, bindDn, password, keepRefused && ((client) => keepRefused({ client, url }))), url };
       } catch (err) {
         if (!isDcFailure(err)) throw err;
         failures.push(`${url}: ${describe(err)}`);
@@ -604,7 +604,8 @@ export class ActiveDirectory implements Directory {
     throw new DirectoryUnavailable(`no domain controller answered (${failures.join('; ')})`);
   }
 
-  private async connect(url: string, bindDn: string, password: string): Promise<Client> {
+  /** `keepRefused` takes the connection when the DC answered the bind with 49; else a failed connection is closed. */
+  private async connect(url: string, bindDn: string, password: string, keepRefused?: (client: Client) => void): Promise<Client> {
     const host = hostOf(url);
     const ldaps = url.startsWith('ldaps:');
     const client = new Client({
@@ -624,10 +625,16 @@ export class ActiveDirectory implements Directory {
         // The TLS handshake after the extended operation has no timeout of its own in ldapts.
         await withDeadline(client.startTLS(this.tlsOptions(host)), this.config.timeoutMs, 'StartTLS handshake');
       }
+    } catch (err) {
+      await closeQuietly(client);
+      throw err;
+    }
+    try {
       await client.bind(bindDn, password);
       return client;
     } catch (err) {
-      await closeQuietly(client);
+      if (keepRefused && err instanceof ResultCodeError && err.code === 49) keepRefused(client);
+      else await closeQuietly(client);
       throw err;
     }
   }

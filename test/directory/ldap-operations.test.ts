@@ -234,6 +234,24 @@ describe('what one sign-in costs the DC', async () => {
 });
 
 describe('user-bind connections and DC failover', () => {
+  test('a connection whose first bind was a wrong password joins the pool, so wrong passwords cost no handshake each', async () => {
+    const proxy = await countingProxy();
+    const dir = new ActiveDirectory(ldapConfig(ad, { urls: [proxy.url] }), silentLogger, { maxConcurrentBinds: 1 });
+    try {
+      const wrong = await dir.authenticate(alice.sam, 'Not-The-Passw0rd!');
+      assert.equal(!wrong.ok && wrong.reason, 'invalid_credentials');
+      assert.equal(proxy.take().connections, 2, 'the service connection and one user-bind connection');
+      for (let i = 0; i < 3; i++) assert.equal((await dir.authenticate('openfed-nobody', 'Not-The-Passw0rd!')).ok, false);
+      principalOf(await dir.authenticate(alice.sam, alice.password));
+      const { connections, ops } = proxy.take();
+      assert.equal(connections, 0);
+      assert.equal(ops.filter((o) => o.op === 'unbind').length, 0, 'no connection was closed');
+    } finally {
+      await dir.close();
+      await proxy.stop();
+    }
+  });
+
   test('after a failover, sign-ins return to the first DC within a minute of it coming back', async () => {
     // A port nothing listens on yet: the first DC, down.
     const probe = net.createServer();
