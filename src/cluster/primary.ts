@@ -87,6 +87,7 @@ export class ClusterPrimary {
     }
     const managementUrl = this.management && listenUrl(this.management, 'http');
     const listening = new Promise<void>((resolve) => (this.onAllListening = resolve));
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
     for (let i = 0; i < this.options.workers; i++) this.fork();
     const outcome = await Promise.race([listening.then(() => 'listening' as const), this.finished]);
     if (outcome === 'listening') {
@@ -242,4 +243,18 @@ export class ClusterPrimary {
       },
     };
   }
+}
+
+/**
+ * A worker's live heap is ~35 MB at 64 concurrent token requests, yet V8 lets the old generation grow
+ * to three times that before it collects, which put workers at 160–220 MB RSS under load. A 96 MB cap
+ * makes it collect sooner (measured: 132–136 MB RSS, no change in tokens per CPU-second). An operator's
+ * own --max-old-space-size (on the command line or in NODE_OPTIONS, e.g. for thousands of relying
+ * parties) wins.
+ */
+export const WORKER_MAX_OLD_SPACE_MB = 96;
+
+export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => /^--max[-_]old[-_]space[-_]size(=|$)/.test(arg));
+  return given ? [...execArgv] : [...execArgv, `--max-old-space-size=${WORKER_MAX_OLD_SPACE_MB}`];
 }
