@@ -7,7 +7,8 @@
  *   2. the password is checked by a simple bind as the user's DN, so the account state (disabled,
  *      expired, locked...) comes from the DC itself (ad-errors.ts). The bind runs on a connection
  *      of a small pool kept for user binds only: AD and Samba let a connection bind again as someone
- *      else, and a new TCP (and TLS) connection per sign-in cost the DC about as much as the bind.
+ *      else, and a new connection per sign-in cost the Samba DC half as much again as the bind
+ *      itself (more with a TLS handshake).
  *      A user-bound connection is never used for lookups;
  *   3. the principal is built from the entry found in 1. With groupLookup tokenGroups, the group
  *      SIDs come from the rootDSE tokenGroups of the connection the user just bound on: the SIDs of
@@ -37,8 +38,8 @@ import type { AuthFailureReason, AuthResult, Directory, GroupRef, HealthResult, 
 
 export interface ActiveDirectoryOptions {
   /**
-   * Password binds running at once. Each needs its own connection, so this caps the connections a
-   * burst of sign-ins opens at the DC; further sign-ins wait their turn. Default 8.
+   * Password binds running at once. Each needs its own connection, so this caps the user-bind
+   * connections open at the DC, busy or pooled; further sign-ins wait their turn. Default 8.
    */
   maxConcurrentBinds?: number;
   /** Told how long each password check (user bind) took, for the latency histogram. */
