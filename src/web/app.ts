@@ -3,6 +3,7 @@
  * routes, and the one error handler that turns anything thrown into a page.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
@@ -14,10 +15,12 @@ import { createCsrf } from './csrf.js';
 import { PAGE_MESSAGES } from './messages.js';
 import { PasswordAuthenticator } from './password-auth.js';
 import { serviceName } from './render.js';
-import { registerEarlyRoutes, registerRoutes, ROUTES } from './routes.js';
+import { preRouter, registerEarlyRoutes, registerRoutes, ROUTES } from './routes.js';
 
 const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 const ASSETS_DIR = fileURLToPath(new URL('../../views/assets', import.meta.url));
+
+type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 export class ProxyConfigError extends Error {}
 
@@ -46,17 +49,18 @@ export function requestIdOf(header: string | string[] | undefined): string {
  * (query strings carry SAML and WS-Fed messages). At a level that would drop the line nothing is
  * built at all.
  */
-function logCompletion(logger: AppDeps['logger'], req: Request, res: Response, id: string): void {
+function logCompletion(logger: AppDeps['logger'], req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, id: string): void {
   const start = performance.now();
   res.once('finish', () => {
     const status = res.statusCode;
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
     if (!logger.isLevelEnabled(level)) return;
-    const q = req.originalUrl.indexOf('?');
+    const url = req.originalUrl ?? req.url ?? '';
+    const q = url.indexOf('?');
     logger[level](
       {
         reqId: id,
-        req: { id, method: req.method, path: q < 0 ? req.originalUrl : req.originalUrl.slice(0, q), remoteAddress: req.socket.remoteAddress },
+        req: { id, method: req.method, path: q < 0 ? url : url.slice(0, q), remoteAddress: req.socket.remoteAddress },
         res: { statusCode: status },
         responseTime: Math.round(performance.now() - start),
       },
@@ -119,15 +123,28 @@ export function createApp(deps: AppDeps): Express {
   // process logger is the request's logger: the context adds the id to its lines, so no child
   // logger is made (and serialised) per request.
   const logger = deps.logger;
-  app.use((req: Request, res: Response, next: NextFunction) => {
+  const begin = (req: IncomingMessage, res: ServerResponse): string => {
     const id = requestIdOf(req.headers['x-request-id']);
     req.id = id;
     req.log = logger;
     res.setHeader('X-Request-Id', id);
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
     if (req.url !== ROUTES.health && req.url !== ROUTES.adfsProbe) logCompletion(logger, req, res, id);
-    requestContext.run({ reqId: id }, next);
+    return id;
+  };
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    requestContext.run({ reqId: begin(req, res) }, next);
   });
+  // Requests the pre-router answers (the metadata) skip express's per-request set-up altogether:
+  // they get the same id, headers and completion line, and nothing they do logs or waits.
+  const preRouted = preRouter(ctx);
+  const expressHandle = (app as unknown as { handle: NodeHandler }).handle.bind(app);
+  (app as unknown as { handle: NodeHandler }).handle = (req, res, next) => {
+    const serve = preRouted(req);
+    if (serve === undefined) return expressHandle(req, res, next);
+    begin(req, res);
+    serve(req, res);
+  };
   // Static, public and polled by every relying party: served before cookies are parsed.
   registerEarlyRoutes(app, ctx);
   app.use(cookieParser());

@@ -1,6 +1,7 @@
 /**
  * Every route OpenFed serves, in one place. Handlers are thin: parse, call, render.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { WebContext } from './context.js';
 import { ROUTES } from './route-paths.js';
@@ -12,6 +13,24 @@ import { idpInitiatedSignOn } from './handlers/saml2.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
 
 export { ROUTES } from './route-paths.js';
+
+/**
+ * GETs answered before express sees the request (app.ts): precomputed bytes polled by every relying
+ * party. Returns the handler when the request is one, else undefined. Express matches paths
+ * case-insensitively, so does this; anything else (a trailing slash, another method) goes on to
+ * express and its routes below.
+ */
+export function preRouter(ctx: WebContext): (req: IncomingMessage) => ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+  const metadataPath = ROUTES.federationMetadata.toLowerCase();
+  const metadata = federationMetadata(ctx);
+  return (req) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    return path.length === metadataPath.length && path.toLowerCase() === metadataPath ? metadata : undefined;
+  };
+}
 
 /** Routes that need no cookies, body or session: before the rest of the middleware. */
 export function registerEarlyRoutes(app: Express, ctx: WebContext): void {

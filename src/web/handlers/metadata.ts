@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebContext } from '../context.js';
 
 /**
@@ -7,7 +7,7 @@ import type { WebContext } from '../context.js';
  * matching If-None-Match.
  */
 export function federationMetadata(ctx: WebContext) {
-  return (req: Request, res: Response) => {
+  return (req: IncomingMessage, res: ServerResponse) => {
     const doc = ctx.metadata.get();
     // Straight to node's response: the bytes, their type and validator are all known already.
     res.setHeader('ETag', doc.etag);
