@@ -1,7 +1,9 @@
 /**
  * Two OpenFed processes behind one (imagined) load balancer: same public URL, same CSRF secret, same
  * token-signing key, one Redis, different ports. A user signs in at node A and gets tokens from node
- * B without being asked again; signing out at B ends the session at A too.
+ * B without being asked again; signing out at B ends the session at A too. With the key set shared in
+ * Redis, a key promoted with `openfed keys` using node A's configuration is what node B signs with,
+ * without restart.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +13,9 @@ import { craftAuthnRequest, decodeSamlResponse, makeKeyPair, readPostForm, redir
 import { csrfFrom } from '../helpers/server.js';
 import { readWsfedPost } from '../helpers/wsfed.js';
 import { join } from 'node:path';
-import { CookieJar, send, startOpenFed, type OpenFedProcess } from './processes.js';
+import type { KeyChange } from '../../src/cli/keys.js';
+import { openfed } from '../keys/cli-runner.js';
+import { CookieJar, eventually, send, startOpenFed, type OpenFedProcess } from './processes.js';
 
 const SP = 'https://sp.farm.test';
 const REALM = 'urn:app:farm';
@@ -19,13 +23,13 @@ const REALM = 'urn:app:farm';
 // At top level: the helper's cleanup belongs to the file, not to a before() hook.
 const redis = await startRedisServer();
 
-function farmConfig(): Record<string, unknown> {
+function farmConfig(keysConfig?: Record<string, unknown>): Record<string, unknown> {
   const keys = makeKeyPair('OpenFed farm test signing');
   return {
     server: { host: '127.0.0.1', port: 0, baseUrl: 'http://sts.farm.test', workers: 1, shutdownGraceMs: 2000 },
-    sessions: { redis: { url: redis.url } },
+    sessions: { redis: { url: redis.url, keyPrefix: keysConfig ? 'managed-keys:' : 'openfed:' } },
     web: { csrfSecret: 'one-csrf-secret-for-every-node-of-the-farm' },
-    keys: { signing: { keyFile: join(keys.dir, 'key.pem'), certFile: join(keys.dir, 'cert.pem') } },
+    keys: keysConfig ?? { signing: { keyFile: join(keys.dir, 'key.pem'), certFile: join(keys.dir, 'cert.pem') } },
     relyingParties: [{ entityId: SP, assertionConsumerServices: [{ url: `${SP}/acs` }], attributes: [{ name: 'upn', source: 'upn' }] }],
     wsfedRelyingParties: [{ realm: REALM, replyUrls: ['https://app.farm.test/wsfed'] }],
     log: { level: 'info' },
@@ -83,5 +87,53 @@ describe('two OpenFed nodes on one Redis', () => {
     assert.match(String(again.headers.location), /^\/signin\?pending=/);
     const homeA = await at(nodeA, '/');
     assert.doesNotMatch(homeA.text, new RegExp(DEMO_USER.replace('.', '\\.')));
+  });
+});
+
+describe('two OpenFed nodes sharing the key set in Redis', () => {
+  let nodeA: OpenFedProcess;
+  let nodeB: OpenFedProcess;
+
+  before(async () => {
+    const config = farmConfig({ autoRollover: false, refreshSeconds: 1, encryptionSecret: 'one-key-encryption-secret-for-the-farm' });
+    [nodeA, nodeB] = await Promise.all([startOpenFed(config), startOpenFed(config)]);
+  });
+  after(async () => {
+    await Promise.all([nodeA?.stop(), nodeB?.stop()]);
+  });
+
+  test('a key added and promoted with openfed keys (node A\'s configuration) signs at node B without restart', async () => {
+    const browser = new CookieJar();
+    const at = (node: OpenFedProcess, path: string, options: Parameters<typeof send>[1] = {}) =>
+      send(`${node.url}${path}`, { ...options, headers: { ...browser.header(), ...options.headers } }).then((a) => browser.take(a));
+    const signingCertOfTokenFrom = async (node: OpenFedProcess): Promise<string> => {
+      const answer = await at(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: SP }).xml)}`);
+      assert.equal(answer.status, 200, `expected a token from ${node.url}, got ${answer.status}`);
+      const xml = decodeSamlResponse(readPostForm(answer.text).fields.SAMLResponse!);
+      const cert = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(xml)?.[1];
+      assert.ok(cert, 'the token carries its signing certificate');
+      return cert;
+    };
+
+    const form = await at(nodeA, '/signin');
+    const signedIn = await at(nodeA, '/signin', { form: { _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD } });
+    assert.equal(signedIn.status, 303);
+    const before = await signingCertOfTokenFrom(nodeB);
+    assert.equal(await signingCertOfTokenFrom(nodeA), before, 'both nodes sign with the one primary created at start');
+
+    const env = { OPENFED_CONFIG: join(nodeA.dataDir, 'openfed.yaml') };
+    const ca = makeKeyPair('sts.farm.test (CA-issued)');
+    const added = await openfed(['keys', 'add', '--cert', join(ca.dir, 'cert.pem'), '--key', join(ca.dir, 'key.pem'), '--json'], env);
+    assert.equal(added.code, 0, added.stderr);
+    const { thumbprint } = JSON.parse(added.stdout) as KeyChange;
+    const promoted = await openfed(['keys', 'promote', thumbprint, '--json'], env);
+    assert.equal(promoted.code, 0, promoted.stderr);
+
+    const expected = ca.certPem.replace(/-----[^-]+-----|\s/g, '');
+    await eventually('node B signs with the promoted key', async () => ((await signingCertOfTokenFrom(nodeB)) === expected ? true : undefined));
+    assert.notEqual(expected, before);
+    const metadata = await send(`${nodeB.url}/FederationMetadata/2007-06/FederationMetadata.xml`);
+    assert.ok(metadata.text.includes(expected), 'node B publishes the new primary');
+    assert.ok(metadata.text.includes(before), 'and still the old one, until it expires');
   });
 });
