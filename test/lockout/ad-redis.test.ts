@@ -34,6 +34,8 @@ async function signIn(server: TestServer, clientIp: string, username: string, pa
 }
 
 function auditEvents(server: TestServer): Array<Record<string, unknown>> {
+  // The trail is buffered (flushed every 100 ms): write out what is pending before reading it.
+  server.deps.audit.flush?.();
   return readFileSync(join(server.dataDir, 'audit.log'), 'utf8')
     .split('\n')
     .filter(Boolean)
