@@ -152,6 +152,20 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
     checks.push(...perDc.flat());
   }
 
+  // Extranet lockout must trip before AD's own lockout, or an attacker still locks the account.
+  if (ldap) {
+    let ad: ActiveDirectory | undefined;
+    try {
+      ad = new ActiveDirectory(ldap, silentLogger, { maxConcurrentBinds: 1 });
+      const { domain, threshold } = await ad.domainLockoutThreshold();
+      checks.push(lockoutPolicyCheck(config.lockout, { domain, threshold }));
+    } catch (err) {
+      add('extranet lockout', 'WARN', `cannot read the domain's lockout policy: ${message(err)}`);
+    } finally {
+      await ad?.close().catch(() => undefined);
+    }
+  }
+
   // Sessions, and Redis's clock (replay windows and session expiry are kept there).
   if (!config.sessions.redis) {
     add('sessions', 'WARN', 'sessions in memory: one node only');
@@ -213,6 +227,28 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
   checks.push(await publicMetadataCheck(config, published ?? []));
 
   return { ok: checks.every((c) => c.status !== 'FAIL'), checks };
+}
+
+/**
+ * lockout.threshold against the domain's lockoutThreshold (AD FS: ExtranetLockoutThreshold below the
+ * AD threshold, ideally half of it). Enforce at or above it fails: AD locks the account first.
+ */
+export function lockoutPolicyCheck(lockout: Pick<Config['lockout'], 'mode' | 'threshold'>, domain: { domain: string; threshold: number }): DoctorCheck {
+  const name = 'extranet lockout';
+  const ours = `lockout.threshold ${lockout.threshold}`;
+  const theirs = `the lockoutThreshold of ${domain.domain} (${domain.threshold})`;
+  if (lockout.mode === 'off') return { name, status: 'WARN', detail: `off: nothing keeps password guessing from the internet from locking AD accounts (${theirs})` };
+  if (domain.threshold === 0) return { name, status: 'OK', detail: `${lockout.mode}, ${ours}; the domain itself never locks accounts (lockoutThreshold 0)` };
+  if (lockout.threshold >= domain.threshold) {
+    return {
+      name,
+      status: lockout.mode === 'enforce' ? 'FAIL' : 'WARN',
+      detail:
+        `${ours} is not below ${theirs}: AD locks the account before OpenFed refuses; ` +
+        (domain.threshold > 1 ? `use ${Math.floor(domain.threshold / 2)} or less` : 'the domain leaves no room below it (raise its lockoutThreshold)'),
+    };
+  }
+  return { name, status: 'OK', detail: `${lockout.mode}, ${ours} below ${theirs}` };
 }
 
 export function renderDoctor(r: DoctorReport): string {

@@ -242,6 +242,23 @@ export class ActiveDirectory implements Directory {
     return { url, time: new Date(Date.UTC(y, mo - 1, d, h, mi, sec)) };
   }
 
+  /**
+   * The domain's account lockout threshold (lockoutThreshold on the domain head; 0 = no lockout), for
+   * `openfed doctor`: extranet lockout only protects accounts while its threshold is below this one.
+   */
+  async domainLockoutThreshold(): Promise<{ url: string; domain: string; threshold: number }> {
+    this.assertOpen();
+    return this.withService('read the domain lockout policy', async (client, conn) => {
+      const rootDse = await client.search('', { scope: 'base', attributes: ['defaultNamingContext'] });
+      const domain = stringValue(rootDse.searchEntries[0], 'defaultNamingContext');
+      if (!domain) throw new DirectoryUnavailable(`rootDSE of ${conn.url} names no defaultNamingContext`);
+      const head = await client.search(domain, { scope: 'base', filter: '(objectClass=domain)', attributes: ['lockoutThreshold'] });
+      const threshold = Number(stringValue(head.searchEntries[0], 'lockoutThreshold'));
+      if (!Number.isInteger(threshold) || threshold < 0) throw new DirectoryUnavailable(`${domain} has no readable lockoutThreshold`);
+      return { url: conn.url, domain, threshold };
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const conn = await this.service?.catch(() => undefined);

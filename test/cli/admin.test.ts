@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import request from 'supertest';
 import { stringify } from 'yaml';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { publicMetadataCheck, runDoctor, type DoctorReport } from '../../src/cli/doctor.js';
+import { lockoutPolicyCheck, publicMetadataCheck, runDoctor, type DoctorReport } from '../../src/cli/doctor.js';
 import type { RpListing } from '../../src/cli/rp.js';
 import { parseConfig } from '../../src/config/load.js';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
@@ -134,6 +134,22 @@ describe('openfed doctor', () => {
       assert.equal(check('public metadata')?.status, 'OK', check('public metadata')?.detail);
       assert.equal(check('public metadata')?.detail, `${baseUrl}/FederationMetadata/2007-06/FederationMetadata.xml: reachable, signed by the primary certificate ${primary}, entityID http://127.0.0.1/adfs/services/trust`);
       assert.ok(report.checks.every((c) => c.status !== 'FAIL'));
+
+      // Extranet lockout below the domain's own threshold (the Samba test domain locks at 5).
+      assert.equal(check('extranet lockout')?.status, 'OK');
+      assert.match(check('extranet lockout')?.detail ?? '', /^logOnly, lockout\.threshold 3 below the lockoutThreshold of DC=[^ ]+ \(5\)$/);
+      const atDomainThreshold = configFile({
+        server: { baseUrl },
+        directory: { ldap: ldapWithoutPassword },
+        sessions,
+        keys: { encryptionSecret: TEST_KEY_ENCRYPTION_SECRET },
+        lockout: { mode: 'enforce', threshold: 5 },
+      });
+      const risky = await runDoctor({ OPENFED_CONFIG: atDomainThreshold, ...bindEnv });
+      assert.equal(risky.ok, false);
+      const esl = risky.checks.find((c) => c.name === 'extranet lockout');
+      assert.equal(esl?.status, 'FAIL');
+      assert.match(esl?.detail ?? '', /^lockout\.threshold 5 is not below the lockoutThreshold of DC=[^ ]+ \(5\): AD locks the account before OpenFed refuses; use 2 or less$/);
 
       // A clock 3 minutes off is a warning, 10 minutes a failure (Kerberos allows 5), for the DC and Redis alike.
       const env = { OPENFED_CONFIG: config, ...bindEnv };
@@ -296,5 +312,28 @@ describe('openfed sessions revoke', () => {
     const res = await openfed(['sessions', 'revoke', DEMO_USER], configFile({}));
     assert.equal(res.code, 1);
     assert.match(res.stderr, /^openfed: sessions are in memory, inside the running server process: configure sessions\.redis.*\n$/);
+  });
+});
+
+describe('doctor: extranet lockout against the domain policy (pure)', () => {
+  const domain = (threshold: number) => ({ domain: 'DC=contoso,DC=com', threshold });
+  const cases: Array<[Parameters<typeof lockoutPolicyCheck>[0], number, 'OK' | 'WARN' | 'FAIL']> = [
+    [{ mode: 'enforce', threshold: 5 }, 10, 'OK'],
+    [{ mode: 'enforce', threshold: 9 }, 10, 'OK'],
+    [{ mode: 'enforce', threshold: 10 }, 10, 'FAIL'],
+    [{ mode: 'enforce', threshold: 12 }, 10, 'FAIL'],
+    [{ mode: 'logOnly', threshold: 10 }, 10, 'WARN'],
+    [{ mode: 'logOnly', threshold: 3 }, 10, 'OK'],
+    [{ mode: 'enforce', threshold: 50 }, 0, 'OK'],
+    [{ mode: 'off', threshold: 3 }, 10, 'WARN'],
+  ];
+  for (const [lockout, threshold, status] of cases) {
+    test(`${lockout.mode}, ours ${lockout.threshold}, domain ${threshold}: ${status}`, () => {
+      assert.equal(lockoutPolicyCheck(lockout, domain(threshold)).status, status);
+    });
+  }
+  test('the advice is half the domain threshold', () => {
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 10 }, domain(10)).detail, /use 5 or less$/);
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 1 }, domain(1)).detail, /leaves no room below it/);
   });
 });
