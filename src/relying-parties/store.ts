@@ -69,13 +69,7 @@ export function encodeRegistration(kind: Registration['kind'], config: unknown, 
 
 /** Through the same zod schemas as the configuration file: an added RP is exactly as valid as a configured one. */
 export function decodeRegistration(id: string, encoded: string): Registration {
-  let json: unknown;
-  try {
-    json = JSON.parse(encoded);
-  } catch {
-    throw new Error('not JSON');
-  }
-  const outer = envelope.safeParse(json);
+  const outer = envelope.safeParse(parseJson(encoded));
   if (!outer.success) throw new Error('not a relying-party registration this version wrote');
   const { kind, config, addedAt, addedBy } = outer.data;
   if (kind === 'saml') {
@@ -95,16 +89,18 @@ export function encodeMetadataCopy(copy: MetadataCopy): string {
 }
 
 export function decodeMetadataCopy(encoded: string): MetadataCopy {
-  let json: unknown;
-  try {
-    json = JSON.parse(encoded);
-  } catch {
-    throw new Error('not JSON');
-  }
-  const parsed = metadataEnvelope.safeParse(json);
+  const parsed = metadataEnvelope.safeParse(parseJson(encoded));
   if (!parsed.success) throw new Error('not a metadata copy this version wrote');
   const { xml, fetchedAt, source } = parsed.data;
   return { xml, fetchedAt, source };
+}
+
+function parseJson(encoded: string): unknown {
+  try {
+    return JSON.parse(encoded);
+  } catch {
+    throw new Error('not JSON');
+  }
 }
 
 function describeIssue(error: z.ZodError): string {
