@@ -132,19 +132,23 @@ export function createApp(deps: AppDeps): Express {
     if (req.url !== ROUTES.health && req.url !== ROUTES.adfsProbe) logCompletion(logger, req, res, id);
     return id;
   };
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    requestContext.run({ reqId: begin(req, res) }, next);
-  });
-  // Requests the pre-router answers (the metadata) skip express's per-request set-up altogether:
-  // they get the same id, headers and completion line, and nothing they do logs or waits.
-  const preRouted = preRouter(ctx);
+  // Requests the pre-router answers (the metadata, the hot path of token requests) skip express's
+  // per-request set-up: they get the same id, headers and completion line. The hot path hands
+  // anything it does not answer to express, or an error it met past the point of no return.
+  const preRouted = preRouter(ctx, app.get('trust proxy fn') as (address: string, hop: number) => boolean);
+  const hotPathFailures = new WeakMap<IncomingMessage, unknown>();
   const expressHandle = (app as unknown as { handle: NodeHandler }).handle.bind(app);
   (app as unknown as { handle: NodeHandler }).handle = (req, res, next) => {
-    const serve = preRouted(req);
-    if (serve === undefined) return expressHandle(req, res, next);
-    begin(req, res);
-    serve(req, res);
+    requestContext.run({ reqId: begin(req, res) }, () => {
+      const serve = preRouted(req);
+      if (serve === undefined) return expressHandle(req, res, next);
+      serve(req, res, (err) => {
+        if (err !== undefined) hotPathFailures.set(req, err);
+        expressHandle(req, res, next);
+      });
+    });
   };
+  app.use((req: Request, _res: Response, next: NextFunction) => next(hotPathFailures.get(req)));
   // Static, public and polled by every relying party: served before cookies are parsed.
   registerEarlyRoutes(app, ctx);
   app.use(cookieParser());

@@ -1,9 +1,10 @@
 /**
  * Every route OpenFed serves, in one place. Handlers are thin: parse, call, render.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import express, { type Express } from 'express';
 import type { WebContext } from './context.js';
+import { hotPath, mayBeHot, type HotHandler } from './hot-path.js';
 import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
@@ -15,15 +16,19 @@ import { showSignIn, submitSignIn } from './handlers/signin.js';
 export { ROUTES } from './route-paths.js';
 
 /**
- * GETs answered before express sees the request (app.ts): precomputed bytes polled by every relying
- * party. Returns the handler when the request is one, else undefined. Express matches paths
- * case-insensitively, so does this; anything else (a trailing slash, another method) goes on to
- * express and its routes below.
+ * Requests answered before express sees them (app.ts): the metadata's precomputed bytes, polled by
+ * every relying party, and token requests of browsers that already have a session (hot-path.ts),
+ * which hand anything else to express. Returns the handler when the request is one, else
+ * undefined. Express matches paths case-insensitively, so does this; anything else (a trailing
+ * slash, another method) goes on to express and its routes below.
  */
-export function preRouter(ctx: WebContext): (req: IncomingMessage) => ((req: IncomingMessage, res: ServerResponse) => void) | undefined {
+export function preRouter(ctx: WebContext, trustProxy: (address: string, hop: number) => boolean): (req: IncomingMessage) => HotHandler | undefined {
   const metadataPath = ROUTES.federationMetadata.toLowerCase();
   const metadata = federationMetadata(ctx);
+  const ssoPath = ROUTES.sso.toLowerCase();
+  const hot = hotPath(ctx, trustProxy);
   return (req) => {
+    if (mayBeHot(req, ssoPath)) return hot;
     if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
     const url = req.url ?? '';
     const q = url.indexOf('?');

@@ -24,14 +24,22 @@ export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieOptions {
   return { httpOnly: true, secure: https, sameSite: https ? 'none' : 'lax', path: '/' };
 }
 
-function cookieValue(req: Request, name: string): string | undefined {
-  const value: unknown = req.cookies?.[name];
+/** The session id a cookie value names, if it is shaped like one. */
+export function sessionIdOf(value: unknown): string | undefined {
   return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
 }
 
+function cookieValue(req: Request, name: string): string | undefined {
+  return sessionIdOf(req.cookies?.[name]);
+}
+
 /** The signed-in user's session, or undefined. Throws StoreUnavailableError when the store is down. */
-export async function readSession(req: Request, deps: AppDeps): Promise<CurrentSession | undefined> {
-  const id = cookieValue(req, deps.config.sessions.cookieName);
+export function readSession(req: Request, deps: AppDeps): Promise<CurrentSession | undefined> {
+  return lookupSession(cookieValue(req, deps.config.sessions.cookieName), deps);
+}
+
+/** The live session with this id, or undefined (none, unknown or expired). */
+export async function lookupSession(id: string | undefined, deps: Pick<AppDeps, 'sessions' | 'clock'>): Promise<CurrentSession | undefined> {
   if (!id) return undefined;
   const record = await deps.sessions.get(id);
   if (!record || record.expiresAt <= deps.clock.now()) return undefined;

@@ -84,6 +84,13 @@ export type Received =
   | { kind: 'LogoutRequest'; rp: SamlRelyingParty; request: LogoutRequest; relayState?: string; signed: boolean }
   | { kind: 'LogoutResponse'; rp: SamlRelyingParty; response: LogoutResponse; relayState?: string };
 
+/** A message that passed every check but the replay cache (SamlIdp.inspect). */
+export interface Inspected {
+  received: Received;
+  /** The replay-cache entry admit() claims. */
+  firstUse: { key: string; ttlMs: number; what: string };
+}
+
 /** What the web layer does next. */
 export type Outcome =
   | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error'; /** for the audit trail */ nameId?: string }
@@ -112,6 +119,15 @@ export class SamlIdp {
   constructor(private readonly deps: IdpDeps) {}
 
   async receive(input: IncomingMessage): Promise<Received> {
+    return this.admit(this.inspect(input));
+  }
+
+  /**
+   * Every check of receive() but the replay cache: nothing is written, so a caller may still drop
+   * the request and have it received again (the web layer's hot path does, when the answer would
+   * not be a plain token). A request is only trusted after admit().
+   */
+  inspect(input: IncomingMessage): Inspected {
     const { settings } = this.deps;
     if (input.relayState !== undefined && input.relayState.length > settings.maxRelayStateLength) {
       throw new ProtocolError('saml_request_invalid', 'RelayState too long');
@@ -141,19 +157,29 @@ export class SamlIdp {
     // The verified document is re-parsed from the signed bytes: its Issuer must still be this RP.
     if (message.issuer !== rp.entityId) throw new ProtocolError('saml_request_invalid', 'Issuer changed under the signature');
     this.checkDestination(message.destination, signed);
-    await this.checkFresh(rp, message.id, message.issueInstant);
+    const firstUse = this.checkAge(rp, message.id, message.issueInstant);
 
-    if (message.kind === 'LogoutRequest') return { kind: 'LogoutRequest', rp, request: message, relayState: input.relayState, signed };
-    if (message.kind === 'LogoutResponse') return { kind: 'LogoutResponse', rp, response: message, relayState: input.relayState };
+    if (message.kind === 'LogoutRequest') return { received: { kind: 'LogoutRequest', rp, request: message, relayState: input.relayState, signed }, firstUse };
+    if (message.kind === 'LogoutResponse') return { received: { kind: 'LogoutResponse', rp, response: message, relayState: input.relayState }, firstUse };
 
     const acs = this.deps.registry.resolveAcs(rp, { url: message.acsUrl, index: message.acsIndex });
     if (!acs) throw new ProtocolError('saml_unknown_acs', `ACS ${message.acsUrl ?? `#${message.acsIndex}`} is not registered for ${rp.entityId}`);
     // Responses only travel by HTTP-POST: an ACS registered for another binding cannot receive one.
     if (acs.binding !== 'post') throw new ProtocolError('saml_unknown_acs', `ACS ${acs.url} of ${rp.entityId} is not an HTTP-POST endpoint`);
     return {
-      kind: 'AuthnRequest',
-      trusted: { rpEntityId: rp.entityId, acsUrl: acs.url, request: message, relayState: input.relayState, receivedAt: this.deps.clock.now() },
+      received: {
+        kind: 'AuthnRequest',
+        trusted: { rpEntityId: rp.entityId, acsUrl: acs.url, request: message, relayState: input.relayState, receivedAt: this.deps.clock.now() },
+      },
+      firstUse,
     };
+  }
+
+  /** The replay check of an inspected message: each request ID is accepted once per RP, farm-wide. */
+  async admit(inspected: Inspected): Promise<Received> {
+    const { key, ttlMs, what } = inspected.firstUse;
+    if (!(await this.deps.replay.firstUse(key, ttlMs))) throw new ProtocolError('saml_request_replayed', `${what} seen before`);
+    return inspected.received;
   }
 
   /** IdP-initiated (unsolicited) sign-on for an RP that allows it, to its default ACS. */
@@ -293,7 +319,8 @@ export class SamlIdp {
     if (destination !== this.deps.ssoUrl) throw new ProtocolError('saml_request_invalid', `Destination ${destination.slice(0, 200)} is not this service`);
   }
 
-  private async checkFresh(rp: SamlRelyingParty, id: string, issueInstant: number): Promise<void> {
+  /** IssueInstant within the window; returns the replay-cache entry admit() will claim. */
+  private checkAge(rp: SamlRelyingParty, id: string, issueInstant: number): Inspected['firstUse'] {
     const windowMs = this.deps.settings.requestMaxAgeMinutes * 60_000;
     const skewMs = this.deps.settings.clockSkewSeconds * 1000;
     const age = this.deps.clock.now() - issueInstant;
@@ -301,9 +328,7 @@ export class SamlIdp {
       throw new ProtocolError('saml_request_expired', `IssueInstant ${new Date(issueInstant).toISOString()} outside the ${windowMs / 60_000}-minute window`);
     }
     // Remembered for the whole window plus skew: a replay later than that is refused as too old.
-    if (!(await this.deps.replay.firstUse(`saml2|${rp.entityId}|${id}`, windowMs + skewMs))) {
-      throw new ProtocolError('saml_request_replayed', `request ${id} from ${rp.entityId} seen before`);
-    }
+    return { key: `saml2|${rp.entityId}|${id}`, ttlMs: windowMs + skewMs, what: `request ${id} from ${rp.entityId}` };
   }
 
   /**

@@ -1,16 +1,19 @@
-import type { Request, Response } from 'express';
-import type { WebContext } from '../context.js';
+import type { ServerResponse } from 'node:http';
+import type { AppDeps } from '../context.js';
 import { serviceName } from '../render.js';
 
 /**
  * The HTTP-POST binding page: a form that submits itself through a script from our own origin,
  * and a button for browsers without JavaScript. Its CSP allows posting to this one ACS only.
  */
-export function renderPost(req: Request, res: Response, ctx: WebContext, url: string, fields: Record<string, string>): void {
+export function renderPost(res: ServerResponse, ctx: Pick<AppDeps, 'config'>, url: string, fields: Record<string, string>): void {
+  // Node's own response (the hot path has no express one); a HEAD request gets the headers only.
+  const body = Buffer.from(postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields }));
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Security-Policy', postCsp(new URL(url).origin));
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.send(postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields }));
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
 }
 
 function postCsp(origin: string): string {

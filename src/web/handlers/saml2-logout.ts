@@ -110,7 +110,7 @@ function pageCsp(cleanup: readonly string[], formAction?: string): string {
 function send(req: Request, res: Response, ctx: WebContext, hop: LogoutHop, cleanup: readonly string[] = []): void {
   res.set('Cache-Control', 'no-store');
   if (hop.action === 'post') {
-    if (!cleanup.length) return renderPost(req, res, ctx, hop.url, hop.fields);
+    if (!cleanup.length) return renderPost(res, ctx, hop.url, hop.fields);
     res.set('Content-Security-Policy', pageCsp(cleanup, hop.url));
     res.type('html').send(postBindingPage({ title: 'Signing you out…', serviceName: serviceName(ctx), action: hop.url, fields: hop.fields, cleanup }));
     return;

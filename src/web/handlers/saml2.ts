@@ -11,6 +11,7 @@ import { readSession } from '../sso-cookie.js';
 import { handleLogoutRequest, handleLogoutResponse } from './saml2-logout.js';
 import { parkForSignIn } from './park.js';
 import { renderPost } from './post-binding.js';
+import { recordTokenIssued, requesterOf } from './issued.js';
 
 export function single(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
@@ -64,16 +65,12 @@ export async function continueSignOn(req: Request, res: Response, ctx: WebContex
     if (outcome.status === 'success' && session) {
       // The record just read already names this RP on every token after the first: no write then.
       if (!session.record.relyingParties.includes(trusted.rpEntityId)) await ctx.sessions.addRelyingParty(session.id, trusted.rpEntityId);
-      req.log.info({ event: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName }, 'SAML response issued');
-      ctx.audit.record(
-        { type: 'token.issued', protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },
-        String(req.id),
-      );
+      recordTokenIssued(ctx, requesterOf(req), { protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId });
     } else {
       req.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
       ctx.audit.record({ type: 'token.refused', protocol: 'saml2', rp: trusted.rpEntityId, reason: 'error status sent to the relying party', clientIp: req.ip ?? '' }, String(req.id));
     }
-    return renderPost(req, res, ctx, outcome.url, outcome.fields);
+    return renderPost(res, ctx, outcome.url, outcome.fields);
   }
   await parkForSignIn(req, res, ctx, { saml2: trusted }, outcome);
 }

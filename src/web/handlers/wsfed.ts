@@ -7,6 +7,7 @@ import { readSignInRequest, WA, WSFED_SESSION_PREFIX, type TrustedSignIn } from 
 import type { WebContext } from '../context.js';
 import { readSession } from '../sso-cookie.js';
 import { renderPost } from './post-binding.js';
+import { recordTokenIssued, requesterOf } from './issued.js';
 import { parkForSignIn } from './park.js';
 import { signOutEverywhere } from './saml2-logout.js';
 
@@ -43,12 +44,8 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
     const participant = `${WSFED_SESSION_PREFIX}${trusted.realm}`;
     // The record just read already names this RP on every token after the first: no write then.
     if (!session!.record.relyingParties.includes(participant)) await ctx.sessions.addRelyingParty(session!.id, participant);
-    req.log.info({ event: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName }, 'WS-Fed token issued');
-    ctx.audit.record(
-      { type: 'token.issued', protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, nameId: outcome.nameId, clientIp: req.ip ?? '' },
-      String(req.id),
-    );
-    return renderPost(req, res, ctx, outcome.url, outcome.fields);
+    recordTokenIssued(ctx, requesterOf(req), { protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, nameId: outcome.nameId });
+    return renderPost(res, ctx, outcome.url, outcome.fields);
   }
   await parkForSignIn(req, res, ctx, { wsfed: trusted }, outcome);
 }

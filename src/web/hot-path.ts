@@ -1,0 +1,127 @@
+/**
+ * The hot path: a browser whose SSO session already holds a token for a relying party asks for
+ * another one, with a SAML AuthnRequest over the Redirect binding or a WS-Fed wsignin1.0 GET. That
+ * is most of a federation server's traffic, and express's per-request set-up cost about as much
+ * as the rest of the token (BENCHMARKS.md, the "floor" rows), so these requests are answered on
+ * Node's own request and response — by the same protocol calls, issuing record and page as the
+ * handlers in handlers/saml2.ts and handlers/wsfed.ts.
+ *
+ * Only that plain success is answered here. Until the page is committed nothing has been written:
+ * the session is only read, SamlIdp.inspect() leaves the replay cache alone, and admit() either
+ * claims the request ID or changes nothing. So whenever anything else would happen — no or stale
+ * session, a sign-in needed, an error of any kind, a SAML error status, the first token for this RP
+ * in the session (which writes to it) — the request goes on to express untouched, which does it
+ * all again the usual way, with its one error handler.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
+import { parse as parseCookies } from 'cookie';
+import proxyaddr from 'proxy-addr';
+import { readSignInRequest, WA, WSFED_SESSION_PREFIX } from '../protocols/wsfed/idp.js';
+import type { AppDeps } from './context.js';
+import { recordTokenIssued, type Requester } from './handlers/issued.js';
+import { renderPost } from './handlers/post-binding.js';
+import { lookupSession, sessionIdOf } from './sso-cookie.js';
+
+/** A page ready to send, with what must be recorded when it is. */
+interface Answer {
+  url: string;
+  fields: Record<string, string>;
+  commit(who: Requester): void;
+}
+
+/** Hands the request to express; with an error, straight to its error handler. */
+export type Fallback = (err?: unknown) => void;
+export type HotHandler = (req: IncomingMessage, res: ServerResponse, fallback: Fallback) => void;
+
+/**
+ * @param trustProxy express's compiled 'trust proxy fn': the client address is worked out exactly
+ *   as req.ip would (X-Forwarded-For believed from the trusted proxies only).
+ */
+export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number) => boolean): HotHandler {
+  const cookieName = ctx.config.sessions.cookieName;
+
+  async function attempt(req: IncomingMessage, ip: string): Promise<Answer | undefined> {
+    const url = req.url ?? '';
+    const rawQuery = url.slice(url.indexOf('?') + 1);
+    // The parser express uses ("simple" = node:querystring), so a repeated name is an array here too.
+    const query = parseQuery(rawQuery);
+    const session = await lookupSession(sessionIdOf(sessionCookie(req.headers.cookie, cookieName)), ctx);
+    if (!session) return undefined;
+    const principal = session.record.principal;
+
+    if (query.SAMLResponse === undefined && typeof query.SAMLRequest === 'string') {
+      const relayState = single(query, 'RelayState');
+      if (relayState === null) return undefined;
+      const inspected = ctx.saml.inspect({ binding: 'redirect', message: query.SAMLRequest, param: 'SAMLRequest', relayState, rawQuery });
+      if (inspected.received.kind !== 'AuthnRequest') return undefined;
+      const trusted = inspected.received.trusted;
+      if (!session.record.relyingParties.includes(trusted.rpEntityId)) return undefined;
+      const outcome = await ctx.saml.answer(trusted, session);
+      if (outcome.action !== 'post' || outcome.status !== 'success') return undefined;
+      await ctx.saml.admit(inspected);
+      return {
+        url: outcome.url,
+        fields: outcome.fields,
+        commit: (who) => {
+          who.log.info({ event: 'saml2.authn_request', rp: trusted.rpEntityId, id: trusted.request?.id }, 'SAML AuthnRequest');
+          recordTokenIssued(ctx, who, { protocol: 'saml2', rp: trusted.rpEntityId, upn: principal.userPrincipalName, nameId: outcome.nameId });
+        },
+      };
+    }
+
+    if (query.SAMLRequest === undefined && query.SAMLResponse === undefined && query.wa === WA.signIn) {
+      const trusted = ctx.wsfed.trust(readSignInRequest(query));
+      if (!session.record.relyingParties.includes(`${WSFED_SESSION_PREFIX}${trusted.realm}`)) return undefined;
+      const outcome = ctx.wsfed.answer(trusted, session, ip);
+      if (outcome.action !== 'post') return undefined;
+      return {
+        url: outcome.url,
+        fields: outcome.fields,
+        commit: (who) => {
+          who.log.info({ event: 'wsfed.signin_request', realm: trusted.realm }, 'WS-Fed sign-in request');
+          recordTokenIssued(ctx, who, { protocol: 'wsfed', rp: trusted.realm, upn: principal.userPrincipalName, nameId: outcome.nameId });
+        },
+      };
+    }
+    return undefined;
+  }
+
+  return (req, res, fallback) => {
+    const ip = proxyaddr(req, trustProxy);
+    attempt(req, ip).then(
+      (answer) => {
+        if (!answer) return fallback();
+        try {
+          answer.commit({ ip, id: req.id, log: req.log });
+          renderPost(res, ctx, answer.url, answer.fields);
+        } catch (err) {
+          // Past admit() the request cannot be received again: this one is answered as an error.
+          fallback(err);
+        }
+      },
+      // Whatever went wrong, nothing was written: express meets it again and answers properly.
+      () => fallback(),
+    );
+  };
+}
+
+/** A GET for the passive endpoint that carries cookies: the only requests the hot path may answer. */
+export function mayBeHot(req: IncomingMessage, ssoPath: string): boolean {
+  if (req.method !== 'GET' || req.headers.cookie === undefined) return false;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  // Express matches paths case-insensitively; /adfs/ls (no slash) and the like are left to it.
+  return q === ssoPath.length && url.slice(0, q).toLowerCase() === ssoPath;
+}
+
+function sessionCookie(header: string | undefined, name: string): string | undefined {
+  // cookie-parser's parser; a malformed header yields nothing rather than an error.
+  return header === undefined ? undefined : parseCookies(header)[name];
+}
+
+/** A parameter given at most once: its value, undefined when absent, null when repeated. */
+function single(query: ParsedUrlQuery, name: string): string | undefined | null {
+  const value = query[name];
+  return Array.isArray(value) ? null : value;
+}
