@@ -1,8 +1,8 @@
 /**
  * One bounded load phase: autocannon drives a sequence of HTTP steps on every connection for a fixed
- * time while the bench reads the CPU time (and, when asked, the RSS) of OpenFed's processes. Every
- * response is checked, so throughput only counts what really is a token, a metadata document or a
- * sign-in.
+ * time while the bench reads the CPU time (and, when asked, the RSS) of the server's processes —
+ * OpenFed's, or the floor server's. Every response is checked, so throughput only counts what really
+ * is a token, a metadata document or a sign-in.
  */
 import autocannon from 'autocannon';
 import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot, RssSampler } from './cpu.js';
@@ -37,10 +37,10 @@ export interface LoadResult {
   problems: string[];
   p50: number;
   p99: number;
-  /** CPU-seconds OpenFed's processes used during the phase */
+  /** CPU-seconds the server's processes used during the phase */
   cpuSeconds: number;
   processes: number;
-  /** highest VmRSS per OpenFed process, when sampled */
+  /** highest VmRSS per server process, when sampled */
   rssMax?: Map<number, number>;
 }
 
@@ -51,7 +51,10 @@ export function header(headers: Headers, name: string): string[] {
   return out;
 }
 
-export async function runLoad(o: { target: OpenFed; connections: number; seconds: number; steps: Step[]; sampleRss?: boolean }): Promise<LoadResult> {
+/** What a load phase needs of the server it drives: OpenFed, or the floor server beside it. */
+export type LoadTarget = Pick<OpenFed, 'url' | 'pid' | 'crashed' | 'exited'>;
+
+export async function runLoad(o: { target: LoadTarget; connections: number; seconds: number; steps: Step[]; sampleRss?: boolean }): Promise<LoadResult> {
   let units = 0;
   let bad = 0;
   const problems = new Map<string, number>();
@@ -92,7 +95,7 @@ export async function runLoad(o: { target: OpenFed; connections: number; seconds
   const after = cpuSnapshot(o.target.pid);
   const rssMax = rss?.stop();
   const cpu = cpuSecondsBetween(before, after, ticks);
-  if (cpu.vanished.length > 0) throw new Error(`OpenFed process(es) ${cpu.vanished.join(', ')} died during the load`);
+  if (cpu.vanished.length > 0) throw new Error(`process(es) ${cpu.vanished.join(', ')} of the server at ${o.target.url} died during the load`);
   if (o.target.exited()) await o.target.crashed;
 
   // autocannon counts a timeout as an error too.

@@ -6,6 +6,9 @@
  *   npm run bench -- --quick        a ~1 minute smoke run (prints, does not write BENCHMARKS.md)
  *   npm run bench -- --help         every option
  *
+ * Beside OpenFed's token phases, a floor phase loads a bare node:http server that only signs once per
+ * response (floor-server.ts): the ceiling of the efficiency figure on this machine, in the same run.
+ *
  * Exits non-zero only when the bench itself broke (a token that does not validate, a bad response,
  * an OpenFed process that died); a missed target is reported, not a failure.
  */
@@ -13,6 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { floorPhase, floorWorkerCount } from './floor.js';
 import {
   metadataPhase,
   prepareTokens,
@@ -26,13 +30,33 @@ import {
 import { build, clusterModeSupported, freePort, installCleanupHandlers, isInterrupted, makeKeyPair, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
 import { hotFunctions, readProfiles } from './profile.js';
 import type { SessionMemory } from './redis-memory.js';
-import { fmt1, fmt2, fmtBytes, fmtInt, fmtMB, fmtMs, markdownTable, renderMarkdown, row, scenarioTable, targetsTable, TARGETS, type Report, type Row, type ScenarioLine } from './report.js';
+import {
+  ceilingNote,
+  efficiencyResult,
+  floorScenario,
+  fmt1,
+  fmt2,
+  fmtBytes,
+  fmtInt,
+  fmtMB,
+  fmtMs,
+  markdownTable,
+  renderMarkdown,
+  row,
+  scenarioTable,
+  targetsTable,
+  TARGETS,
+  type Report,
+  type Row,
+  type ScenarioLine,
+} from './report.js';
 import { log, machine, openfedConfig, writeDemoUsers, type Setup } from './setup.js';
 
 interface Options {
   quick: boolean;
   build: boolean;
   ad: boolean;
+  floor: boolean;
   workers: string;
   duration?: number;
   sessions?: number;
@@ -52,6 +76,7 @@ const program = new Command('bench')
   .option('--quick', 'short smoke run (~1 minute); prints only unless --output is given', false)
   .option('--no-build', 'skip npm run build (use the dist/ that is there)')
   .option('--no-ad', 'skip the sign-in part against the Samba AD DC')
+  .option('--no-floor', 'skip the floor phases (a bare node:http server that signs once per response: the efficiency ceiling)')
   .option('--workers <n|auto>', "OpenFed processes: server.workers when this build has cluster mode ('auto' = one per core), else 1", 'default')
   .option('--duration <seconds>', 'seconds per load phase (default 10, quick 2)', positiveInt)
   .option('--sessions <n>', 'sessions made for the Redis memory figure (default 100, quick 40)', positiveInt)
@@ -72,6 +97,8 @@ function resolveWorkers(option: string): number | 'auto' | undefined {
 
 interface Measured {
   scenarios: ScenarioLine[];
+  /** the floor phases' lines, also in scenarios */
+  floors: ScenarioLine[];
   failures: string[];
   notes: string[];
   rssMax: Map<number, number>;
@@ -105,7 +132,7 @@ async function main(): Promise<number> {
   const workers = resolveWorkers(opts.workers);
 
   const dir = mkdtempSync(join(tmpdir(), 'openfed-bench-'));
-  const m: Measured = { scenarios: [], failures: [], notes: [], rssMax: new Map(), processes: 0 };
+  const m: Measured = { scenarios: [], floors: [], failures: [], notes: [], rssMax: new Map(), processes: 0 };
   try {
     const [signing, sp, redis] = await Promise.all([makeKeyPair(dir, 'signing', 'sts.bench.test'), makeKeyPair(dir, 'sp', 'sp.bench.test'), startRedis(dir)]);
     const usersFile = join(dir, 'demo-users.json');
@@ -133,6 +160,18 @@ async function main(): Promise<number> {
     await openfed.stop();
     if (profileDir) printHotFunctions(profileDir);
 
+    // After OpenFed has stopped, so the two never share the cores; RSS and process count stay OpenFed's.
+    if (opts.floor) {
+      for (const connections of [16, 64]) {
+        const floor = await floorPhase(connections, seconds, rawSeconds, floorWorkerCount(workers), rig.samlPageBytes);
+        m.scenarios.push(floor.line);
+        m.floors.push(floor.line);
+        m.failures.push(...floor.failures);
+      }
+    } else {
+      m.notes.push('--no-floor: the ceiling (a bare node:http server signing once per response) was not measured.');
+    }
+
     if (opts.ad) {
       m.signIn = await signInPhase(setup, seconds);
       m.scenarios.push(m.signIn.line);
@@ -142,13 +181,15 @@ async function main(): Promise<number> {
       m.notes.push('--no-ad: password sign-ins against the Samba AD DC were not measured.');
     }
 
+    const ceiling = ceilingNote(m.floors);
     const report: Report = {
       machine: host,
-      mode: `${opts.quick ? 'quick' : 'full'} (${seconds} s per load phase, raw signing ${rawSeconds} s before each token phase, ${opts.signedRequests ? 'signed' : 'unsigned'} AuthnRequests)`,
+      mode: `${opts.quick ? 'quick' : 'full'} (${seconds} s per load phase, raw signing ${rawSeconds} s before each token${opts.floor ? ' and floor' : ''} phase, ${opts.signedRequests ? 'signed' : 'unsigned'} AuthnRequests)`,
       workers: workers === undefined ? '1 process (this build has no cluster mode)' : `server.workers ${workers} (${m.processes} processes, the primary included)`,
       rows: targetRows(m),
       scenarios: m.scenarios,
       notes: [
+        ...(ceiling ? [ceiling] : []),
         ...m.notes,
         `Redis: ${m.sessionMemory.sessions} sessions; MEMORY USAGE ${fmtBytes(m.sessionMemory.sessionKeyBytes)} per sess key + ` +
           `${fmtBytes(m.sessionMemory.userIndexBytesPerSession)} per entry of the user index. The INFO used_memory delta leaves out ` +
@@ -196,7 +237,7 @@ function targetRows(m: Measured): Row[] {
     for (const connections of [16, 64]) {
       const s = line(`${protocol} @${connections}`);
       if (!s) continue;
-      rows.push(row(`${protocol} efficiency @${connections}`, s.efficiency, `${fmt2(s.efficiency ?? 0)} (${fmtInt(s.perSecond)} tokens/s)`, TARGETS.efficiency));
+      rows.push(row(`${protocol} efficiency @${connections}`, s.efficiency, efficiencyResult(s, line(floorScenario(connections))), TARGETS.efficiency));
       rows.push(row(`${protocol} p99 @${connections}`, s.p99, `${fmtMs(s.p99)} (p50 ${fmtMs(s.p50)})`, connections === 16 ? TARGETS.p99At16 : TARGETS.p99At64));
       rows.push(row(`${protocol} errors @${connections}`, s.bad, String(s.bad), TARGETS.errors));
     }

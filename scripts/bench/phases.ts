@@ -47,7 +47,7 @@ export function problemsOf(name: string, r: LoadResult): string[] {
   return out;
 }
 
-function lineOf(scenario: string, r: LoadResult, rawRate?: number): ScenarioLine {
+export function lineOf(scenario: string, r: LoadResult, rawRate?: number): ScenarioLine {
   return {
     scenario,
     connections: r.connections,
@@ -76,6 +76,8 @@ export interface TokenRig {
   saml: SamlRequestFactory;
   samlExpect: SamlExpectation;
   wsfedExpect: WsfedExpectation;
+  /** bytes of the first SAML token page: the size the floor server's page is made */
+  samlPageBytes: number;
 }
 
 /**
@@ -89,14 +91,15 @@ export async function prepareTokens(openfed: OpenFed, signing: PemPair, sp: PemP
     spEntityId: SP_ENTITY_ID,
     ...(signRequests ? { signingKey: createPrivateKey(sp.keyPem) } : {}),
   });
+  const firstSaml = await fetchText(openfed.url + saml.next(), cookie);
   const rig: TokenRig = {
     openfed,
     cookie,
     saml,
     samlExpect: { idpCertPem: signing.certPem, idpIssuer: IDENTIFIER, spEntityId: SP_ENTITY_ID, acsUrl: SP_ACS, requestIds: saml.ids },
     wsfedExpect: { idpCertPem: signing.certPem, idpIssuer: IDENTIFIER, realm: WSFED_REALM, replyUrl: WSFED_REPLY, upn: DEMO_UPN },
+    samlPageBytes: Buffer.byteLength(firstSaml.body),
   };
-  const firstSaml = await fetchText(openfed.url + saml.next(), cookie);
   const firstWsfed = await fetchText(openfed.url + wsfedQuery(SSO_PATH, WSFED_REALM, 0), cookie);
   await validateSamlPage(firstSaml.body, rig.samlExpect).catch((err: Error) => {
     throw new Error(`the first SAML token did not validate (HTTP ${firstSaml.status}): ${err.message}`);

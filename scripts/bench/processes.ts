@@ -218,6 +218,56 @@ export async function startOpenFed(dir: string, name: string, config: ConfigInpu
   throw new Error(`OpenFed (${name}) was not ready within 30 s:\n${tail(logFile)}`);
 }
 
+// ------------------------------------------------------------------------------------ floor server
+
+/** The floor server (floor-server.ts): what a load phase needs of a target, and a way to stop it. */
+export type FloorServer = Pick<OpenFed, 'url' | 'pid' | 'crashed' | 'exited' | 'stop'>;
+
+/** Starts floor-server.ts with tsx; resolves once it answers a GET with the page. */
+export async function startFloorServer(o: { port: number; workers: number; bodyBytes: number }): Promise<FloorServer> {
+  const script = new URL('./floor-server.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(o.port), String(o.workers), String(o.bodyBytes)], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  // Its only output is a stack trace when it fails; the end of that is enough to say why.
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let stopping = false;
+  const crashed = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) => {
+      if (!stopping) reject(new Error(`the floor server exited during the bench (${signal ?? `code ${code}`}):\n${output.trim()}`));
+    });
+  });
+  crashed.catch(() => undefined); // observed by whoever races against it
+  track('floor server', child, 2000);
+
+  const url = `http://127.0.0.1:${o.port}`;
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exited()) throw new Error(`the floor server exited at start (${child.signalCode ?? `code ${child.exitCode}`}):\n${output.trim()}`);
+    const answers = await fetch(`${url}/`).then((r) => r.text().then(() => r.ok), () => false);
+    if (answers) {
+      return {
+        url,
+        pid: child.pid!,
+        crashed,
+        exited,
+        stop: async () => {
+          stopping = true;
+          await stopGroup(child, 2000);
+        },
+      };
+    }
+    await sleep(100);
+  }
+  throw new Error(`the floor server did not answer within 30 s:\n${output.trim()}`);
+}
+
 // ------------------------------------------------------------------------------------ keys
 
 export interface PemPair {

@@ -107,6 +107,40 @@ export function scenarioTable(lines: readonly ScenarioLine[]): string {
   );
 }
 
+// ------------------------------------------------------------------------------------ the floor
+
+/** The scenario name of a floor phase (floor-server.ts under the same load as the token phases). */
+export const floorScenario = (connections: number) => `floor: bare node:http + 1 signature @${connections}`;
+
+/**
+ * OpenFed's efficiency as a share of the floor server's at the same concurrency: how much of what this
+ * machine allows a Node HTTP server that signs once per response OpenFed reaches. Undefined when either
+ * figure is missing.
+ */
+export function shareOfFloor(openfedEfficiency: number | undefined, floorEfficiency: number | undefined): number | undefined {
+  if (openfedEfficiency === undefined || floorEfficiency === undefined || !(floorEfficiency > 0)) return undefined;
+  return openfedEfficiency / floorEfficiency;
+}
+
+/** The result cell of an efficiency row, e.g. "0.45 (1,900 tokens/s; 62 % of the floor)". */
+export function efficiencyResult(line: ScenarioLine, floor?: ScenarioLine): string {
+  const share = shareOfFloor(line.efficiency, floor?.efficiency);
+  const ofFloor = share === undefined ? '' : `; ${Math.round(share * 100)} % of the floor`;
+  return `${fmt2(line.efficiency ?? 0)} (${fmtInt(line.perSecond)} tokens/s${ofFloor})`;
+}
+
+/** The note that states the ceiling; undefined when no floor phase ran (--no-floor). */
+export function ceilingNote(floors: readonly ScenarioLine[]): string | undefined {
+  const measured = floors.filter((f) => f.efficiency !== undefined);
+  if (measured.length === 0) return undefined;
+  const figures = measured.map((f) => `${fmt2(f.efficiency!)} @${f.connections}`).join(' / ');
+  const rates = measured.map((f) => `${fmtInt(f.perSecond)}/s @${f.connections}`).join(', ');
+  return (
+    `Ceiling on this machine: a bare node:http server signing once per response reaches efficiency ${figures} ` +
+    `(${rates}; scripts/bench/floor-server.ts, same workers, same load).`
+  );
+}
+
 export interface Machine {
   date: string;
   cpuModel: string;
@@ -153,6 +187,11 @@ export function renderMarkdown(r: Report): string {
     '  just before each token phase). 1.0 would mean a token costs exactly its one signature. Both are CPU',
     '  time, not wall time, so the ratio holds on a shared, noisy machine and whatever the load generator',
     '  (autocannon, in the bench process on the same cores) takes; plain tokens/s and latencies do not.',
+    '- **floor** rows: a bare `node:http` server (scripts/bench/floor-server.ts, as many cluster workers as',
+    '  OpenFed) that per request only digests and signs once and answers a page the size of the SAML token',
+    '  page, under the same load. Its efficiency is the ceiling on this machine — HTTP handling and the load',
+    '  generator sharing the cores keep even it below 1.0 — and "% of the floor" beside an efficiency result',
+    '  is how much of that ceiling OpenFed reaches at the same concurrency.',
     '- Tokens: SP-initiated SAML 2.0 AuthnRequests over the Redirect binding, each with a fresh ID, and WS-Fed',
     '  `wsignin1.0` requests, all with one SSO session cookie. Every response is checked to be an auto-POST',
     '  token page; a sample of each phase is validated by @node-saml/node-saml (SAML 2.0) and xmlsec1 (the',

@@ -1,6 +1,6 @@
 /**
  * The pure parts of `npm run bench` (scripts/bench/): /proc parsing, CPU accounting, the efficiency
- * ratio and the target verdicts, the token-page reader and the AuthnRequest generator. The bench
+ * ratio and the target verdicts, the floor (ceiling) figures, the token-page reader and the AuthnRequest generator. The bench
  * itself is not run here: its numbers are measurements, not assertions.
  */
 import assert from 'node:assert/strict';
@@ -9,9 +9,22 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
+import { floorWorkerCount } from '../../scripts/bench/floor.js';
 import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
-import { efficiency, markdownTable, meets, row, TARGETS } from '../../scripts/bench/report.js';
+import {
+  ceilingNote,
+  efficiency,
+  efficiencyResult,
+  floorScenario,
+  markdownTable,
+  meets,
+  renderMarkdown,
+  row,
+  shareOfFloor,
+  TARGETS,
+  type ScenarioLine,
+} from '../../scripts/bench/report.js';
 import { cookiePairs, csrfTokenOf } from '../../scripts/bench/signin.js';
 import { assertionOf, looksLikeToken, readPostForm, Reservoir, RSA_SHA256, samlRequestFactory, wsfedQuery } from '../../scripts/bench/tokens.js';
 
@@ -89,6 +102,62 @@ describe('efficiency and targets', () => {
 
   test('markdown table: padded columns, one separator row', () => {
     assert.equal(markdownTable(['a', 'bb'], [['ccc', 'd']]), '| a   | bb |\n|-----|----|\n| ccc | d  |');
+  });
+});
+
+describe('the floor: a bare node:http server signing once per response', () => {
+  const line = (scenario: string, connections: number, perSecond: number, eff?: number): ScenarioLine => ({
+    scenario,
+    connections,
+    perSecond,
+    p50: 5,
+    p99: 20,
+    bad: 0,
+    cpuSeconds: 10,
+    seconds: 5,
+    perCpuSecond: perSecond / 2,
+    ...(eff !== undefined ? { rawRate: 1000, efficiency: eff } : {}),
+  });
+
+  test("OpenFed's efficiency as a share of the floor's; none without both", () => {
+    assert.equal(shareOfFloor(0.45, 0.75), 0.6);
+    assert.equal(shareOfFloor(0.45, undefined), undefined);
+    assert.equal(shareOfFloor(undefined, 0.75), undefined);
+    assert.equal(shareOfFloor(0.45, 0), undefined, 'a broken floor is no ratio, not Infinity');
+  });
+
+  test('the efficiency cell says how much of the floor OpenFed reaches, when the floor ran', () => {
+    const saml = line('SAML 2.0 @16', 16, 1900.4, 0.45);
+    assert.equal(efficiencyResult(saml, line(floorScenario(16), 16, 4000, 0.726)), '0.45 (1,900 tokens/s; 62 % of the floor)');
+    assert.equal(efficiencyResult(saml), '0.45 (1,900 tokens/s)', '--no-floor');
+    assert.equal(efficiencyResult(line('SAML 2.0 @16', 16, 3000, 0.8), line(floorScenario(16), 16, 3000, 0.76)), '0.80 (3,000 tokens/s; 105 % of the floor)', 'noise may put OpenFed above it');
+  });
+
+  test('the ceiling note names each concurrency; none when the floor did not run', () => {
+    const note = ceilingNote([line(floorScenario(16), 16, 4100, 0.741), line(floorScenario(64), 64, 3900, 0.7)]);
+    assert.match(note ?? '', /^Ceiling on this machine: a bare node:http server signing once per response reaches efficiency 0\.74 @16 \/ 0\.70 @64 \(4,100\/s @16, 3,900\/s @64;/);
+    assert.equal(ceilingNote([]), undefined);
+    assert.equal(floorScenario(64), 'floor: bare node:http + 1 signature @64');
+  });
+
+  test("the floor server runs as many workers as OpenFed serves with", () => {
+    assert.equal(floorWorkerCount('auto', 2), 2);
+    assert.equal(floorWorkerCount('auto', 0), 1);
+    assert.equal(floorWorkerCount(3, 2), 3);
+    assert.equal(floorWorkerCount(undefined, 8), 1, 'a build without cluster mode is one process');
+  });
+
+  test('the markdown explains the floor rows', () => {
+    const md = renderMarkdown({
+      machine: { date: 'd', cpuModel: 'cpu', cores: 2, node: 'v20', loadAverage: [0, 0, 0], memoryGiB: 4 },
+      mode: 'quick',
+      workers: 'server.workers auto',
+      rows: [],
+      scenarios: [],
+      notes: [],
+      failures: [],
+    });
+    assert.match(md, /\*\*floor\*\* rows: a bare `node:http` server/);
   });
 });
 
