@@ -1,13 +1,13 @@
 /**
  * The floor phase: floor-server.ts under the same load as the token phases, raw signing rate measured
- * right before, so the efficiency OpenFed reaches can be read against what a bare Node HTTP server
+ * before and after, so the efficiency OpenFed reaches can be read against what a bare Node HTTP server
  * that signs once per response reaches on this machine, in the same run.
  */
 import { availableParallelism } from 'node:os';
 import { runLoad, type Step } from './load.js';
 import { lineOf, problemsOf, type PhaseResult } from './phases.js';
 import { freePort, startFloorServer, type FloorServer } from './processes.js';
-import { measureRawSignRate } from './raw-sign.js';
+import { rawSignRateAround } from './raw-sign.js';
 import { floorScenario, fmt2, fmtInt, fmtMs } from './report.js';
 import { log } from './setup.js';
 
@@ -41,10 +41,9 @@ function floorSteps(bodyBytes: number): Step[] {
 
 async function loadFloor(server: FloorServer, name: string, connections: number, seconds: number, rawSeconds: number, bodyBytes: number): Promise<PhaseResult> {
   await runLoad({ target: server, connections, seconds: WARM_UP_SECONDS, steps: floorSteps(bodyBytes) });
-  const raw = await measureRawSignRate(rawSeconds);
-  log(`${name}: raw RSA-2048 ${fmtInt(raw.perCpuSecond)} signatures/core-s; load ${seconds} s`);
-  const load = await runLoad({ target: server, connections, seconds, steps: floorSteps(bodyBytes) });
-  const line = lineOf(name, load, raw.perCpuSecond);
+  const { rate, readings, result: load } = await rawSignRateAround(rawSeconds, () => runLoad({ target: server, connections, seconds, steps: floorSteps(bodyBytes) }));
+  log(`${name}: raw RSA-2048 ${readings.map(fmtInt).join(' / ')} signatures/core-s before / after`);
+  const line = lineOf(name, load, rate);
   log(`${name}: ${fmtInt(line.perSecond)} pages/s, p50 ${fmtMs(load.p50)}, p99 ${fmtMs(load.p99)}, efficiency ${fmt2(line.efficiency ?? 0)}`);
   return { line, load, failures: problemsOf(name, load) };
 }

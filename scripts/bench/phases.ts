@@ -1,15 +1,16 @@
 /**
  * The measurements of one run, each a function: token phases (SAML 2.0 and WS-Fed, raw signing rate
- * measured right before each), metadata, Redis memory per session, sign-ins against the DC next to
+ * measured before and after each), metadata, Redis memory per session, sign-ins against the DC next to
  * the DC's own bind rate. Each returns its table line and whatever broke.
  */
 import { createPrivateKey } from 'node:crypto';
 import { loadAdFacts } from '../../test/helpers/ad.js';
+import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot } from './cpu.js';
 import { runLoad, type LoadResult, type Step } from './load.js';
-import { ensureDc, freePort, startOpenFed, type OpenFed, type PemPair } from './processes.js';
-import { measureRawSignRate } from './raw-sign.js';
+import { AD_DIR, dcPid, ensureDc, freePort, startOpenFed, type OpenFed, type PemPair } from './processes.js';
+import { rawSignRateAround } from './raw-sign.js';
 import { measureSessionMemory, type SessionMemory } from './redis-memory.js';
-import { efficiency, fmt1, fmtInt, fmtMs, type ScenarioLine } from './report.js';
+import { efficiency, fmt1, fmtInt, fmtMs, perUnitMs, type ScenarioLine } from './report.js';
 import { DEMO_PASSWORD, DEMO_UPN, IDENTIFIER, log, METADATA_PATHS, openfedConfig, SP_ACS, SP_ENTITY_ID, SSO_PATH, WSFED_REALM, WSFED_REPLY, type Setup } from './setup.js';
 import { dcBindRate, signIn, signInSteps, type BindRate } from './signin.js';
 import {
@@ -172,15 +173,17 @@ async function validateSample(rig: TokenRig, protocol: Protocol, pages: readonly
 /** Raw signing rate, then the load, then the sample validated (after the load, so it costs the load nothing). */
 export async function tokenPhase(rig: TokenRig, protocol: Protocol, connections: number, seconds: number, rawSeconds: number): Promise<PhaseResult> {
   const name = `${protocol === 'saml2' ? 'SAML 2.0' : 'WS-Fed'} @${connections}`;
-  const raw = await measureRawSignRate(rawSeconds);
-  log(`${name}: raw RSA-2048 ${fmtInt(raw.perCpuSecond)} signatures/core-s; load ${seconds} s`);
   const sample = new Reservoir<string>(SAMPLE_SIZE);
-  const load = await runLoad({ target: rig.openfed, connections, seconds, steps: tokenSteps(rig, protocol, sample), sampleRss: connections === 64 });
+  log(`${name}: load ${seconds} s between two raw signing measurements`);
+  const { rate, readings, result: load } = await rawSignRateAround(rawSeconds, () =>
+    runLoad({ target: rig.openfed, connections, seconds, steps: tokenSteps(rig, protocol, sample), sampleRss: connections === 64 }),
+  );
+  log(`${name}: raw RSA-2048 ${readings.map(fmtInt).join(' / ')} signatures/core-s before / after`);
   const failures = problemsOf(name, load);
   const invalid = await validateSample(rig, protocol, sample.items);
   failures.push(...invalid.map((reason) => `${name}: a sampled token did not validate: ${reason}`));
   if (sample.items.length < Math.min(SAMPLE_SIZE, load.units)) failures.push(`${name}: only ${sample.items.length} tokens sampled`);
-  const line = lineOf(name, load, raw.perCpuSecond);
+  const line = lineOf(name, load, rate);
   log(
     `${name}: ${fmtInt(line.perSecond)} tokens/s, p50 ${fmtMs(load.p50)}, p99 ${fmtMs(load.p99)}, ` +
       `efficiency ${(line.efficiency ?? 0).toFixed(2)}; ${sample.items.length - invalid.length}/${sample.items.length} sampled tokens validate`,
@@ -241,8 +244,18 @@ export interface SignInResult {
   line: ScenarioLine;
   signIns: LoadResult;
   binds: BindRate;
+  /** CPU-seconds of the DC's processes during the sign-ins and during the plain binds */
+  dcCpu: { signIns: number; binds: number };
   failures: string[];
   note: string;
+}
+
+/** CPU-seconds a process tree used while `work` ran (0 without a root pid). */
+async function cpuDuring<T>(root: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuSeconds: number }> {
+  const before = root === undefined ? undefined : cpuSnapshot(root);
+  const result = await work();
+  const cpuSeconds = root === undefined || !before ? 0 : cpuSecondsBetween(before, cpuSnapshot(root), clockTicksPerSecond()).seconds;
+  return { result, cpuSeconds };
 }
 
 /**
@@ -264,22 +277,32 @@ export async function signInPhase(setup: Setup, seconds: number): Promise<SignIn
   };
   log('starting OpenFed against the Samba AD DC');
   const openfed = await startOpenFed(setup.dir, 'signin', openfedConfig({ ...setup, port: await freePort(), keyPrefix: 'benchad:' }, { ldap }));
+  // The DC's own CPU during each part: what a sign-in costs the DC next to what a bind does, which
+  // holds whoever else (OpenFed, the load generator) shares the cores.
+  const dcRoot = dcPid(AD_DIR);
   let signIns: LoadResult;
+  let dcSignInCpu: number;
   try {
     await signIn(openfed.url, user.sam, user.password);
     log(`sign-ins @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-    signIns = await runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) });
+    const run = await cpuDuring(dcRoot, () => runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) }));
+    signIns = run.result;
+    dcSignInCpu = run.cpuSeconds;
   } finally {
     await openfed.stop();
   }
   log(`DC binds @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-  const binds = await dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds });
+  const bindRun = await cpuDuring(dcRoot, () => dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds }));
+  const binds = bindRun.result;
   const name = `password sign-in @${SIGN_IN_CONNECTIONS}`;
   const failures = problemsOf(name, signIns);
   if (binds.errors > 0) failures.push(`DC binds: ${binds.errors} error(s): ${binds.firstError ?? ''}`);
   const note =
     `Sign-ins: ${fmtInt(signIns.units)} in ${fmt1(signIns.seconds)} s as ${user.sam} (GET + POST /signin; p50/p99 are per HTTP request); ` +
     `DC: ${fmtInt(binds.binds)} simple binds in ${fmt1(binds.seconds)} s, ${SIGN_IN_CONNECTIONS} connections. ` +
+    `CPU per sign-in: DC ${perUnitMs(dcSignInCpu, signIns.units)}, OpenFed ${perUnitMs(signIns.cpuSeconds, signIns.units)}; ` +
+    `DC CPU per plain bind ${perUnitMs(bindRun.cpuSeconds, binds.binds)}. ` +
     `The DC ${dc.started ? 'was started by the bench' : 'was already running (shared with the test suite)'}.`;
-  return { line: lineOf(name, signIns), signIns, binds, failures, note };
+  if (dcRoot === undefined) failures.push(`no pid file under ${AD_DIR}/run: the DC's CPU could not be measured`);
+  return { line: lineOf(name, signIns), signIns, binds, dcCpu: { signIns: dcSignInCpu, binds: bindRun.cpuSeconds }, failures, note };
 }

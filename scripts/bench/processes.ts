@@ -291,8 +291,8 @@ export const randomSecret = () => randomBytes(32).toString('base64url');
 
 export const AD_DIR = '/tmp/openfed-samba-ad';
 
-/** The pid in the DC's pid file, when there is one. */
-function dcPid(dir: string): number | undefined {
+/** The pid in the DC's pid file, when there is one: the root of Samba's process tree. */
+export function dcPid(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(join(dir, 'run', 'samba.pid'), 'utf8').trim());
     return pid > 0 ? pid : undefined;

@@ -12,6 +12,22 @@ export function efficiency(tokens: number, openfedCpuSeconds: number, rawSignatu
   return tokens / openfedCpuSeconds / rawSignaturesPerCpuSecond;
 }
 
+/**
+ * Sign-ins per DC CPU-second ÷ binds per DC CPU-second: the share of the DC's bind capacity that
+ * sign-ins through OpenFed reach when the DC is the bottleneck, as it is when OpenFed runs on its
+ * own servers. Unlike the wall-clock ratio it does not count OpenFed's and the load generator's CPU
+ * against the DC on a machine where all three share the cores.
+ */
+export function dcCapacityShare(signIns: number, dcCpuSignIns: number, binds: number, dcCpuBinds: number): number {
+  if (!(signIns > 0) || !(dcCpuSignIns > 0) || !(binds > 0) || !(dcCpuBinds > 0)) return 0;
+  return signIns / dcCpuSignIns / (binds / dcCpuBinds);
+}
+
+/** CPU-seconds per unit of work, in milliseconds ("–" when nothing was done). */
+export function perUnitMs(cpuSeconds: number, units: number): string {
+  return units > 0 ? `${((cpuSeconds * 1000) / units).toFixed(1)} ms` : '–';
+}
+
 export interface Target {
   op: '>=' | '<=';
   limit: number;
@@ -184,9 +200,11 @@ export function renderMarkdown(r: Report): string {
     '',
     '- **efficiency** = tokens per CPU-second of the OpenFed processes ÷ RSA-2048/SHA-256 signatures per',
     '  CPU-second of one core (a pre-parsed `KeyObject` signing in a tight loop in a child process, measured',
-    '  just before each token phase). 1.0 would mean a token costs exactly its one signature. Both are CPU',
-    '  time, not wall time, so the ratio holds on a shared, noisy machine and whatever the load generator',
-    '  (autocannon, in the bench process on the same cores) takes; plain tokens/s and latencies do not.',
+    '  before and after each phase; the higher reading counts, since other tenants can only slow it). 1.0',
+    '  would mean a token costs exactly its one signature. Both are CPU time, not wall time, so the ratio',
+    '  does not count what the load generator (autocannon, in the bench process on the same cores) takes;',
+    '  it is not immune to a busy machine, though: contention for caches and cores makes every request',
+    '  dearer (the floor rows move with it), so compare runs made on a quiet machine.',
     '- **floor** rows: a bare `node:http` server (scripts/bench/floor-server.ts, as many cluster workers as',
     '  OpenFed) that per request only digests and signs once and answers a page the size of the SAML token',
     '  page, under the same load. Its efficiency is the ceiling on this machine — HTTP handling and the load',
@@ -198,7 +216,10 @@ export function renderMarkdown(r: Report): string {
     '  SAML 1.1 assertion of WS-Fed), with InResponseTo matched to a request the bench sent.',
     '- Sign-ins: GET /signin (CSRF token) + POST /signin with the password, against the Samba AD DC, next to',
     '  plain LDAP simple binds of the same user straight to the DC at the same concurrency. Throttling and',
-    '  extranet lockout are off in the bench configuration.',
+    '  extranet lockout are off in the bench configuration. Two ratios: wall clock (sign-ins/s ÷ binds/s; here',
+    '  OpenFed and the load generator take CPU the DC would otherwise have, so it understates a deployment',
+    '  where OpenFed has its own servers) and DC capacity (sign-ins per DC CPU-second ÷ binds per DC',
+    '  CPU-second, read from /proc for the Samba processes: what a sign-in costs the DC next to a bind).',
     '- Redis per SSO session: sessions made by signing in, each then used for one SAML and one WS-Fed token;',
     '  MEMORY USAGE of its sess key plus its share of the user index set, with the INFO used_memory delta per',
     '  session beside it (less replication and client buffers and the replay-cache keys of its requests).',

@@ -14,11 +14,13 @@ import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
 import {
   ceilingNote,
+  dcCapacityShare,
   efficiency,
   efficiencyResult,
   floorScenario,
   markdownTable,
   meets,
+  perUnitMs,
   renderMarkdown,
   row,
   shareOfFloor,
@@ -98,6 +100,15 @@ describe('efficiency and targets', () => {
     assert.equal(row('x', undefined, 'not measured', TARGETS.metadataPerSecond).met, undefined);
     assert.equal(row('x', Number.NaN, '?', TARGETS.metadataPerSecond).met, undefined);
     assert.equal(row('x', 12_000, '12,000', TARGETS.metadataPerSecond).met, true);
+  });
+
+  test('DC capacity: sign-ins per DC CPU-second over binds per DC CPU-second', () => {
+    // 1,000 sign-ins took the DC 10 CPU-s (10 ms each); 2,000 binds took it 16 CPU-s (8 ms each): 80 %.
+    assert.equal(dcCapacityShare(1000, 10, 2000, 16), 0.8);
+    assert.equal(dcCapacityShare(1000, 0, 2000, 16), 0, 'no DC CPU measured is no ratio');
+    assert.equal(dcCapacityShare(0, 10, 2000, 16), 0);
+    assert.equal(perUnitMs(2.5, 1000), '2.5 ms');
+    assert.equal(perUnitMs(1, 0), '–');
   });
 
   test('markdown table: padded columns, one separator row', () => {
