@@ -20,6 +20,12 @@ export const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 export interface SamlRequestFactory {
   /** The path+query of a fresh AuthnRequest; its ID is remembered in `ids`. */
   next(): string;
+  /**
+   * Makes `count` requests ahead, which next() hands out first: deflating and signing on the fly
+   * would have the load generator compete with OpenFed for the same cores during a measured phase.
+   * Their IssueInstant is now, well inside OpenFed's freshness window for a phase of seconds.
+   */
+  prepare(count: number): void;
   readonly ids: Set<string>;
 }
 
@@ -34,18 +40,23 @@ export function samlRequestFactory(o: { idpSsoUrl: string; spEntityId: string; s
   const head =
     '<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"';
   const tailXml = `><saml:Issuer>${o.spEntityId}</saml:Issuer></samlp:AuthnRequest>`;
+  const make = () => {
+    const id = `_bench${randomBytes(16).toString('hex')}`;
+    ids.add(id);
+    const xml = `${head} ID="${id}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${o.idpSsoUrl}"${tailXml}`;
+    let query = `SAMLRequest=${encodeURIComponent(deflateRawSync(xml).toString('base64'))}`;
+    if (o.signingKey) {
+      query += `&SigAlg=${encodeURIComponent(RSA_SHA256)}`;
+      query += `&Signature=${encodeURIComponent(sign('sha256', Buffer.from(query), o.signingKey).toString('base64'))}`;
+    }
+    return `${path}?${query}`;
+  };
+  let ready: string[] = [];
   return {
     ids,
-    next() {
-      const id = `_bench${randomBytes(16).toString('hex')}`;
-      ids.add(id);
-      const xml = `${head} ID="${id}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${o.idpSsoUrl}"${tailXml}`;
-      let query = `SAMLRequest=${encodeURIComponent(deflateRawSync(xml).toString('base64'))}`;
-      if (o.signingKey) {
-        query += `&SigAlg=${encodeURIComponent(RSA_SHA256)}`;
-        query += `&Signature=${encodeURIComponent(sign('sha256', Buffer.from(query), o.signingKey).toString('base64'))}`;
-      }
-      return `${path}?${query}`;
+    next: () => ready.pop() ?? make(),
+    prepare(count) {
+      ready = Array.from({ length: count }, make);
     },
   };
 }

@@ -219,6 +219,15 @@ describe('what the bench sends', () => {
     assert.equal(factory.ids.size, 50);
   });
 
+  test('requests prepared ahead are handed out first, each once, then fresh ones are made', () => {
+    const factory = samlRequestFactory({ idpSsoUrl: 'http://127.0.0.1:8080/adfs/ls/', spEntityId: 'urn:sp' });
+    factory.prepare(3);
+    assert.equal(factory.ids.size, 3, 'made (and remembered) ahead');
+    const paths = Array.from({ length: 5 }, () => factory.next());
+    assert.equal(new Set(paths).size, 5);
+    assert.equal(factory.ids.size, 5, 'two more made on the fly');
+  });
+
   test('a signed Redirect query verifies with the SP key over SAMLRequest and SigAlg as sent', () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const path = samlRequestFactory({ idpSsoUrl: 'http://127.0.0.1:1/adfs/ls/', spEntityId: 'urn:sp', signingKey: privateKey }).next();
