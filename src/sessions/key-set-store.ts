@@ -8,21 +8,27 @@
  */
 import type { KeySetStore, StoredKeySetText } from '../keys/store.js';
 import { serializeKeySet, type StoredKeySet } from '../keys/key-set.js';
-import type { RedisConnection } from './redis.js';
+import { luaScript, runLua, type RedisConnection } from './redis.js';
 
 /** KEYS[1] the hash. ARGV: version, document. 0 when a set exists already (another node was first). */
-const CREATE = `
+const CREATE = luaScript(
+  1,
+  `
 if redis.call('HSETNX', KEYS[1], 'version', ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
 return 1
-`;
+`,
+);
 
 /** KEYS[1] the hash. ARGV: expected version, new version, document. 0 when someone changed it first. */
-const REPLACE = `
+const REPLACE = luaScript(
+  1,
+  `
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'doc', ARGV[3])
 return 1
-`;
+`,
+);
 
 export class RedisKeySetStore implements KeySetStore {
   readonly kind = 'redis';
@@ -49,13 +55,13 @@ export class RedisKeySetStore implements KeySetStore {
   }
 
   async create(set: StoredKeySet): Promise<boolean> {
-    const created = await this.connection.run('create key set', (c) => c.eval(CREATE, 1, this.key, set.version, serializeKeySet(set)));
+    const created = await this.connection.run('create key set', (c) => runLua(c, CREATE, this.key, set.version, serializeKeySet(set)));
     return created === 1;
   }
 
   async replace(expectedVersion: number, set: StoredKeySet): Promise<boolean> {
     const replaced = await this.connection.run('update key set', (c) =>
-      c.eval(REPLACE, 1, this.key, String(expectedVersion), set.version, serializeKeySet(set)),
+      runLua(c, REPLACE, this.key, String(expectedVersion), set.version, serializeKeySet(set)),
     );
     return replaced === 1;
   }

@@ -16,7 +16,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { systemClock, type Clock } from '../clock.js';
 import type { FamiliarIp, LockoutState } from '../lockout/policy.js';
 import type { LockoutStore, ThrottleResult, VersionedState } from '../lockout/store.js';
-import type { RedisClient, RedisConnection } from './redis.js';
+import { luaScript, runLua, type RedisClient, type RedisConnection } from './redis.js';
 
 export interface AddressLimit {
   /** Sign-in attempts allowed per address per window; 0 turns the throttle off. */
@@ -114,13 +114,16 @@ function put<V>(map: Map<string, MemoryEntry<V>>, key: string, value: V, expires
 // ---------------------------------------------------------------------------------------------
 
 /** KEYS[1] user hash. ARGV: expected version, TTL ms, u, f, t, ips JSON. Returns 1 when written. */
-const COMPARE_AND_SET = `
+const COMPARE_AND_SET = luaScript(
+  1,
+  `
 local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if version ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', version + 1, 'u', ARGV[3], 'f', ARGV[4], 't', ARGV[5], 'ips', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
-`;
+`,
+);
 
 export class RedisLockoutStore implements LockoutStore {
   readonly kind = 'redis';
@@ -145,10 +148,7 @@ export class RedisLockoutStore implements LockoutStore {
 
   async compareAndSet(user: string, expectedVersion: number, state: LockoutState, ttlMs: number): Promise<boolean> {
     const written = await this.connection.run('write lockout state', (c) =>
-      c.eval(
-        COMPARE_AND_SET,
-        1,
-        this.userPrefix + user,
+      runLua(c, COMPARE_AND_SET, this.userPrefix + user,
         expectedVersion,
         Math.max(1, Math.ceil(ttlMs)),
         state.unknownBadCount,

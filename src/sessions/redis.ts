@@ -19,6 +19,7 @@
  * When Redis is unreachable every operation fails fast with StoreUnavailableError (the page
  * answers 503) while the client keeps reconnecting in the background, so the node heals by itself.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
@@ -52,6 +53,35 @@ type ConnectionState = 'starting' | 'up' | 'down';
 
 /** A standalone or Sentinel-managed client (Redis) or a Cluster client: the same commands. */
 export type RedisClient = Redis | Cluster;
+
+/** A Lua script of ours and how many of its arguments are keys (a Cluster routes by them). */
+export interface LuaScript {
+  readonly name: string;
+  readonly lua: string;
+  readonly numberOfKeys: number;
+}
+
+export function luaScript(numberOfKeys: number, lua: string): LuaScript {
+  return { name: `openfed_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`, lua, numberOfKeys };
+}
+
+const definedScripts = new WeakMap<RedisClient, Set<string>>();
+
+/**
+ * Runs a script through ioredis's defineCommand: EVALSHA, with the body sent only when Redis does
+ * not know it yet (first use, after a restart or a failover), instead of the whole text with every
+ * call for Redis to hash again.
+ */
+export function runLua(client: RedisClient, script: LuaScript, ...keysAndArgs: Array<string | number>): Promise<unknown> {
+  let defined = definedScripts.get(client);
+  if (!defined) definedScripts.set(client, (defined = new Set()));
+  if (!defined.has(script.name)) {
+    client.defineCommand(script.name, { lua: script.lua, numberOfKeys: script.numberOfKeys });
+    defined.add(script.name);
+  }
+  const command = (client as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>)[script.name]!;
+  return command.apply(client, keysAndArgs);
+}
 
 export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
 
@@ -468,7 +498,9 @@ const LUA_SESSION_KEY = (prefixArg: string) =>
  * all of it: a script blocks its Redis (shard), and a busy shared account can have thousands of
  * sessions; repeated sampling still clears dead ids over time.
  */
-const CREATE = `
+const CREATE = luaScript(
+  2,
+  `
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
 for _, id in ipairs(redis.call('SRANDMEMBER', KEYS[2], 32)) do
   if redis.call('EXISTS', ${LUA_SESSION_KEY('ARGV[4]')}) == 0 then redis.call('SREM', KEYS[2], id) end
@@ -476,14 +508,17 @@ end
 redis.call('SADD', KEYS[2], ARGV[3])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 1
-`;
+`,
+);
 
 /**
  * KEYS[1] session key. ARGV: the relying party, and the same JSON-encoded (by JS, so escaping
  * matches JSON.stringify). Rewrites the text rather than re-encoding with cjson, which would turn
  * empty arrays into {} and round long numbers; the codec guarantees the text ends with the rp list.
  */
-const ADD_RELYING_PARTY = `
+const ADD_RELYING_PARTY = luaScript(
+  1,
+  `
 local stored = redis.call('GET', KEYS[1])
 if not stored then return 0 end
 for _, rp in ipairs(cjson.decode(stored).rp) do
@@ -494,17 +529,21 @@ local head = string.sub(stored, 1, -3)
 local separator = (string.sub(head, -1) == '[') and '' or ','
 redis.call('SET', KEYS[1], head .. separator .. ARGV[2] .. ']}', 'KEEPTTL')
 return 1
-`;
+`,
+);
 
 /** KEYS[1] user index. ARGV[1] session key prefix. Returns how many live sessions were ended. */
-const DESTROY_FOR_USER = `
+const DESTROY_FOR_USER = luaScript(
+  1,
+  `
 local ended = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   ended = ended + redis.call('DEL', ${LUA_SESSION_KEY('ARGV[1]')})
 end
 redis.call('DEL', KEYS[1])
 return ended
-`;
+`,
+);
 
 /** The session and user-index keys of one user, as the stores and scripts build them. */
 export function sessionKeys(keyPrefix: string): {
@@ -575,7 +614,7 @@ export class RedisSessionStore implements SessionStore {
     for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
       const id = newSessionId(upn);
       const created = await this.connection.run('create session', (c) =>
-        c.eval(CREATE, 2, this.keys.session(id), userKey, json, ttlMs, id, this.keys.sessionPrefix),
+        runLua(c, CREATE, this.keys.session(id), userKey, json, ttlMs, id, this.keys.sessionPrefix),
       );
       if (created === 1) return id;
     }
@@ -597,7 +636,7 @@ export class RedisSessionStore implements SessionStore {
   async addRelyingParty(id: string, rp: string): Promise<void> {
     if (!isWellFormedId(id)) return;
     await this.connection.run('add relying party', (c) =>
-      c.eval(ADD_RELYING_PARTY, 1, this.keys.session(id), rp, JSON.stringify(rp)),
+      runLua(c, ADD_RELYING_PARTY, this.keys.session(id), rp, JSON.stringify(rp)),
     );
   }
 
@@ -609,7 +648,7 @@ export class RedisSessionStore implements SessionStore {
 
   async destroyForUser(userPrincipalName: string): Promise<number> {
     const ended = await this.connection.run('destroy sessions of user', (c) =>
-      c.eval(DESTROY_FOR_USER, 1, this.keys.user(userPrincipalName), this.keys.sessionPrefix),
+      runLua(c, DESTROY_FOR_USER, this.keys.user(userPrincipalName), this.keys.sessionPrefix),
     );
     return Number(ended);
   }

@@ -12,23 +12,29 @@ import { createHash } from 'node:crypto';
 import type { RedisConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RelyingPartyStore, StoreSnapshot } from '../relying-parties/store.js';
-import { RedisConnection } from './redis.js';
+import { luaScript, RedisConnection, runLua } from './redis.js';
 
 /** KEYS: reg, md, ver. ARGV: id, registration[, metadata copy]. 0 when the id is taken. */
-const ADD = `
+const ADD = luaScript(
+  3,
+  `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 if ARGV[3] then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) else redis.call('HDEL', KEYS[2], ARGV[1]) end
 redis.call('INCR', KEYS[3])
 return 1
-`;
+`,
+);
 
 /** KEYS: reg, md, ver. ARGV: id. */
-const REMOVE = `
+const REMOVE = luaScript(
+  3,
+  `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('INCR', KEYS[3])
 return 1
-`;
+`,
+);
 
 export class RedisRelyingPartyStore implements RelyingPartyStore {
   readonly kind = 'redis';
@@ -66,13 +72,13 @@ export class RedisRelyingPartyStore implements RelyingPartyStore {
 
   async addRegistration(id: string, encoded: string, metadata?: string): Promise<boolean> {
     const added = await this.#connection.run('add relying party', (c) =>
-      c.eval(ADD, 3, this.#reg, this.#md, this.#ver, id, encoded, ...(metadata !== undefined ? [metadata] : [])),
+      runLua(c, ADD, this.#reg, this.#md, this.#ver, id, encoded, ...(metadata !== undefined ? [metadata] : [])),
     );
     return added === 1;
   }
 
   async removeRegistration(id: string): Promise<boolean> {
-    const removed = await this.#connection.run('remove relying party', (c) => c.eval(REMOVE, 3, this.#reg, this.#md, this.#ver, id));
+    const removed = await this.#connection.run('remove relying party', (c) => runLua(c, REMOVE, this.#reg, this.#md, this.#ver, id));
     return removed === 1;
   }
 

@@ -136,6 +136,26 @@ describe('redis: storage layout', () => {
     assert.deepStrictEqual(members, [live]);
     assert.equal(await stores.sessions.get(expiring), undefined);
   });
+
+  it('runs its scripts by SHA (EVALSHA), and still after Redis lost them (SCRIPT FLUSH, as after a restart)', async () => {
+    const calls = async () => {
+      const stats = String(await redis.command('INFO', 'commandstats'));
+      const count = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return { eval: count('eval'), evalsha: count('evalsha') };
+    };
+    await stores.sessions.create(sampleRecord(systemClock)); // the script is known from here on
+    const before = await calls();
+    for (let i = 0; i < 5; i++) await stores.sessions.create(sampleRecord(systemClock));
+    const known = await calls();
+    assert.equal(known.evalsha - before.evalsha, 5, 'five creates, five EVALSHA');
+    assert.equal(known.eval, before.eval, 'no script body sent again');
+
+    await redis.command('SCRIPT', 'FLUSH');
+    const id = await stores.sessions.create(sampleRecord(systemClock));
+    assert.ok(await stores.sessions.get(id), 'created after the flush');
+    const after = await calls();
+    assert.equal(after.eval - known.eval, 1, 'the body sent once, after NOSCRIPT');
+  });
 });
 
 describe('redis: failure and recovery', () => {
