@@ -153,7 +153,7 @@ async function main(): Promise<number> {
     m.sessionMemory = await sessionMemoryPhase(rig, redis.url, setup.keyPrefix, sessionCount);
     // Compiled code, warm caches and a replay cache in steady state, as a server that has been up a while.
     log('warm-up');
-    await warmUp(rig, opts.quick ? 1 : 2);
+    await warmUp(rig, opts.quick ? 1 : 5);
     for (const protocol of ['saml2', 'wsfed'] as const) {
       for (const connections of [16, 64]) absorb(m, await tokenPhase(rig, protocol, connections, seconds, rawSeconds));
     }
@@ -174,7 +174,7 @@ async function main(): Promise<number> {
     }
 
     if (opts.ad) {
-      m.signIn = await signInPhase(setup, seconds);
+      m.signIn = await signInPhase(setup, seconds, opts.quick ? 3 : 15);
       m.scenarios.push(m.signIn.line);
       m.failures.push(...m.signIn.failures);
       m.notes.push(m.signIn.note);
