@@ -42,6 +42,10 @@ export function registerEarlyRoutes(app: Express, ctx: WebContext): void {
   app.get(ROUTES.federationMetadata, federationMetadata(ctx));
 }
 
+/**
+ * The routes behind express's middleware. A check added as middleware here (a rate limit, a header
+ * rule) does not see what preRouter answers: give the hot path (hot-path.ts) the same check.
+ */
 export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string): void {
   const forms = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
 
