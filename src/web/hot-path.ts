@@ -6,9 +6,9 @@
  * Node's own request and response — by the same protocol calls, issuing record and page as the
  * handlers in handlers/saml2.ts and handlers/wsfed.ts.
  *
- * Only that plain success is answered here. Until the page is committed nothing has been written:
- * the session is only read, SamlIdp.inspect() leaves the replay cache alone, and admit() either
- * claims the request ID or changes nothing. So whenever anything else would happen — no or stale
+ * Only that plain success is answered here, and nothing is left written otherwise: the session is
+ * only read, and a SAML request ID claimed (admit(), sent with the session read) is given back
+ * (unadmit()) when the request is not answered here. So whenever anything else would happen — no or stale
  * session, a sign-in needed, an error of any kind, a SAML error status, the first token for this RP
  * in the session (which writes to it) — the request goes on to express untouched, which does it
  * all again the usual way, with its one error handler.
@@ -22,6 +22,13 @@ import type { AppDeps } from './context.js';
 import { recordTokenIssued, type Requester } from './handlers/issued.js';
 import { renderPost } from './handlers/post-binding.js';
 import { lookupSession, sessionIdOf } from './sso-cookie.js';
+
+/** A request ID claimed and then not given back: the request can no longer go on untouched. */
+class PastHandOver extends Error {
+  constructor(cause: unknown) {
+    super('a claimed request ID could not be given back', { cause });
+  }
+}
 
 /** A page ready to send, with what must be recorded when it is. */
 interface Answer {
@@ -46,45 +53,65 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
     const rawQuery = url.slice(url.indexOf('?') + 1);
     // The parser express uses ("simple" = node:querystring), so a repeated name is an array here too.
     const query = parseQuery(rawQuery);
-    const session = await lookupSession(sessionIdOf(sessionCookie(req.headers.cookie, cookieName)), ctx);
-    if (!session) return undefined;
-    const principal = session.record.principal;
-
-    if (query.SAMLResponse === undefined && typeof query.SAMLRequest === 'string') {
-      const relayState = single(query, 'RelayState');
-      if (relayState === null) return undefined;
-      const inspected = ctx.saml.inspect({ binding: 'redirect', message: query.SAMLRequest, param: 'SAMLRequest', relayState, rawQuery });
-      if (inspected.received.kind !== 'AuthnRequest') return undefined;
-      const trusted = inspected.received.trusted;
-      if (!session.record.relyingParties.includes(trusted.rpEntityId)) return undefined;
-      const outcome = await ctx.saml.answer(trusted, session);
-      if (outcome.action !== 'post' || outcome.status !== 'success') return undefined;
-      await ctx.saml.admit(inspected);
-      return {
-        url: outcome.url,
-        fields: outcome.fields,
-        commit: (who) => {
-          who.log.info({ event: 'saml2.authn_request', rp: trusted.rpEntityId, id: trusted.request?.id }, 'SAML AuthnRequest');
-          recordTokenIssued(ctx, who, { protocol: 'saml2', rp: trusted.rpEntityId, upn: principal.userPrincipalName, nameId: outcome.nameId });
-        },
-      };
-    }
-
-    if (query.SAMLRequest === undefined && query.SAMLResponse === undefined && query.wa === WA.signIn) {
-      const trusted = ctx.wsfed.trust(readSignInRequest(query));
-      if (!session.record.relyingParties.includes(`${WSFED_SESSION_PREFIX}${trusted.realm}`)) return undefined;
-      const outcome = ctx.wsfed.answer(trusted, session, ip);
-      if (outcome.action !== 'post') return undefined;
-      return {
-        url: outcome.url,
-        fields: outcome.fields,
-        commit: (who) => {
-          who.log.info({ event: 'wsfed.signin_request', realm: trusted.realm }, 'WS-Fed sign-in request');
-          recordTokenIssued(ctx, who, { protocol: 'wsfed', rp: trusted.realm, upn: principal.userPrincipalName, nameId: outcome.nameId });
-        },
-      };
-    }
+    const sessionId = sessionIdOf(sessionCookie(req.headers.cookie, cookieName));
+    if (sessionId === undefined) return undefined;
+    if (query.SAMLResponse === undefined && typeof query.SAMLRequest === 'string') return saml(query, query.SAMLRequest, rawQuery, sessionId);
+    if (query.SAMLRequest === undefined && query.SAMLResponse === undefined && query.wa === WA.signIn) return wsfed(query, sessionId, ip);
     return undefined;
+  }
+
+  async function saml(query: ParsedUrlQuery, message: string, rawQuery: string, sessionId: string): Promise<Answer | undefined> {
+    const relayState = single(query, 'RelayState');
+    if (relayState === null) return undefined;
+    const inspected = ctx.saml.inspect({ binding: 'redirect', message, param: 'SAMLRequest', relayState, rawQuery });
+    if (inspected.received.kind !== 'AuthnRequest') return undefined;
+    const trusted = inspected.received.trusted;
+    // One Redis round trip for both: the session read and the replay claim leave together
+    // (auto-pipelined). A claim that is then not answered here is taken back before handing over.
+    const [read, claim] = await Promise.allSettled([lookupSession(sessionId, ctx), ctx.saml.admit(inspected)]);
+    if (claim.status === 'rejected') return undefined; // a replay, or Redis failing: express meets it again
+    let answer: Answer | undefined;
+    try {
+      const session = read.status === 'fulfilled' ? read.value : undefined;
+      if (session?.record.relyingParties.includes(trusted.rpEntityId)) {
+        const outcome = await ctx.saml.answer(trusted, session);
+        if (outcome.action === 'post' && outcome.status === 'success') {
+          const upn = session.record.principal.userPrincipalName;
+          answer = {
+            url: outcome.url,
+            fields: outcome.fields,
+            commit: (who) => {
+              who.log.info({ event: 'saml2.authn_request', rp: trusted.rpEntityId, id: trusted.request?.id }, 'SAML AuthnRequest');
+              recordTokenIssued(ctx, who, { protocol: 'saml2', rp: trusted.rpEntityId, upn, nameId: outcome.nameId });
+            },
+          };
+        }
+      }
+    } finally {
+      if (answer === undefined) {
+        await ctx.saml.unadmit(inspected).catch((err: unknown) => {
+          throw new PastHandOver(err);
+        });
+      }
+    }
+    return answer;
+  }
+
+  async function wsfed(query: ParsedUrlQuery, sessionId: string, ip: string): Promise<Answer | undefined> {
+    const trusted = ctx.wsfed.trust(readSignInRequest(query));
+    const session = await lookupSession(sessionId, ctx);
+    if (!session?.record.relyingParties.includes(`${WSFED_SESSION_PREFIX}${trusted.realm}`)) return undefined;
+    const outcome = ctx.wsfed.answer(trusted, session, ip);
+    if (outcome.action !== 'post') return undefined;
+    const upn = session.record.principal.userPrincipalName;
+    return {
+      url: outcome.url,
+      fields: outcome.fields,
+      commit: (who) => {
+        who.log.info({ event: 'wsfed.signin_request', realm: trusted.realm }, 'WS-Fed sign-in request');
+        recordTokenIssued(ctx, who, { protocol: 'wsfed', rp: trusted.realm, upn, nameId: outcome.nameId });
+      },
+    };
   }
 
   return (req, res, fallback) => {
@@ -100,8 +127,8 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
           fallback(err);
         }
       },
-      // Whatever went wrong, nothing was written: express meets it again and answers properly.
-      () => fallback(),
+      // Whatever else went wrong, nothing was left written: express meets it again and answers properly.
+      (err: unknown) => fallback(err instanceof PastHandOver ? err.cause : undefined),
     );
   };
 }
