@@ -535,7 +535,7 @@ export const configSchema = z
               .nonnegative()
               .default(100)
               .describe(
-                'Sign-in attempts (form posts) allowed from one client address per window; more get 429. 0 turns it off. ' +
+                'Sign-in attempts (form posts) allowed from one client address (IPv4) or /64 (IPv6) per window; more get 429. 0 turns it off. ' +
                   'Caps a password spray from one address; generous by default because an office behind one NAT address signs in in bursts.',
               ),
             windowSeconds: z.number().int().positive().max(86_400).default(60).describe('The per-address window.'),

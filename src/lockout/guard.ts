@@ -15,6 +15,7 @@ import type { AuthFailureReason, Directory, Principal } from '../directory/types
 import { OpenFedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
+  addressBlockOf,
   decide,
   EMPTY_STATE,
   recordSuccess,
@@ -93,11 +94,15 @@ export class LockoutGuard {
     this.clock = deps.clock;
   }
 
-  /** Counts a sign-in post from `clientIp`; throws TooManyAttemptsError (429) past the per-address limit. */
+  /**
+   * Counts a sign-in post from `clientIp` (by its IPv6 /64, see addressBlockOf); throws
+   * TooManyAttemptsError (429) past the per-address limit.
+   */
   async throttleAddress(clientIp: string): Promise<void> {
-    const result: ThrottleResult = await this.store.consumeAddress(clientIp);
+    const block = addressBlockOf(clientIp);
+    const result: ThrottleResult = await this.store.consumeAddress(block);
     if (!result.allowed) {
-      this.log.warn({ clientIp, retryAfterSeconds: result.retryAfterSeconds }, 'sign-in attempts from one address over the limit');
+      this.log.warn({ clientIp, block, retryAfterSeconds: result.retryAfterSeconds }, 'sign-in attempts from one address over the limit');
       throw new TooManyAttemptsError(result.retryAfterSeconds);
     }
   }

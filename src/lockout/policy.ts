@@ -15,6 +15,8 @@
  *   all pass the check and lock the AD account anyway.
  */
 
+import ipaddr from 'ipaddr.js';
+
 export type LockoutMode = 'off' | 'logOnly' | 'enforce';
 
 export interface LockoutSettings {
@@ -118,4 +120,19 @@ export function liveFamiliarIps(state: LockoutState, now: number, s: LockoutSett
 /** The key a user's state is kept under: the UPN when the directory knows the name, else the typed name. */
 export function userKey(name: string): string {
   return name.normalize('NFC').trim().toLowerCase();
+}
+
+/**
+ * What the per-address throttle counts by: an IPv4 address (also when it arrives IPv4-mapped, as
+ * ::ffff:a.b.c.d), or the /64 an IPv6 address is in. A subscriber or host is given a whole /64
+ * (RFC 6177) and picks new addresses in it at will (privacy addresses, RFC 8981), so counting full
+ * IPv6 addresses would let one client spray passwords from 2^64 of them. Anything unparsable
+ * (an empty address) is counted as it is.
+ */
+export function addressBlockOf(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  const prefix = (address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16));
+  return `${prefix.join(':')}::/64`;
 }

@@ -8,7 +8,8 @@ import { ManualClock } from '../../src/clock.js';
 import { MemoryAuditLog } from '../../src/audit/audit.js';
 import type { AuthResult, Principal } from '../../src/directory/types.js';
 import { LockoutGuard, lockoutSettings } from '../../src/lockout/guard.js';
-import { decide, EMPTY_STATE, MAX_FAMILIAR_IPS, recordSuccess, refund, reserve, type LockoutSettings } from '../../src/lockout/policy.js';
+import { addressBlockOf, decide, EMPTY_STATE, MAX_FAMILIAR_IPS, recordSuccess, refund, reserve, type LockoutSettings } from '../../src/lockout/policy.js';
+import { TooManyAttemptsError } from '../../src/lockout/guard.js';
 import { silentLogger } from '../../src/log.js';
 import { MemoryLockoutStore } from '../../src/sessions/lockout-store.js';
 
@@ -219,5 +220,38 @@ describe('guard', () => {
     assert.equal((await f.store.get('nobody'))?.state.unknownBadCount, 3);
     f.clock.advance(30 * 60_000);
     assert.equal(await f.store.get('nobody'), undefined);
+  });
+});
+
+describe('per-address throttle: what counts as one address', () => {
+  const cases: Array<[string, string]> = [
+    ['192.0.2.7', '192.0.2.7'],
+    ['::ffff:192.0.2.7', '192.0.2.7'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+    ['2001:DB8:0001:0002:0:0:0:9', '2001:db8:1:2::/64'],
+    ['2001:db8:1:3::1', '2001:db8:1:3::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['', ''],
+    ['not an address', 'not an address'],
+  ];
+  for (const [ip, block] of cases) {
+    test(`${ip || '(empty)'} → ${block || '(empty)'}`, () => assert.equal(addressBlockOf(ip), block));
+  }
+
+  test('addresses of one IPv6 /64 share one budget; the next /64 and IPv4 have their own', async () => {
+    const store = new MemoryLockoutStore({ attempts: 3, windowSeconds: 60 }, new ManualClock(Date.UTC(2026, 0, 1)));
+    const guard = new LockoutGuard({
+      config: { mode: 'enforce', threshold: 3, observationWindowMinutes: 30, familiarLocationDays: 14, perAddress: { attempts: 3, windowSeconds: 60 } },
+      store,
+      directory: { findPrincipal: async () => undefined },
+      audit: new MemoryAuditLog(),
+      logger: silentLogger,
+      clock: new ManualClock(Date.UTC(2026, 0, 1)),
+    });
+    for (const ip of ['2001:db8:7:7::1', '2001:db8:7:7:a:b:c:d', '2001:db8:7:7:ffff:ffff:ffff:ffff']) await guard.throttleAddress(ip);
+    await assert.rejects(guard.throttleAddress('2001:db8:7:7::42'), TooManyAttemptsError, 'a fourth address in the same /64 is over the limit');
+    await guard.throttleAddress('2001:db8:7:8::1');
+    await guard.throttleAddress('192.0.2.7');
   });
 });
