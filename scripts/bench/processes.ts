@@ -289,7 +289,8 @@ export const randomSecret = () => randomBytes(32).toString('base64url');
 
 // ------------------------------------------------------------------------------------ Samba DC
 
-export const AD_DIR = '/tmp/openfed-samba-ad';
+/** Where the test suite's throwaway domain lives (scripts/test.sh uses the same variable and default). */
+export const AD_DIR = process.env.OPENFED_TEST_AD_DIR ?? '/tmp/openfed-samba-ad';
 
 /** The pid in the DC's pid file, when there is one: the root of Samba's process tree. */
 export function dcPid(dir: string): number | undefined {
