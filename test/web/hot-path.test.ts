@@ -112,13 +112,14 @@ describe('the hot path on its own', () => {
 
   test('answers a SAML AuthnRequest for an RP the session knows with a token node-saml accepts, and claims its ID', async () => {
     handedOver = 0;
-    const { path, id } = samlPath({}, 'state & <more>');
+    const { path, id } = samlPath({}, 'state & <more> é 日本 🙂');
     const res = await get(base, path);
     assert.equal(res.status, 200);
     assert.equal(handedOver, 0);
+    assert.ok(res.body.endsWith('</html>\n\n'), 'the whole page arrived: Content-Length counts bytes, not characters');
     const { action, fields } = readPostForm(res.body);
     assert.equal(action, ACS);
-    assert.equal(fields.RelayState, 'state & <more>', 'RelayState goes back byte for byte');
+    assert.equal(fields.RelayState, 'state & <more> é 日本 🙂', 'RelayState goes back byte for byte (and Content-Length counts bytes)');
     const sp = new SAML({
       callbackUrl: ACS,
       entryPoint: 'http://127.0.0.1/adfs/ls/',

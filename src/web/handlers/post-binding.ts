@@ -8,12 +8,13 @@ import { serviceName } from '../render.js';
  */
 export function renderPost(res: ServerResponse, ctx: Pick<AppDeps, 'config'>, url: string, fields: Record<string, string>): void {
   // Node's own response (the hot path has no express one); a HEAD request gets the headers only.
-  const body = Buffer.from(postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields }));
+  const body = postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields });
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Security-Policy', postCsp(new URL(url).origin));
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.setHeader('Content-Length', body.length);
-  res.end(body);
+  // The string goes to the socket as it is (encoded once, natively), not through a Buffer copy of it.
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body, 'utf8');
 }
 
 function postCsp(origin: string): string {
