@@ -9,9 +9,10 @@
  * Only that plain success is answered here, and nothing is left written otherwise: the session is
  * only read, and a SAML request ID claimed (admit(), sent with the session read) is given back
  * (unadmit()) when the request is not answered here. So whenever anything else would happen — no or stale
- * session, a sign-in needed, an error of any kind, a SAML error status, the first token for this RP
- * in the session (which writes to it) — the request goes on to express untouched, which does it
- * all again the usual way, with its one error handler.
+ * session, a sign-in needed, a SAML error status, the first token for this RP in the session (which
+ * writes to it) — the request goes on to express untouched, which does it all again the usual way.
+ * A request the protocol checks refuse (the same checks express runs) goes straight to express's one
+ * error handler with that refusal.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
@@ -23,10 +24,23 @@ import { recordTokenIssued, type Requester } from './handlers/issued.js';
 import { renderPost } from './handlers/post-binding.js';
 import { lookupSession, sessionIdOf } from './sso-cookie.js';
 
-/** A request ID claimed and then not given back: the request can no longer go on untouched. */
-class PastHandOver extends Error {
+/**
+ * An error express's one error handler answers as it is, without receiving the request again: a
+ * refusal by the very checks express would repeat (so a bad request costs one check, not two), or a
+ * claimed request ID that could not be given back.
+ */
+class AnswerWithError extends Error {
   constructor(cause: unknown) {
-    super('a claimed request ID could not be given back', { cause });
+    super('answered with an error', { cause });
+  }
+}
+
+/** Runs a check express's handler would run in the same way; what it throws is answered as it is. */
+function refusing<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new AnswerWithError(err);
   }
 }
 
@@ -63,7 +77,7 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
   async function saml(query: ParsedUrlQuery, message: string, rawQuery: string, sessionId: string): Promise<Answer | undefined> {
     const relayState = single(query, 'RelayState');
     if (relayState === null) return undefined;
-    const inspected = ctx.saml.inspect({ binding: 'redirect', message, param: 'SAMLRequest', relayState, rawQuery });
+    const inspected = refusing(() => ctx.saml.inspect({ binding: 'redirect', message, param: 'SAMLRequest', relayState, rawQuery }));
     if (inspected.received.kind !== 'AuthnRequest') return undefined;
     const trusted = inspected.received.trusted;
     // One Redis round trip for both: the session read and the replay claim leave together
@@ -90,7 +104,7 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
     } finally {
       if (answer === undefined) {
         await ctx.saml.unadmit(inspected).catch((err: unknown) => {
-          throw new PastHandOver(err);
+          throw new AnswerWithError(err);
         });
       }
     }
@@ -98,7 +112,7 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
   }
 
   async function wsfed(query: ParsedUrlQuery, sessionId: string, ip: string): Promise<Answer | undefined> {
-    const trusted = ctx.wsfed.trust(readSignInRequest(query));
+    const trusted = refusing(() => ctx.wsfed.trust(readSignInRequest(query)));
     const session = await lookupSession(sessionId, ctx);
     if (!session?.record.relyingParties.includes(`${WSFED_SESSION_PREFIX}${trusted.realm}`)) return undefined;
     const outcome = ctx.wsfed.answer(trusted, session, ip);
@@ -128,7 +142,7 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
         }
       },
       // Whatever else went wrong, nothing was left written: express meets it again and answers properly.
-      (err: unknown) => fallback(err instanceof PastHandOver ? err.cause : undefined),
+      (err: unknown) => fallback(err instanceof AnswerWithError ? err.cause : undefined),
     );
   };
 }

@@ -93,6 +93,8 @@ describe('the hot path on its own', () => {
   let bare: Server;
   let base: string;
   let handedOver: number;
+  /** What the hot path handed over with: undefined (receive it again) or the error to answer. */
+  let handedOverWith: unknown;
 
   before(async () => {
     const hot = hotPath(server.deps, () => false);
@@ -101,6 +103,7 @@ describe('the hot path on its own', () => {
       req.log = silentLogger;
       hot(req, res, (err) => {
         handedOver++;
+        handedOverWith = err;
         res.statusCode = err === undefined ? 299 : 599;
         res.end('handed over');
       });
@@ -150,22 +153,23 @@ describe('the hot path on its own', () => {
     assert.ok(verified.ok, verified.output);
   });
 
-  // Every case: handed over, and nothing written — the request's ID is still unused afterwards.
-  const handOvers: Array<{ name: string; request: () => { path: string; id?: string }; headers?: () => Record<string, string> }> = [
+  // Every case: handed over, and nothing written — the request's ID is still unused afterwards. A
+  // request the protocol checks refuse goes over with that refusal (`refused`), not to be checked again.
+  const handOvers: Array<{ name: string; request: () => { path: string; id?: string }; headers?: () => Record<string, string>; refused?: string }> = [
     { name: 'no cookie', request: () => samlPath(), headers: () => ({}) },
     { name: 'a cookie that is no session id', request: () => samlPath(), headers: () => ({ cookie: `${server.config.sessions.cookieName}=../../etc` }) },
     { name: 'an unknown session', request: () => samlPath(), headers: () => ({ cookie: `${server.config.sessions.cookieName}=${'A'.repeat(43)}` }) },
     { name: 'the first token for this RP in the session (a write)', request: () => samlPath({ issuer: OTHER_SP, acsUrl: OTHER_ACS }) },
     { name: 'ForceAuthn (a sign-in is needed)', request: () => samlPath({ forceAuthn: true }) },
     { name: 'a NameIDPolicy the RP does not have (a SAML error status)', request: () => samlPath({ nameIdFormat: EMAIL }) },
-    { name: 'an ACS not registered for the RP', request: () => samlPath({ acsUrl: 'https://evil.example.test/acs' }) },
-    { name: 'an expired request', request: () => samlPath({ issueInstant: new Date(Date.now() - 60 * 60_000) }) },
+    { name: 'an ACS not registered for the RP', request: () => samlPath({ acsUrl: 'https://evil.example.test/acs' }), refused: 'saml_unknown_acs' },
+    { name: 'an expired request', request: () => samlPath({ issueInstant: new Date(Date.now() - 60 * 60_000) }), refused: 'saml_request_expired' },
     { name: 'RelayState twice', request: () => { const r = samlPath(); return { ...r, path: `${r.path}&RelayState=a&RelayState=b` }; } },
     { name: 'SAMLRequest and SAMLResponse together', request: () => { const r = samlPath(); return { ...r, path: `${r.path}&SAMLResponse=x` }; } },
     { name: 'SAMLRequest twice', request: () => { const r = samlPath(); return { ...r, path: `${r.path}&SAMLRequest=x` }; } },
-    { name: 'a SAMLRequest that is not deflated XML', request: () => ({ path: '/adfs/ls/?SAMLRequest=%3Cnot-xml' }) },
-    { name: 'an unknown WS-Fed realm', request: () => ({ path: wsfedPath('urn:app:unknown') }) },
-    { name: 'a wreply not registered for the realm', request: () => ({ path: wsfedPath(REALM, `&wreply=${encodeURIComponent('https://evil.example.test/')}`) }) },
+    { name: 'a SAMLRequest that is not deflated XML', request: () => ({ path: '/adfs/ls/?SAMLRequest=%3Cnot-xml' }), refused: 'saml_request_invalid' },
+    { name: 'an unknown WS-Fed realm', request: () => ({ path: wsfedPath('urn:app:unknown') }), refused: 'wsfed_unknown_realm' },
+    { name: 'a wreply not registered for the realm', request: () => ({ path: wsfedPath(REALM, `&wreply=${encodeURIComponent('https://evil.example.test/')}`) }), refused: 'wsfed_unknown_reply' },
     { name: 'wfresh=0 (a fresh password is needed)', request: () => ({ path: wsfedPath(REALM, '&wfresh=0') }) },
     { name: 'a realm the session has no token for yet', request: () => ({ path: wsfedPath(OTHER_REALM) }) },
     { name: 'wa given twice', request: () => ({ path: `${wsfedPath()}&wa=wsignin1.0` }) },
@@ -173,13 +177,15 @@ describe('the hot path on its own', () => {
     { name: 'the way back from the sign-in form', request: () => ({ path: '/adfs/ls/?resume=abc' }) },
   ];
   for (const c of handOvers) {
-    test(`hands over, having changed nothing: ${c.name}`, async () => {
+    test(`hands over${c.refused ? ` with ${c.refused}` : ''}, having changed nothing: ${c.name}`, async () => {
       handedOver = 0;
+      handedOverWith = undefined;
       const { path, id } = c.request();
       const before = await server.deps.sessions.get(cookie.split('=')[1]!);
       const res = await get(base, path, c.headers?.() ?? { cookie });
-      assert.equal(res.status, 299, res.body.slice(0, 200));
+      assert.equal(res.status, c.refused ? 599 : 299, res.body.slice(0, 200));
       assert.equal(handedOver, 1);
+      assert.equal((handedOverWith as { messageId?: string } | undefined)?.messageId, c.refused);
       assert.deepEqual(await server.deps.sessions.get(cookie.split('=')[1]!), before, 'the session is unchanged');
       if (id !== undefined) {
         assert.equal(await server.deps.replay.firstUse(`saml2|${SP}|${id}`, 60_000), true, 'the request ID was not claimed');
@@ -218,6 +224,30 @@ describe('the hot path inside the server', () => {
       assert.equal(issued[1]!.requestId, 'lb-hot.1');
     } finally {
       server.deps.saml.receive = receive;
+    }
+  });
+
+  test('a request the checks refuse is checked once, and answered as express answers it without a session', async () => {
+    const inspect = server.deps.saml.inspect.bind(server.deps.saml);
+    let inspected = 0;
+    server.deps.saml.inspect = (input) => {
+      inspected++;
+      return inspect(input);
+    };
+    try {
+      const bad = () => samlPath({ acsUrl: 'https://evil.example.test/acs' }).path;
+      const withSession = await get(server.url, bad(), { cookie, accept: 'application/json' });
+      assert.equal(inspected, 1, 'one check, not one on the hot path and one in express');
+      const withoutSession = await get(server.url, bad(), { accept: 'application/json' });
+      assert.equal(withSession.status, 400);
+      assert.equal(withSession.status, withoutSession.status);
+      const error = (r: { body: string }) => (JSON.parse(r.body) as { error: string; message: string }).error;
+      assert.equal(error(withSession), 'saml_unknown_acs');
+      assert.equal(error(withSession), error(withoutSession));
+      const refusals = auditLines().filter((l) => l.type === 'token.refused' && l.reason === 'saml_unknown_acs');
+      assert.ok(refusals.length >= 2, 'both audited');
+    } finally {
+      server.deps.saml.inspect = inspect;
     }
   });
 
