@@ -70,7 +70,7 @@ export interface Directory {
    * Only the user's UPN (explicit or implicit), for counting sign-in attempts per person: one
    * lookup, no groups. Same errors as findPrincipal.
    */
-  userPrincipalNameOf?(username: string): Promise<string | undefined>;
+  userPrincipalNameOf(username: string): Promise<string | undefined>;
   /** Readiness probe: can we reach a DC and search as the service account. */
   health(): Promise<HealthResult>;
   close(): Promise<void>;

@@ -71,7 +71,7 @@ export function lockoutSettings(config: LockoutConfig): LockoutSettings {
 export interface LockoutGuardDeps {
   config: LockoutConfig;
   store: LockoutStore;
-  directory: Pick<Directory, 'findPrincipal' | 'userPrincipalNameOf'>;
+  directory: Pick<Directory, 'userPrincipalNameOf'>;
   audit: AuditLog;
   logger: Logger;
   clock: Clock;
@@ -80,7 +80,7 @@ export interface LockoutGuardDeps {
 export class LockoutGuard {
   readonly settings: LockoutSettings;
   private readonly store: LockoutStore;
-  private readonly directory: Pick<Directory, 'findPrincipal' | 'userPrincipalNameOf'>;
+  private readonly directory: Pick<Directory, 'userPrincipalNameOf'>;
   private readonly audit: AuditLog;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -153,9 +153,7 @@ export class LockoutGuard {
     // An empty alias marks a name the directory did not know.
     if (cached !== undefined) return cached === '' ? { key: name, known: false } : { key: cached, known: true };
     // The UPN alone: a whole principal would cost the DC a group expansion for nothing.
-    const upn = this.directory.userPrincipalNameOf
-      ? await this.directory.userPrincipalNameOf(typed)
-      : (await this.directory.findPrincipal(typed))?.userPrincipalName;
+    const upn = await this.directory.userPrincipalNameOf(typed);
     if (upn === undefined) {
       // Remembered for a window only: the account may be created meanwhile.
       await this.remember(name, '', this.settings.observationWindowMs);

@@ -114,9 +114,9 @@ function fixture(mode: LockoutSettings['mode'] = 'enforce', start = Date.UTC(202
   let binds = 0;
   let lookups = 0;
   const directory = {
-    findPrincipal: async (name: string) => {
+    userPrincipalNameOf: async (name: string) => {
       lookups++;
-      return NAMES.has(name.toLowerCase()) ? principal : undefined;
+      return NAMES.has(name.toLowerCase()) ? principal.userPrincipalName : undefined;
     },
   };
   const guard = new LockoutGuard({
@@ -244,7 +244,7 @@ describe('per-address throttle: what counts as one address', () => {
     const guard = new LockoutGuard({
       config: { mode: 'enforce', threshold: 3, observationWindowMinutes: 30, familiarLocationDays: 14, perAddress: { attempts: 3, windowSeconds: 60 } },
       store,
-      directory: { findPrincipal: async () => undefined },
+      directory: { userPrincipalNameOf: async () => undefined },
       audit: new MemoryAuditLog(),
       logger: silentLogger,
       clock: new ManualClock(Date.UTC(2026, 0, 1)),
