@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import { parse as parseCookies } from 'cookie';
 import proxyaddr from 'proxy-addr';
-import { readSignInRequest, WA, WSFED_SESSION_PREFIX } from '../protocols/wsfed/idp.js';
+import { readSignInRequest, WA, wsfedParticipant } from '../protocols/wsfed/idp.js';
 import type { AppDeps } from './context.js';
 import { recordTokenIssued, type Requester } from './handlers/issued.js';
 import { renderPost } from './handlers/post-binding.js';
@@ -114,7 +114,7 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
   async function wsfed(query: ParsedUrlQuery, sessionId: string, ip: string): Promise<Answer | undefined> {
     const trusted = refusing(() => ctx.wsfed.trust(readSignInRequest(query)));
     const session = await lookupSession(sessionId, ctx);
-    if (!session?.record.relyingParties.includes(`${WSFED_SESSION_PREFIX}${trusted.realm}`)) return undefined;
+    if (!session?.record.relyingParties.includes(wsfedParticipant(trusted.realm))) return undefined;
     const outcome = ctx.wsfed.answer(trusted, session, ip);
     if (outcome.action !== 'post') return undefined;
     const upn = session.record.principal.userPrincipalName;
@@ -145,15 +145,6 @@ export function hotPath(ctx: AppDeps, trustProxy: (address: string, hop: number)
       (err: unknown) => fallback(err instanceof AnswerWithError ? err.cause : undefined),
     );
   };
-}
-
-/** A GET for the passive endpoint that carries cookies: the only requests the hot path may answer. */
-export function mayBeHot(req: IncomingMessage, ssoPath: string): boolean {
-  if (req.method !== 'GET' || req.headers.cookie === undefined) return false;
-  const url = req.url ?? '';
-  const q = url.indexOf('?');
-  // Express matches paths case-insensitively; /adfs/ls (no slash) and the like are left to it.
-  return q === ssoPath.length && url.slice(0, q).toLowerCase() === ssoPath;
 }
 
 function sessionCookie(header: string | undefined, name: string): string | undefined {

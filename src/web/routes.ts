@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type Express } from 'express';
 import type { WebContext } from './context.js';
-import { hotPath, mayBeHot, type HotHandler } from './hot-path.js';
+import { hotPath, type HotHandler } from './hot-path.js';
 import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
@@ -28,12 +28,12 @@ export function preRouter(ctx: WebContext, trustProxy: (address: string, hop: nu
   const ssoPath = ROUTES.sso.toLowerCase();
   const hot = hotPath(ctx, trustProxy);
   return (req) => {
-    if (mayBeHot(req, ssoPath)) return hot;
-    if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    return path.length === metadataPath.length && path.toLowerCase() === metadataPath ? metadata : undefined;
+    const path = (q < 0 ? url : url.slice(0, q)).toLowerCase();
+    // Token requests: a GET with a query and cookies (without them there is no session to use).
+    if (path === ssoPath) return req.method === 'GET' && q >= 0 && req.headers.cookie !== undefined ? hot : undefined;
+    return path === metadataPath && (req.method === 'GET' || req.method === 'HEAD') ? metadata : undefined;
   };
 }
 

@@ -24,6 +24,9 @@ export const WA = { signIn: 'wsignin1.0', signOut: 'wsignout1.0', signOutCleanup
 /** Where session.relyingParties remembers WS-Fed realms, apart from SAML entityIDs. */
 export const WSFED_SESSION_PREFIX = 'wsfed|';
 
+/** How session.relyingParties names a WS-Fed realm. */
+export const wsfedParticipant = (realm: string): string => `${WSFED_SESSION_PREFIX}${realm}`;
+
 const PASSWORD_AUTHN_METHOD = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password';
 const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 

@@ -3,7 +3,7 @@
  */
 import type { Request, Response } from 'express';
 import { BadRequestError, ProtocolError } from '../../errors.js';
-import { readSignInRequest, WA, WSFED_SESSION_PREFIX, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
+import { readSignInRequest, WA, wsfedParticipant, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { WebContext } from '../context.js';
 import { readSession } from '../sso-cookie.js';
 import { renderPost } from './post-binding.js';
@@ -41,7 +41,7 @@ export async function continueWsfed(req: Request, res: Response, ctx: WebContext
   const session = await readSession(req, ctx);
   const outcome = ctx.wsfed.answer(trusted, session, req.ip ?? '');
   if (outcome.action === 'post') {
-    const participant = `${WSFED_SESSION_PREFIX}${trusted.realm}`;
+    const participant = wsfedParticipant(trusted.realm);
     // The record just read already names this RP on every token after the first: no write then.
     if (!session!.record.relyingParties.includes(participant)) await ctx.sessions.addRelyingParty(session!.id, participant);
     recordTokenIssued(ctx, requesterOf(req), { protocol: 'wsfed', rp: trusted.realm, upn: session!.record.principal.userPrincipalName, nameId: outcome.nameId });
