@@ -36,18 +36,18 @@ let server: TestServer;
 let cookie: string;
 
 /** Signs the demo user in through the form and returns the SSO cookie. */
-async function signIn(): Promise<string> {
-  const form = await fetch(`${server.url}/signin`);
+async function signIn(on: TestServer = server): Promise<string> {
+  const form = await fetch(`${on.url}/signin`);
   const html = await form.text();
   const formCookies = form.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-  const posted = await fetch(`${server.url}/signin`, {
+  const posted = await fetch(`${on.url}/signin`, {
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: formCookies },
     body: new URLSearchParams({ _csrf: csrfFrom(html), username: DEMO_USER, password: DEMO_PASSWORD }).toString(),
   });
   assert.equal(posted.status, 303);
-  const sso = posted.headers.getSetCookie().find((c) => c.startsWith(`${server.config.sessions.cookieName}=`));
+  const sso = posted.headers.getSetCookie().find((c) => c.startsWith(`${on.config.sessions.cookieName}=`));
   assert.ok(sso, 'the sign-in sets the SSO cookie');
   return sso.split(';')[0]!;
 }
@@ -63,9 +63,9 @@ async function get(base: string, path: string, headers: Record<string, string> =
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
-const auditLines = (): Array<Record<string, unknown>> => {
-  server.deps.audit.flush?.();
-  return readFileSync(join(server.dataDir, 'audit.log'), 'utf8')
+const auditLines = (of: TestServer = server): Array<Record<string, unknown>> => {
+  of.deps.audit.flush?.();
+  return readFileSync(join(of.dataDir, 'audit.log'), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -195,60 +195,44 @@ describe('the hot path on its own', () => {
 });
 
 describe('the hot path inside the server', () => {
-  test('a repeat SAML request is answered without express: same headers and audit record, valid token', async () => {
-    const receive = server.deps.saml.receive.bind(server.deps.saml);
-    let received = 0;
-    server.deps.saml.receive = (input) => {
-      received++;
-      return receive(input);
+  test('a repeat SAML request is answered without express: same headers and audit record, valid token', async (t) => {
+    const receive = t.mock.method(server.deps.saml, 'receive');
+    const received = () => receive.mock.callCount();
+    const viaExpress = await get(server.url, samlPath({ issuer: OTHER_SP, acsUrl: OTHER_ACS }).path);
+    assert.equal(received(), 1, 'the first token for OTHER_SP goes through express');
+    const hot = await get(server.url, samlPath({ issuer: OTHER_SP, acsUrl: OTHER_ACS }).path, { cookie, 'x-request-id': 'lb-hot.1' });
+    assert.equal(received(), 1, 'the repeat is answered by the hot path');
+    assert.equal(hot.status, 200);
+    const names = (h: Headers) => {
+      const out: string[] = [];
+      h.forEach((_value, name) => out.push(name));
+      return out.filter((k) => k !== 'date' && k !== 'x-request-id' && k !== 'content-length').sort();
     };
-    try {
-      const viaExpress = await get(server.url, samlPath({ issuer: OTHER_SP, acsUrl: OTHER_ACS }).path);
-      assert.equal(received, 1, 'the first token for OTHER_SP goes through express');
-      const hot = await get(server.url, samlPath({ issuer: OTHER_SP, acsUrl: OTHER_ACS }).path, { cookie, 'x-request-id': 'lb-hot.1' });
-      assert.equal(received, 1, 'the repeat is answered by the hot path');
-      assert.equal(hot.status, 200);
-      const names = (h: Headers) => {
-        const out: string[] = [];
-        h.forEach((_value, name) => out.push(name));
-        return out.filter((k) => k !== 'date' && k !== 'x-request-id' && k !== 'content-length').sort();
-      };
-      assert.deepEqual(names(hot.headers), names(viaExpress.headers));
-      assert.equal(hot.headers.get('content-security-policy'), viaExpress.headers.get('content-security-policy'));
-      assert.equal(hot.headers.get('x-request-id'), 'lb-hot.1');
-      assert.equal(readPostForm(hot.body).action, OTHER_ACS);
-      const issued = auditLines().filter((l) => l.type === 'token.issued' && l.rp === OTHER_SP);
-      assert.equal(issued.length, 2);
-      const strip = ({ time: _t, requestId: _r, nameId: _n, ...rest }: Record<string, unknown>) => rest;
-      assert.deepEqual(strip(issued[1]!), strip(issued[0]!));
-      assert.equal(issued[1]!.requestId, 'lb-hot.1');
-    } finally {
-      server.deps.saml.receive = receive;
-    }
+    assert.deepEqual(names(hot.headers), names(viaExpress.headers));
+    assert.equal(hot.headers.get('content-security-policy'), viaExpress.headers.get('content-security-policy'));
+    assert.equal(hot.headers.get('x-request-id'), 'lb-hot.1');
+    assert.equal(readPostForm(hot.body).action, OTHER_ACS);
+    const issued = auditLines().filter((l) => l.type === 'token.issued' && l.rp === OTHER_SP);
+    assert.equal(issued.length, 2);
+    const strip = ({ time: _t, requestId: _r, nameId: _n, ...rest }: Record<string, unknown>) => rest;
+    assert.deepEqual(strip(issued[1]!), strip(issued[0]!));
+    assert.equal(issued[1]!.requestId, 'lb-hot.1');
   });
 
-  test('a request the checks refuse is checked once, and answered as express answers it without a session', async () => {
-    const inspect = server.deps.saml.inspect.bind(server.deps.saml);
-    let inspected = 0;
-    server.deps.saml.inspect = (input) => {
-      inspected++;
-      return inspect(input);
-    };
-    try {
-      const bad = () => samlPath({ acsUrl: 'https://evil.example.test/acs' }).path;
-      const withSession = await get(server.url, bad(), { cookie, accept: 'application/json' });
-      assert.equal(inspected, 1, 'one check, not one on the hot path and one in express');
-      const withoutSession = await get(server.url, bad(), { accept: 'application/json' });
-      assert.equal(withSession.status, 400);
-      assert.equal(withSession.status, withoutSession.status);
-      const error = (r: { body: string }) => (JSON.parse(r.body) as { error: string; message: string }).error;
-      assert.equal(error(withSession), 'saml_unknown_acs');
-      assert.equal(error(withSession), error(withoutSession));
-      const refusals = auditLines().filter((l) => l.type === 'token.refused' && l.reason === 'saml_unknown_acs');
-      assert.ok(refusals.length >= 2, 'both audited');
-    } finally {
-      server.deps.saml.inspect = inspect;
-    }
+  test('a request the checks refuse is checked once, and answered as express answers it without a session', async (t) => {
+    const inspect = t.mock.method(server.deps.saml, 'inspect');
+    const inspected = () => inspect.mock.callCount();
+    const bad = () => samlPath({ acsUrl: 'https://evil.example.test/acs' }).path;
+    const withSession = await get(server.url, bad(), { cookie, accept: 'application/json' });
+    assert.equal(inspected(), 1, 'one check, not one on the hot path and one in express');
+    const withoutSession = await get(server.url, bad(), { accept: 'application/json' });
+    assert.equal(withSession.status, 400);
+    assert.equal(withSession.status, withoutSession.status);
+    const error = (r: { body: string }) => (JSON.parse(r.body) as { error: string; message: string }).error;
+    assert.equal(error(withSession), 'saml_unknown_acs');
+    assert.equal(error(withSession), error(withoutSession));
+    const refusals = auditLines().filter((l) => l.type === 'token.refused' && l.reason === 'saml_unknown_acs');
+    assert.ok(refusals.length >= 2, 'both audited');
   });
 
   test('a replayed request is refused by the usual error page and audited', async () => {
@@ -260,43 +244,32 @@ describe('the hot path inside the server', () => {
     assert.ok(auditLines().some((l) => l.type === 'token.refused' && l.reason === 'saml_request_replayed'));
   });
 
-  test('an error past the point of no return reaches the error handler: a 500 page, no stack, no token', async () => {
+  test('an error past the point of no return reaches the error handler: a 500 page, no stack, no token', async (t) => {
     const audit = server.deps.audit;
-    const record = audit.record;
-    audit.record = (event, requestId) => {
+    const record = audit.record.bind(audit);
+    t.mock.method(audit, 'record', (event: Parameters<typeof record>[0], requestId?: string) => {
       if (event.type === 'token.issued') throw new Error('audit disk full (test)');
       record(event, requestId);
-    };
-    try {
-      const res = await get(server.url, wsfedPath(), { cookie, 'x-request-id': 'lb-broken.1' });
-      assert.equal(res.status, 500);
-      assert.match(res.body, /lb-broken\.1/, 'the page quotes the request id');
-      assert.doesNotMatch(res.body, /audit disk full|at .*\.ts:\d+/, 'no internal cause, no stack');
-      assert.doesNotMatch(res.body, /wresult/);
-    } finally {
-      audit.record = record;
-    }
+    });
+    const res = await get(server.url, wsfedPath(), { cookie, 'x-request-id': 'lb-broken.1' });
+    assert.equal(res.status, 500);
+    assert.match(res.body, /lb-broken\.1/, 'the page quotes the request id');
+    assert.doesNotMatch(res.body, /audit disk full|at .*\.ts:\d+/, 'no internal cause, no stack');
+    assert.doesNotMatch(res.body, /wresult/);
   });
 
   test('behind a trusted proxy the client address is the forwarded one, as express would have it', async () => {
     const proxied = await startTestServer({
       server: { baseUrl: 'http://127.0.0.1', trustedProxies: ['127.0.0.1'] },
-        wsfedRelyingParties: [{ realm: REALM, replyUrls: [REPLY] }],
+      wsfedRelyingParties: [{ realm: REALM, replyUrls: [REPLY] }],
     });
     try {
-      const saved = server;
-      server = proxied;
-      const sso = await signIn();
-      server = saved;
+      const sso = await signIn(proxied);
       for (let i = 0; i < 2; i++) {
         const res = await get(proxied.url, wsfedPath(), { cookie: sso, 'x-forwarded-for': '203.0.113.7' });
         assert.equal(res.status, 200);
       }
-      proxied.deps.audit.flush?.();
-      const issued = readFileSync(join(proxied.dataDir, 'audit.log'), 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('"token.issued"'))
-        .map((l) => JSON.parse(l) as { clientIp: string });
+      const issued = auditLines(proxied).filter((l) => l.type === 'token.issued');
       assert.deepEqual(issued.map((l) => l.clientIp), ['203.0.113.7', '203.0.113.7'], 'express (first) and the hot path (second) agree');
     } finally {
       await proxied.stop();
