@@ -255,10 +255,10 @@ export interface SignInResult {
 
 /** CPU-seconds a process tree used while `work` ran (0 without a root pid). */
 async function cpuDuring<T>(root: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuSeconds: number }> {
-  const before = root === undefined ? undefined : cpuSnapshot(root);
+  if (root === undefined) return { result: await work(), cpuSeconds: 0 };
+  const before = cpuSnapshot(root);
   const result = await work();
-  const cpuSeconds = root === undefined || !before ? 0 : cpuSecondsBetween(before, cpuSnapshot(root), clockTicksPerSecond()).seconds;
-  return { result, cpuSeconds };
+  return { result, cpuSeconds: cpuSecondsBetween(before, cpuSnapshot(root), clockTicksPerSecond()).seconds };
 }
 
 /**
@@ -283,6 +283,8 @@ export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: 
   // The DC's own CPU during each part: what a sign-in costs the DC next to what a bind does, which
   // holds whoever else (OpenFed, the load generator) shares the cores.
   const dcRoot = dcPid(AD_DIR);
+  const signInLoad = (seconds: number) => runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) });
+  const binding = (seconds: number) => dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds });
   let signIns: LoadResult;
   let dcSignInCpu: number;
   try {
@@ -291,18 +293,18 @@ export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: 
     // ~9 ms of OpenFed CPU per sign-in in the first 5 s, ~6 ms after 25 s on this machine. The DC and
     // a long-running server have no such start-up cost, so it stays out of the measurement.
     log(`sign-ins @${SIGN_IN_CONNECTIONS}: warm-up ${warmUpSeconds} s (not measured)`);
-    await runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds: warmUpSeconds, steps: signInSteps(user.sam, user.password) });
+    await signInLoad(warmUpSeconds);
     log(`sign-ins @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-    const run = await cpuDuring(dcRoot, () => runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) }));
+    const run = await cpuDuring(dcRoot, () => signInLoad(seconds));
     signIns = run.result;
     dcSignInCpu = run.cpuSeconds;
   } finally {
     await openfed.stop();
   }
   // The bench's own LDAP client warms up the same way before its binds are counted.
-  await dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds: Math.min(2, warmUpSeconds) });
+  await binding(Math.min(2, warmUpSeconds));
   log(`DC binds @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-  const bindRun = await cpuDuring(dcRoot, () => dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds }));
+  const bindRun = await cpuDuring(dcRoot, () => binding(seconds));
   const binds = bindRun.result;
   const name = `password sign-in @${SIGN_IN_CONNECTIONS}`;
   const failures = problemsOf(name, signIns);
