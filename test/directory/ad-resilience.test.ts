@@ -11,6 +11,7 @@ import type { AuthResult } from '../../src/directory/types.js';
 import { ServiceUnavailableError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { ldapConfig, loadAdFacts, openLdapConnections } from '../helpers/ad.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 const ad = loadAdFacts();
 const alice = ad.users.NORMAL;
@@ -34,29 +35,6 @@ async function blackhole(): Promise<{ port: number; close: () => Promise<void> }
   };
 }
 
-/** A TCP proxy to the real DC whose connections can be cut, as when a DC goes away. */
-async function proxyTo(port: number): Promise<{ port: number; cut: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  };
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    track(client);
-    track(upstream);
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const start = performance.now();
@@ -133,7 +111,7 @@ describe('DC failover', () => {
   });
 
   test('a DC lost mid-session: the service connection is re-established on the next DC', async () => {
-    const proxy = await proxyTo(389);
+    const proxy = await tcpProxy({ host: '127.0.0.1', port: 389 });
     const dir = new ActiveDirectory(ldapConfig(ad, { urls: [`ldap://127.0.0.1:${proxy.port}`, ad.ldapUrl] }), silentLogger);
     try {
       assertSignedIn(await dir.authenticate(alice.sam, alice.password));

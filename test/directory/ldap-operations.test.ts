@@ -13,6 +13,7 @@ import { sidFromString } from '../../src/directory/sid.js';
 import type { AuthResult, Principal } from '../../src/directory/types.js';
 import { silentLogger } from '../../src/log.js';
 import { ldapConfig, loadAdFacts, type AdRole } from '../helpers/ad.js';
+import { tcpProxy } from '../helpers/tcp-proxy.js';
 
 const ad = loadAdFacts();
 const { users } = ad;
@@ -66,42 +67,34 @@ function decode(message: Buffer): Op {
 async function countingProxy(port?: number) {
   const ops: Op[] = [];
   let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-  };
-  const server = net.createServer((client) => {
-    connections++;
-    const upstream = net.connect(Number(new URL(ad.ldapUrl).port || 389), new URL(ad.ldapUrl).hostname);
-    track(client);
-    track(upstream);
-    let pending = Buffer.alloc(0);
-    client.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (let msg = tlv(pending, 0); msg; msg = tlv(pending, 0)) {
-        ops.push(decode(pending.subarray(0, msg.end).subarray(msg.start)));
-        pending = pending.subarray(msg.end);
-      }
-    });
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(port ?? 0, '127.0.0.1', resolve));
-  const url = `ldap://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const dc = new URL(ad.ldapUrl);
+  const proxy = await tcpProxy(
+    { host: dc.hostname, port: Number(dc.port || 389) },
+    {
+      ...(port !== undefined ? { listenPort: port } : {}),
+      onConnection: (client) => {
+        connections++;
+        let pending = Buffer.alloc(0);
+        client.on('data', (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          for (let msg = tlv(pending, 0); msg; msg = tlv(pending, 0)) {
+            ops.push(decode(pending.subarray(0, msg.end).subarray(msg.start)));
+            pending = pending.subarray(msg.end);
+          }
+        });
+      },
+    },
+  );
   return {
-    url,
+    url: `ldap://127.0.0.1:${proxy.port}`,
     /** Connections opened and requests sent since the last take(). */
     take(): { connections: number; ops: Op[] } {
       const result = { connections, ops: ops.splice(0) };
       connections = 0;
       return result;
     },
-    open: () => sockets.size / 2,
-    stop: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    open: proxy.open,
+    stop: proxy.cut,
   };
 }
 
