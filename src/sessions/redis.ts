@@ -61,11 +61,24 @@ export interface LuaScript {
   readonly numberOfKeys: number;
 }
 
+/** Every script made by luaScript(), defined on each client when it is created (see defineScripts). */
+const scripts = new Map<string, LuaScript>();
+
+/** Call at module level only: a client knows the scripts that exist when it is created. */
 export function luaScript(numberOfKeys: number, lua: string): LuaScript {
-  return { name: `openfed_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`, lua, numberOfKeys };
+  const script = { name: `openfed_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`, lua, numberOfKeys };
+  scripts.set(script.name, script);
+  return script;
 }
 
-const definedScripts = new WeakMap<RedisClient, Set<string>>();
+/**
+ * Defines every script on a new client, before its first command. ioredis copies the defined
+ * scripts into each auto-pipeline as it makes it, so a script defined later (on first use) is
+ * missing from a pipeline already open in that tick, and the call breaks inside ioredis.
+ */
+function defineScripts(client: RedisClient): void {
+  for (const { name, lua, numberOfKeys } of scripts.values()) client.defineCommand(name, { lua, numberOfKeys });
+}
 
 /**
  * Runs a script through ioredis's defineCommand: EVALSHA, with the body sent only when Redis does
@@ -73,13 +86,8 @@ const definedScripts = new WeakMap<RedisClient, Set<string>>();
  * call for Redis to hash again.
  */
 export function runLua(client: RedisClient, script: LuaScript, ...keysAndArgs: Array<string | number>): Promise<unknown> {
-  let defined = definedScripts.get(client);
-  if (!defined) definedScripts.set(client, (defined = new Set()));
-  if (!defined.has(script.name)) {
-    client.defineCommand(script.name, { lua: script.lua, numberOfKeys: script.numberOfKeys });
-    defined.add(script.name);
-  }
-  const command = (client as unknown as Record<string, (...args: Array<string | number>) => Promise<unknown>>)[script.name]!;
+  const command = (client as unknown as Record<string, ((...args: Array<string | number>) => Promise<unknown>) | undefined>)[script.name];
+  if (!command) throw new Error(`Lua script ${script.name} is not defined on this client: luaScript() must run at module level`);
   return command.apply(client, keysAndArgs);
 }
 
@@ -122,6 +130,7 @@ export class RedisConnection {
     const built = createClient(config);
     this.mode = built.mode;
     this.client = built.client;
+    defineScripts(this.client);
     // Log where we connect, never a URL: it may carry a password.
     this.logger = logger.child({ component: 'sessions', redis: built.where });
 

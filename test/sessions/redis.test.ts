@@ -10,6 +10,7 @@ import { createStores, type Stores } from '../../src/sessions/index.js';
 import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { makeTlsMaterial, startRedisServer } from '../helpers/redis.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
+import { EMPTY_STATE } from '../../src/lockout/policy.js';
 import { redisFixture, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
 
 const redis = await startRedisServer();
@@ -155,6 +156,22 @@ describe('redis: storage layout', () => {
     assert.ok(await stores.sessions.get(id), 'created after the flush');
     const after = await calls();
     assert.equal(after.eval - known.eval, 1, 'the body sent once, after NOSCRIPT');
+  });
+
+  it('a fresh connection runs its first scripts while other commands share their pipeline (concurrent sign-ins right after start)', async (t) => {
+    // ioredis builds an auto-pipeline per tick; a script defined after that pipeline was made is
+    // missing from it, which once turned the first concurrent sign-ins of a new worker into 503s.
+    const fresh = openStores(redis.url, createLogger('silent'));
+    t.after(() => fresh.close());
+    const id = await fresh.sessions.create(sampleRecord(systemClock)); // connected; CREATE now known
+    const results = await Promise.allSettled([
+      fresh.sessions.get(id),
+      fresh.sessions.addRelyingParty(id, 'urn:first'),
+      fresh.sessions.create(sampleRecord(systemClock)),
+      fresh.sessions.destroyForUser('nobody@contoso.com'),
+      fresh.lockout.compareAndSet('fresh@contoso.com', 0, EMPTY_STATE, 60_000),
+    ]);
+    assert.deepStrictEqual(results.map((r) => r.status === 'rejected' ? String(r.reason?.cause ?? r.reason) : 'ok'), ['ok', 'ok', 'ok', 'ok', 'ok']);
   });
 });
 
