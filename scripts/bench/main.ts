@@ -27,7 +27,7 @@ import {
   type PhaseResult,
   type SignInResult,
 } from './phases.js';
-import { build, clusterModeSupported, freePort, installCleanupHandlers, isInterrupted, makeKeyPair, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
+import { build, clusterModeSupported, freePort, installCleanupHandlers, isInterrupted, makeKeyPair, openfedProblems, randomSecret, REPO, startOpenFed, startRedis, stopAll } from './processes.js';
 import { hotFunctions, readProfiles } from './profile.js';
 import type { SessionMemory } from './redis-memory.js';
 import {
@@ -211,6 +211,11 @@ async function main(): Promise<number> {
       log('quick run: BENCHMARKS.md not written (--output <file> writes one)');
     }
     return 0;
+  } catch (err) {
+    // Read before the directory with the logs goes.
+    const problems = openfedProblems();
+    if (problems) process.stderr.write(`[bench] OpenFed's last warnings and errors:\n${problems}\n`);
+    throw err;
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });

@@ -114,6 +114,28 @@ function tail(file: string, lines = 20): string {
   }
 }
 
+const openfedLogs: string[] = [];
+
+/**
+ * The last warnings and errors OpenFed logged (JSON lines, level ≥ 40), for a failure report: a bench
+ * that only says "answered 503" leaves the cause in a temporary directory nobody reads.
+ */
+export function openfedProblems(lines = 15): string {
+  return problemsIn(openfedLogs, lines);
+}
+
+export function problemsIn(files: readonly string[], lines: number): string {
+  const problems: string[] = [];
+  for (const file of files) {
+    const wanted = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => Number(/^\{"level":(\d+)/.exec(line)?.[1] ?? 0) >= 40)
+      .slice(-lines);
+    if (wanted.length > 0) problems.push(`${file}:\n${wanted.join('\n')}`);
+  }
+  return problems.join('\n');
+}
+
 /** `npm run build`: the bench measures what `npm start` runs. */
 export async function build(): Promise<void> {
   try {
@@ -176,6 +198,7 @@ export async function startOpenFed(dir: string, name: string, config: ConfigInpu
   writeFileSync(configFile, stringify(config), { mode: 0o600 });
   const logFile = join(dir, `${name}.log`);
   const out = openSync(logFile, 'a');
+  openfedLogs.push(logFile);
   const entry = join(REPO, 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} missing: the build did not produce it`);
   const child = spawn(process.execPath, [...nodeArgs, entry], {

@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
 import { floorWorkerCount } from '../../scripts/bench/floor.js';
+import { problemsIn } from '../../scripts/bench/processes.js';
 import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
 import {
@@ -264,6 +267,19 @@ describe('sampling and Redis INFO', () => {
     assert.equal(dataMemory(info), 1048576 - 4096 - 20480);
     assert.equal(dataMemory('used_memory:1000\r\n'), 1000, 'an older Redis without those fields');
     assert.throws(() => dataMemory('# Memory\r\n'), /no used_memory/);
+  });
+});
+
+describe('a failed run says why', () => {
+  test("OpenFed's last warnings and errors per log file, in order, info lines and other output left out", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-logic-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const quiet = join(dir, 'quiet.log');
+    const noisy = join(dir, 'noisy.log');
+    writeFileSync(quiet, '{"level":30,"msg":"listening"}\nnot json, "level":50\n');
+    writeFileSync(noisy, ['{"level":30,"msg":"a"}', '{"level":40,"msg":"b"}', '{"level":50,"msg":"c"}', '{"level":60,"msg":"d"}', ''].join('\n'));
+    assert.equal(problemsIn([quiet], 5), '');
+    assert.equal(problemsIn([quiet, noisy], 2), `${noisy}:\n{"level":50,"msg":"c"}\n{"level":60,"msg":"d"}`);
   });
 });
 
