@@ -16,7 +16,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { systemClock, type Clock } from '../clock.js';
 import type { FamiliarIp, LockoutState } from '../lockout/policy.js';
 import type { LockoutStore, ThrottleResult, VersionedState } from '../lockout/store.js';
-import { luaScript, runLua, type RedisClient, type RedisConnection } from './redis.js';
+import { luaScript, runLua, type RedisConnection } from './redis.js';
 
 export interface AddressLimit {
   /** Sign-in attempts allowed per address per window; 0 turns the throttle off. */
@@ -129,16 +129,23 @@ export class RedisLockoutStore implements LockoutStore {
   readonly kind = 'redis';
   private readonly userPrefix: string;
   private readonly aliasPrefix: string;
-  private readonly limitPrefix: string;
-  private limiter: RateLimiterRedis | undefined;
+  /** Undefined when the per-address limit is off. */
+  private readonly limiter: RateLimiterRedis | undefined;
 
   constructor(
     private readonly connection: RedisConnection,
-    private readonly limit: AddressLimit,
+    limit: AddressLimit,
   ) {
     this.userPrefix = `${connection.keyPrefix}lockout:user:`;
     this.aliasPrefix = `${connection.keyPrefix}lockout:alias:`;
-    this.limitPrefix = `${connection.keyPrefix}lockout:addr`;
+    // Made with the store: the limiter defines its Lua command on the client as it is constructed.
+    this.limiter =
+      limit.attempts > 0
+        ? connection.prepare(
+            (client) =>
+              new RateLimiterRedis({ storeClient: client, keyPrefix: `${connection.keyPrefix}lockout:addr`, points: limit.attempts, duration: limit.windowSeconds }),
+          )
+        : undefined;
   }
 
   async get(user: string): Promise<VersionedState | undefined> {
@@ -173,19 +180,10 @@ export class RedisLockoutStore implements LockoutStore {
   }
 
   async consumeAddress(ip: string): Promise<ThrottleResult> {
-    if (this.limit.attempts <= 0) return ALLOWED;
+    const limiter = this.limiter;
+    if (!limiter) return ALLOWED;
     // Through run(): the connection's failure policy (fail fast, 503) applies to the limiter too.
-    return this.connection.run('throttle sign-in address', (c) => consume(this.limiterFor(c), ip));
-  }
-
-  private limiterFor(client: RedisClient): RateLimiterRedis {
-    this.limiter ??= new RateLimiterRedis({
-      storeClient: client,
-      keyPrefix: this.limitPrefix,
-      points: this.limit.attempts,
-      duration: this.limit.windowSeconds,
-    });
-    return this.limiter;
+    return this.connection.run('throttle sign-in address', () => consume(limiter, ip));
   }
 }
 

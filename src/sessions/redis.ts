@@ -162,6 +162,14 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * Builds something on the client once, before its first command: a library that defines its own
+   * Lua commands (see defineScripts for why later is too late). Commands still go through run().
+   */
+  prepare<T>(make: (client: RedisClient) => T): T {
+    return make(this.client);
+  }
+
   async health(): Promise<{ ok: boolean; detail: string }> {
     const started = performance.now();
     try {
