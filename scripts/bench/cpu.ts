@@ -3,7 +3,7 @@
  * load generator or the other tenants of the machine were doing meanwhile.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcStat {
   pid: number;
@@ -129,5 +129,44 @@ export class RssSampler {
     clearInterval(this.timer);
     this.sample();
     return new Map(this.max);
+  }
+}
+
+// ------------------------------------------------------------------------------------ CPU affinity
+
+/** A CPU list as Linux writes it ("0-2,4"), as CPU numbers. */
+export function parseCpuList(list: string): number[] {
+  const cpus: number[] = [];
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`not a CPU list: ${list}`);
+    const first = Number(m[1]);
+    const last = m[2] === undefined ? first : Number(m[2]);
+    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** The CPUs this process may run on (its affinity, which a container's cpuset narrows), or undefined without taskset. */
+export function ownCpus(): number[] | undefined {
+  try {
+    const out = execFileSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return parseCpuList(out.slice(out.lastIndexOf(':') + 1));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Restricts every thread of the processes `pids` to `cpus`; their children inherit it. A process that
+ * has exited meanwhile is skipped.
+ */
+export function setAffinity(pids: readonly number[], cpus: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      execFileSync('taskset', ['-a', '-c', '-p', cpus.join(','), String(pid)], { stdio: 'ignore' });
+    } catch (err) {
+      if (existsSync(`/proc/${pid}`)) throw new Error(`taskset could not set the CPUs of process ${pid}: ${(err as Error).message}`);
+    }
   }
 }

@@ -251,7 +251,7 @@ function targetRows(m: Measured): Row[] {
     const signIns = m.signIn.signIns.units / m.signIn.signIns.seconds;
     const binds = m.signIn.binds.binds / m.signIn.binds.seconds;
     const share = binds > 0 ? signIns / binds : 0;
-    rows.push(row('password sign-ins ÷ DC binds (wall clock)', share, `${Math.round(share * 100)} % (${fmt1(signIns)}/s vs ${fmt1(binds)} binds/s)`, TARGETS.signInShareOfBinds));
+    rows.push(row('password sign-ins ÷ DC binds (wall clock)', share, `${Math.round(share * 100)} % (${fmt1(signIns)}/s vs ${fmt1(binds)} binds/s; ${m.signIn.layout})`, TARGETS.signInShareOfBinds));
     const { dcCpu } = m.signIn;
     const capacity = dcCapacityShare(m.signIn.signIns.units, dcCpu.signIns, m.signIn.binds.binds, dcCpu.binds);
     rows.push(

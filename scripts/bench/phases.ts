@@ -5,7 +5,8 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { loadAdFacts } from '../../test/helpers/ad.js';
-import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot } from './cpu.js';
+import { availableParallelism } from 'node:os';
+import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot, ownCpus, processTree, setAffinity } from './cpu.js';
 import { runLoad, type LoadResult, type Step } from './load.js';
 import { AD_DIR, dcPid, ensureDc, freePort, startOpenFed, type OpenFed, type PemPair } from './processes.js';
 import { rawSignRateAround } from './raw-sign.js';
@@ -249,6 +250,8 @@ export interface SignInResult {
   binds: BindRate;
   /** CPU-seconds of the DC's processes during the sign-ins and during the plain binds */
   dcCpu: { signIns: number; binds: number };
+  /** where the DC, OpenFed and the load generator ran (separateDc) */
+  layout: string;
   failures: string[];
   note: string;
 }
@@ -262,8 +265,35 @@ async function cpuDuring<T>(root: number | undefined, work: () => Promise<T>): P
 }
 
 /**
+ * Puts the DC's processes on a CPU of their own and the bench (the load generator, and the OpenFed it
+ * starts next) on the others, as in a deployment where the DC is its own server: sign-ins/s ÷ binds/s
+ * then compares what the DC can serve in either case, rather than how OpenFed, the load generator and
+ * the DC share two cores. Undone afterwards: the DC may be the test suite's.
+ */
+function separateDc(dcRoot: number | undefined): { layout: string; undo: () => void } {
+  const cpus = ownCpus();
+  const shared = (why: string) => ({ layout: `all on the same ${cpus?.length ?? availableParallelism()} cores (${why})`, undo: () => undefined });
+  if (dcRoot === undefined) return shared('no DC pid');
+  if (cpus === undefined) return shared('no taskset');
+  if (cpus.length < 2) return shared('one core');
+  const dcCpu = cpus.slice(-1);
+  const rest = cpus.slice(0, -1);
+  const dcTree = () => processTree(dcRoot).map((p) => p.pid);
+  setAffinity(dcTree(), dcCpu);
+  setAffinity([process.pid], rest);
+  return {
+    layout: `DC on CPU ${dcCpu.join(',')}, OpenFed and the load generator on CPU ${rest.join(',')}`,
+    undo: () => {
+      setAffinity(dcTree(), cpus);
+      setAffinity([process.pid], cpus);
+    },
+  };
+}
+
+/**
  * Password sign-ins through OpenFed against the Samba DC (a second OpenFed, configured for AD), then
- * the DC's own simple-bind rate for the same user at the same concurrency.
+ * the DC's own simple-bind rate for the same user at the same concurrency, each with the DC on a CPU
+ * of its own (separateDc).
  */
 export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: number): Promise<SignInResult> {
   const dc = await ensureDc(log);
@@ -278,43 +308,52 @@ export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: 
     // As many binds in flight as the bench has connections, so OpenFed's own queue does not cap the rate.
     maxConcurrentBinds: SIGN_IN_CONNECTIONS,
   };
-  log('starting OpenFed against the Samba AD DC');
-  const openfed = await startOpenFed(setup.dir, 'signin', openfedConfig({ ...setup, port: await freePort(), keyPrefix: 'benchad:' }, { ldap }));
   // The DC's own CPU during each part: what a sign-in costs the DC next to what a bind does, which
   // holds whoever else (OpenFed, the load generator) shares the cores.
   const dcRoot = dcPid(AD_DIR);
-  const signInLoad = (seconds: number) => runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) });
-  const binding = (seconds: number) => dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds });
-  let signIns: LoadResult;
-  let dcSignInCpu: number;
+  const cores = separateDc(dcRoot);
+  log(`${cores.layout}; starting OpenFed against the Samba AD DC`);
   try {
-    await signIn(openfed.url, user.sam, user.password);
-    // A fresh process spends its first seconds compiling the sign-in path (express, ldapts, ejs):
-    // ~9 ms of OpenFed CPU per sign-in in the first 5 s, ~6 ms after 25 s on this machine. The DC and
-    // a long-running server have no such start-up cost, so it stays out of the measurement.
-    log(`sign-ins @${SIGN_IN_CONNECTIONS}: warm-up ${warmUpSeconds} s (not measured)`);
-    await signInLoad(warmUpSeconds);
-    log(`sign-ins @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-    const run = await cpuDuring(dcRoot, () => signInLoad(seconds));
-    signIns = run.result;
-    dcSignInCpu = run.cpuSeconds;
+    return await signInsAndBinds();
   } finally {
-    await openfed.stop();
+    cores.undo();
   }
-  // The bench's own LDAP client warms up the same way before its binds are counted.
-  await binding(Math.min(2, warmUpSeconds));
-  log(`DC binds @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
-  const bindRun = await cpuDuring(dcRoot, () => binding(seconds));
-  const binds = bindRun.result;
-  const name = `password sign-in @${SIGN_IN_CONNECTIONS}`;
-  const failures = problemsOf(name, signIns);
-  if (binds.errors > 0) failures.push(`DC binds: ${binds.errors} error(s): ${binds.firstError ?? ''}`);
-  const note =
-    `Sign-ins: ${fmtInt(signIns.units)} in ${fmt1(signIns.seconds)} s as ${user.sam} (GET + POST /signin; p50/p99 are per HTTP request); ` +
-    `DC: ${fmtInt(binds.binds)} simple binds in ${fmt1(binds.seconds)} s, ${SIGN_IN_CONNECTIONS} connections. ` +
-    `CPU per sign-in: DC ${perUnitMs(dcSignInCpu, signIns.units)}, OpenFed ${perUnitMs(signIns.cpuSeconds, signIns.units)}; ` +
-    `DC CPU per plain bind ${perUnitMs(bindRun.cpuSeconds, binds.binds)}. ` +
-    `The DC ${dc.started ? 'was started by the bench' : 'was already running (shared with the test suite)'}.`;
-  if (dcRoot === undefined) failures.push(`no pid file under ${AD_DIR}/run: the DC's CPU could not be measured`);
-  return { line: lineOf(name, signIns), signIns, binds, dcCpu: { signIns: dcSignInCpu, binds: bindRun.cpuSeconds }, failures, note };
+
+  async function signInsAndBinds(): Promise<SignInResult> {
+    const openfed = await startOpenFed(setup.dir, 'signin', openfedConfig({ ...setup, port: await freePort(), keyPrefix: 'benchad:' }, { ldap }));
+    const signInLoad = (seconds: number) => runLoad({ target: openfed, connections: SIGN_IN_CONNECTIONS, seconds, steps: signInSteps(user.sam, user.password) });
+    const binding = (seconds: number) => dcBindRate({ url: ad.ldapUrl, dn: user.dn, password: user.password, connections: SIGN_IN_CONNECTIONS, seconds });
+    let signIns: LoadResult;
+    let dcSignInCpu: number;
+    try {
+      await signIn(openfed.url, user.sam, user.password);
+      // A fresh process spends its first seconds compiling the sign-in path (express, ldapts, ejs):
+      // ~9 ms of OpenFed CPU per sign-in in the first 5 s, ~6 ms after 25 s on this machine. The DC and
+      // a long-running server have no such start-up cost, so it stays out of the measurement.
+      log(`sign-ins @${SIGN_IN_CONNECTIONS}: warm-up ${warmUpSeconds} s (not measured)`);
+      await signInLoad(warmUpSeconds);
+      log(`sign-ins @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
+      const run = await cpuDuring(dcRoot, () => signInLoad(seconds));
+      signIns = run.result;
+      dcSignInCpu = run.cpuSeconds;
+    } finally {
+      await openfed.stop();
+    }
+    // The bench's own LDAP client warms up the same way before its binds are counted.
+    await binding(Math.min(2, warmUpSeconds));
+    log(`DC binds @${SIGN_IN_CONNECTIONS}: ${seconds} s`);
+    const bindRun = await cpuDuring(dcRoot, () => binding(seconds));
+    const binds = bindRun.result;
+    const name = `password sign-in @${SIGN_IN_CONNECTIONS}`;
+    const failures = problemsOf(name, signIns);
+    if (binds.errors > 0) failures.push(`DC binds: ${binds.errors} error(s): ${binds.firstError ?? ''}`);
+    const note =
+      `Sign-ins: ${fmtInt(signIns.units)} in ${fmt1(signIns.seconds)} s as ${user.sam} (GET + POST /signin; p50/p99 are per HTTP request); ` +
+      `DC: ${fmtInt(binds.binds)} simple binds in ${fmt1(binds.seconds)} s, ${SIGN_IN_CONNECTIONS} connections. ` +
+      `CPU per sign-in: DC ${perUnitMs(dcSignInCpu, signIns.units)}, OpenFed ${perUnitMs(signIns.cpuSeconds, signIns.units)}; ` +
+      `DC CPU per plain bind ${perUnitMs(bindRun.cpuSeconds, binds.binds)}. ` +
+      `${cores.layout}. The DC ${dc.started ? 'was started by the bench' : 'was already running (shared with the test suite)'}.`;
+    if (dcRoot === undefined) failures.push(`no pid file under ${AD_DIR}/run: the DC's CPU could not be measured`);
+    return { line: lineOf(name, signIns), signIns, binds, dcCpu: { signIns: dcSignInCpu, binds: bindRun.cpuSeconds }, layout: cores.layout, failures, note };
+  }
 }

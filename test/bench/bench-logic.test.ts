@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
-import { cpuSecondsBetween, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
+import { cpuSecondsBetween, parseCpuList, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
 import { floorWorkerCount } from '../../scripts/bench/floor.js';
 import { problemsIn } from '../../scripts/bench/processes.js';
 import { hotFunctions } from '../../scripts/bench/profile.js';
@@ -54,6 +54,15 @@ describe('/proc parsing', () => {
   test('VmRSS in bytes; none for a kernel thread', () => {
     assert.equal(parseVmRssBytes('Name:\tnode\nVmPeak:\t  900 kB\nVmRSS:\t  153600 kB\nRssAnon:\t 1 kB\n'), 153600 * 1024);
     assert.equal(parseVmRssBytes('Name:\tkthreadd\nState:\tS (sleeping)\n'), undefined);
+  });
+});
+
+describe('CPU lists (taskset)', () => {
+  test('ranges and single CPUs, as Linux writes them; anything else is refused', () => {
+    assert.deepEqual(parseCpuList('0-1'), [0, 1]);
+    assert.deepEqual(parseCpuList(' 0-2,4,7-8\n'), [0, 1, 2, 4, 7, 8]);
+    assert.deepEqual(parseCpuList('3'), [3]);
+    for (const bad of ['', 'a', '1-', '0,,1', '0-1-2']) assert.throws(() => parseCpuList(bad), /not a CPU list/, bad);
   });
 });
 
