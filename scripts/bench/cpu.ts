@@ -102,18 +102,25 @@ export function cpuSecondsBetween(before: CpuSnapshot, after: CpuSnapshot, ticks
   return { seconds: ticks / ticksPerSecond, vanished };
 }
 
-/** Samples VmRSS of every process of a tree until stopped; keeps the maximum per pid. */
+/**
+ * Samples VmRSS of every process of a tree until stopped; keeps the maximum per pid. The tree is read
+ * once: walking all of /proc takes milliseconds, and this runs on the load generator's event loop,
+ * where every stall adds to the latency it measures. (A worker that dies meanwhile is caught by the
+ * CPU accounting, whose snapshots then miss it.)
+ */
 export class RssSampler {
   private readonly max = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
+  private readonly pids: number[];
 
-  constructor(private readonly root: number, intervalMs = 200) {
+  constructor(root: number, intervalMs = 200) {
+    this.pids = processTree(root).map((p) => p.pid);
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
 
   private sample(): void {
-    for (const { pid } of processTree(this.root)) {
+    for (const pid of this.pids) {
       let rss: number | undefined;
       try {
         rss = parseVmRssBytes(readFileSync(`/proc/${pid}/status`, 'utf8'));
