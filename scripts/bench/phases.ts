@@ -270,8 +270,11 @@ async function cpuDuring<T>(root: number | undefined, work: () => Promise<T>): P
  * then compares what the DC can serve in either case, rather than how OpenFed, the load generator and
  * the DC share two cores. Undone afterwards: the DC may be the test suite's.
  */
-function separateDc(dcRoot: number | undefined): { layout: string; undo: () => void } {
-  const cpus = ownCpus();
+export function separateDc(
+  dcRoot: number | undefined,
+  cpus: readonly number[] | undefined,
+  pin: (pids: readonly number[], cpus: readonly number[]) => void = setAffinity,
+): { layout: string; undo: () => void } {
   const shared = (why: string) => ({ layout: `all on the same ${cpus?.length ?? availableParallelism()} cores (${why})`, undo: () => undefined });
   if (dcRoot === undefined) return shared('no DC pid');
   if (cpus === undefined) return shared('no taskset');
@@ -279,15 +282,23 @@ function separateDc(dcRoot: number | undefined): { layout: string; undo: () => v
   const dcCpu = cpus.slice(-1);
   const rest = cpus.slice(0, -1);
   const dcTree = () => processTree(dcRoot).map((p) => p.pid);
-  setAffinity(dcTree(), dcCpu);
-  setAffinity([process.pid], rest);
-  return {
-    layout: `DC on CPU ${dcCpu.join(',')}, OpenFed and the load generator on CPU ${rest.join(',')}`,
-    undo: () => {
-      setAffinity(dcTree(), cpus);
-      setAffinity([process.pid], cpus);
-    },
+  const undo = () => {
+    try {
+      pin(dcTree(), cpus);
+      pin([process.pid], cpus);
+    } catch (err) {
+      log(`could not give the DC and the bench every CPU back: ${(err as Error).message}`);
+    }
   };
+  try {
+    pin(dcTree(), dcCpu);
+    pin([process.pid], rest);
+  } catch (err) {
+    // A container may forbid changing another process's CPUs (e.g. a DC run by another user).
+    undo();
+    return shared(`taskset refused: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return { layout: `DC on CPU ${dcCpu.join(',')}, OpenFed and the load generator on CPU ${rest.join(',')}`, undo };
 }
 
 /**
@@ -311,7 +322,7 @@ export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: 
   // The DC's own CPU during each part: what a sign-in costs the DC next to what a bind does, which
   // holds whoever else (OpenFed, the load generator) shares the cores.
   const dcRoot = dcPid(AD_DIR);
-  const cores = separateDc(dcRoot);
+  const cores = separateDc(dcRoot, ownCpus());
   log(`${cores.layout}; starting OpenFed against the Samba AD DC`);
   try {
     return await signInsAndBinds();

@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseCpuList, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
 import { floorWorkerCount } from '../../scripts/bench/floor.js';
+import { separateDc } from '../../scripts/bench/phases.js';
 import { problemsIn } from '../../scripts/bench/processes.js';
 import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
@@ -63,6 +64,41 @@ describe('CPU lists (taskset)', () => {
     assert.deepEqual(parseCpuList(' 0-2,4,7-8\n'), [0, 1, 2, 4, 7, 8]);
     assert.deepEqual(parseCpuList('3'), [3]);
     for (const bad of ['', 'a', '1-', '0,,1', '0-1-2']) assert.throws(() => parseCpuList(bad), /not a CPU list/, bad);
+  });
+});
+
+describe('the DC on a CPU of its own for the sign-in ratio', () => {
+  const pins = () => {
+    const calls: Array<{ pids: readonly number[]; cpus: readonly number[] }> = [];
+    return { calls, pin: (pids: readonly number[], cpus: readonly number[]) => void calls.push({ pids, cpus }) };
+  };
+
+  test('the DC tree gets the last CPU and the bench the others; undo gives both every CPU back', () => {
+    const { calls, pin } = pins();
+    const cores = separateDc(process.pid, [0, 1, 2], pin);
+    assert.equal(cores.layout, 'DC on CPU 2, OpenFed and the load generator on CPU 0,1');
+    assert.deepEqual(calls.map((c) => c.cpus), [[2], [0, 1]]);
+    assert.ok(calls[0]!.pids.includes(process.pid), 'the DC tree, read from /proc');
+    assert.deepEqual(calls[1]!.pids, [process.pid]);
+    cores.undo();
+    assert.deepEqual(calls.slice(2).map((c) => c.cpus), [[0, 1, 2], [0, 1, 2]]);
+  });
+
+  test('shared cores, said why, when it cannot be done: one core, no DC pid, no taskset, taskset refused', () => {
+    const { calls, pin } = pins();
+    assert.equal(separateDc(process.pid, [0], pin).layout, 'all on the same 1 cores (one core)');
+    assert.match(separateDc(undefined, [0, 1], pin).layout, /all on the same 2 cores \(no DC pid\)/);
+    assert.match(separateDc(process.pid, undefined, pin).layout, /\(no taskset\)$/);
+    assert.equal(calls.length, 0, 'nothing pinned');
+
+    const undone: Array<readonly number[]> = [];
+    const refusing = (_pids: readonly number[], cpus: readonly number[]) => {
+      if (cpus.length === 1) throw new Error('taskset could not set the CPUs of process 1: Operation not permitted');
+      undone.push(cpus);
+    };
+    const cores = separateDc(process.pid, [0, 1], refusing);
+    assert.equal(cores.layout, 'all on the same 2 cores (taskset refused: taskset could not set the CPUs of process 1: Operation not permitted)');
+    assert.deepEqual(undone, [[0, 1], [0, 1]], 'what may have been changed is given back at once');
   });
 });
 
