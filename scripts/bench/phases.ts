@@ -8,7 +8,7 @@ import { loadAdFacts } from '../../test/helpers/ad.js';
 import { availableParallelism } from 'node:os';
 import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot, ownCpus, processTree, setAffinity } from './cpu.js';
 import { runLoad, type LoadResult, type Step } from './load.js';
-import { AD_DIR, dcPid, ensureDc, freePort, startOpenFed, type OpenFed, type PemPair } from './processes.js';
+import { AD_DIR, dcPid, ensureDc, freePort, startOpenFed, undoOnExit, type OpenFed, type PemPair } from './processes.js';
 import { rawSignRateAround } from './raw-sign.js';
 import { measureSessionMemory, type SessionMemory } from './redis-memory.js';
 import { efficiency, fmt1, fmtInt, fmtMs, perUnitMs, type ScenarioLine } from './report.js';
@@ -323,11 +323,13 @@ export async function signInPhase(setup: Setup, seconds: number, warmUpSeconds: 
   // holds whoever else (OpenFed, the load generator) shares the cores.
   const dcRoot = dcPid(AD_DIR);
   const cores = separateDc(dcRoot, ownCpus());
+  // Also on Ctrl-C, which exits without reaching the finally below.
+  const undo = undoOnExit('the CPU layout of the sign-in phase', cores.undo);
   log(`${cores.layout}; starting OpenFed against the Samba AD DC`);
   try {
     return await signInsAndBinds();
   } finally {
-    cores.undo();
+    undo();
   }
 
   async function signInsAndBinds(): Promise<SignInResult> {

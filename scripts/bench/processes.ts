@@ -56,6 +56,21 @@ export function installCleanupHandlers(): void {
   });
 }
 
+/**
+ * Has `undo` run also when the bench is interrupted or fails (it must be synchronous: on exit nothing
+ * else can run). Returns it, to call when done; it runs once.
+ */
+export function undoOnExit(name: string, undo: () => void): () => void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    undo();
+  };
+  stoppers.push({ name, stop: async () => once(), killNow: once });
+  return once;
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {

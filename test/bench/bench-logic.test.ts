@@ -13,7 +13,7 @@ import { inflateRawSync } from 'node:zlib';
 import { cpuSecondsBetween, parseCpuList, parseProcStat, parseVmRssBytes, treeOf } from '../../scripts/bench/cpu.js';
 import { floorWorkerCount } from '../../scripts/bench/floor.js';
 import { separateDc } from '../../scripts/bench/phases.js';
-import { problemsIn } from '../../scripts/bench/processes.js';
+import { problemsIn, stopAll, undoOnExit } from '../../scripts/bench/processes.js';
 import { hotFunctions } from '../../scripts/bench/profile.js';
 import { dataMemory, infoField } from '../../scripts/bench/redis-memory.js';
 import {
@@ -82,6 +82,19 @@ describe('the DC on a CPU of its own for the sign-in ratio', () => {
     assert.deepEqual(calls[1]!.pids, [process.pid]);
     cores.undo();
     assert.deepEqual(calls.slice(2).map((c) => c.cpus), [[0, 1, 2], [0, 1, 2]]);
+  });
+
+  test('the layout is undone once, whether the phase ends or the bench is stopped (Ctrl-C, a failure)', async () => {
+    let undone = 0;
+    const undo = undoOnExit('layout', () => void undone++);
+    await stopAll();
+    assert.equal(undone, 1, 'stopping the bench undoes it');
+    undo();
+    assert.equal(undone, 1, 'and the phase\'s own finally does not repeat it');
+    const second = undoOnExit('layout', () => void undone++);
+    second();
+    await stopAll();
+    assert.equal(undone, 2, 'undone by the phase, not again by the stop');
   });
 
   test('shared cores, said why, when it cannot be done: one core, no DC pid, no taskset, taskset refused', () => {
