@@ -212,8 +212,8 @@ async function main(): Promise<number> {
     }
     return 0;
   } catch (err) {
-    // Read before the directory with the logs goes.
-    const problems = openfedProblems();
+    // Read before the directory with the logs goes; an interrupted run broke nothing worth reading.
+    const problems = isInterrupted() ? '' : openfedProblems();
     if (problems) process.stderr.write(`[bench] OpenFed's last warnings and errors:\n${problems}\n`);
     throw err;
   } finally {
