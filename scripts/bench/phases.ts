@@ -4,8 +4,8 @@
  * the DC's own bind rate. Each returns its table line and whatever broke.
  */
 import { createPrivateKey } from 'node:crypto';
-import { loadAdFacts } from '../../test/helpers/ad.js';
 import { availableParallelism } from 'node:os';
+import { loadAdFacts } from '../../test/helpers/ad.js';
 import { clockTicksPerSecond, cpuSecondsBetween, cpuSnapshot, ownCpus, processTree, setAffinity } from './cpu.js';
 import { runLoad, type LoadResult, type Step } from './load.js';
 import { AD_DIR, dcPid, ensureDc, freePort, startOpenFed, undoOnExit, type OpenFed, type PemPair } from './processes.js';
