@@ -1,9 +1,11 @@
 /**
- * One error hierarchy for everything a request can run into. `toProblem` is the only place that
- * decides what goes on the wire: a status and a stable message id. Internal causes stay in `cause`
- * and reach the logs only.
+ * One error hierarchy for everything OpenFed can run into, and the one place that decides what each
+ * error becomes on the wire: an HTTP status and a stable message id (`toProblem`), a SAML status
+ * (`toSamlStatus`) or a WS-Federation fault code (`toWsfedFault`). Internal causes stay in `cause`
+ * and the message, and reach the logs only.
+ *
+ * This file imports nothing: every layer may throw these.
  */
-import { StoreUnavailableError } from './sessions/types.js';
 
 /** Stable ids of user-facing messages; the texts live in web/messages.ts. */
 export type MessageId =
@@ -30,6 +32,9 @@ export type MessageId =
   | 'm365_no_immutable_id'
   | 'internal_error';
 
+/** The protocols a refusal can belong to; the route that received the message names it. */
+export type Protocol = 'saml2' | 'wsfed';
+
 export class OpenFedError extends Error {
   constructor(
     readonly status: number,
@@ -40,6 +45,16 @@ export class OpenFedError extends Error {
   ) {
     super(detail, options);
     this.name = new.target.name;
+  }
+}
+
+/**
+ * Something wrong on our side — configuration, keys, a library — never the requester's fault: a
+ * bare 500 on the wire, the detail in the log (or, at start-up, the one line the operator reads).
+ */
+export class InternalError extends OpenFedError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(500, 'internal_error', detail, options);
   }
 }
 
@@ -67,6 +82,13 @@ export class ServiceUnavailableError extends OpenFedError {
   }
 }
 
+/** The session, replay or lockout store cannot be reached (Redis down or timing out): 503. */
+export class StoreUnavailableError extends ServiceUnavailableError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('sessions_unavailable', detail, options);
+  }
+}
+
 /** SAML 2.0 top-level and second-level status codes we answer with (SAML core §3.2.2.2). */
 export type SamlTopStatus = 'Requester' | 'Responder' | 'VersionMismatch';
 export type SamlSubStatus =
@@ -79,20 +101,51 @@ export type SamlSubStatus =
   | 'AuthnFailed'
   | 'PartialLogout'
   | 'UnknownPrincipal';
+export interface SamlStatus {
+  top: SamlTopStatus;
+  sub?: SamlSubStatus;
+}
 
 /**
- * A protocol request we refuse. Before the relying party and its endpoint are trusted it becomes an
- * error page (status + messageId); after, the same error goes back to the RP as a SAML status.
+ * Fault codes of WS-Federation 1.2 §13 and WS-Trust 1.3 §11 that a passive or active requestor can
+ * be told. The passive profile shows them on our error page only (never POSTs them to an unchecked
+ * reply URL); WS-Trust carries them in a SOAP fault.
  */
-export class ProtocolError extends OpenFedError {
-  constructor(
-    messageId: MessageId,
-    detail: string,
-    readonly saml: { top: SamlTopStatus; sub?: SamlSubStatus } = { top: 'Requester' },
-    status = 400,
-    /** false: the user must read this on our page (answering the RP would only hide the reason). */
-    readonly answerRelyingParty = true,
-  ) {
+export type WsfedFault =
+  | 'fed:BadRequest'
+  | 'fed:NotSignedIn'
+  | 'wst:InvalidRequest'
+  | 'wst:FailedAuthentication'
+  | 'wst:RequestFailed'
+  | 'wst:BadRequest';
+
+/** A protocol message refused: audited as token.refused (AD FS event 1201) under the route's protocol. */
+export class ProtocolError extends OpenFedError {}
+
+/**
+ * A SAML message refused. Before the relying party and its endpoint are trusted it becomes an error
+ * page (status + messageId); after, the same error goes back to the SP as this SAML status.
+ */
+export class SamlError extends ProtocolError {
+  constructor(messageId: MessageId, detail: string, readonly saml: SamlStatus = { top: 'Requester' }, status = 400) {
+    super(status, messageId, detail);
+  }
+}
+
+/** A WS-Federation request refused: an error page, with the fault code a requestor would be told. */
+export class WsfedError extends ProtocolError {
+  constructor(messageId: MessageId, detail: string, readonly fault: WsfedFault = 'wst:InvalidRequest', status = 400) {
+    super(status, messageId, detail);
+  }
+}
+
+/**
+ * The user may not have a token for this relying party (their domain is not federated, their account
+ * lacks what the RP needs): shown on our page, never sent to the relying party, where it would only
+ * hide the reason from the one person who can act on it.
+ */
+export class TokenRefusedError extends ProtocolError {
+  constructor(messageId: MessageId, detail: string, status = 403) {
     super(status, messageId, detail);
   }
 }
@@ -108,7 +161,6 @@ export interface Problem {
  */
 export function toProblem(err: unknown): Problem {
   if (err instanceof OpenFedError) return { status: err.status, messageId: err.messageId };
-  if (err instanceof StoreUnavailableError) return { status: 503, messageId: 'sessions_unavailable' };
   // body-parser and express raise http-errors with a status; only their status is trusted.
   const status = typeof err === 'object' && err !== null ? (err as { status?: unknown }).status : undefined;
   if (status === 413) return { status, messageId: 'payload_too_large' };
@@ -117,8 +169,20 @@ export function toProblem(err: unknown): Problem {
 }
 
 /** The SAML status for anything thrown while answering a trusted relying party. */
-export function toSamlStatus(err: unknown): { top: SamlTopStatus; sub?: SamlSubStatus } {
-  if (err instanceof ProtocolError) return err.saml;
+export function toSamlStatus(err: unknown): SamlStatus {
+  if (err instanceof SamlError) return err.saml;
   if (err instanceof OpenFedError && err.status < 500) return { top: 'Requester' };
   return { top: 'Responder' };
+}
+
+/** The WS-Federation / WS-Trust fault code for anything thrown while answering a requestor. */
+export function toWsfedFault(err: unknown): WsfedFault {
+  if (err instanceof WsfedError) return err.fault;
+  if (err instanceof OpenFedError && err.status < 500) return 'wst:InvalidRequest';
+  return 'wst:RequestFailed';
+}
+
+/** May this error go back to the relying party as a protocol answer, or must the user read it here? */
+export function answersRelyingParty(err: unknown): boolean {
+  return !(err instanceof TokenRefusedError);
 }

@@ -6,7 +6,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { Principal } from '../directory/types.js';
-import { ProtocolError } from '../errors.js';
+import { TokenRefusedError } from '../errors.js';
 import type { samlRelyingPartySchema } from '../relying-parties/schema.js';
 import type { z } from 'zod';
 import { claimValues } from './values.js';
@@ -73,7 +73,7 @@ export function microsoft365SamlRelyingParty(config: Microsoft365Config): SamlRe
 export function microsoft365IssuerFor(config: Microsoft365Config, federationIdentifier: string, principal: Principal): string {
   const domain = federatedDomainFor(principal.userPrincipalName, config.domains);
   if (!domain) {
-    throw new ProtocolError('m365_domain_not_federated', `UPN suffix of ${principal.userPrincipalName} is not a federated domain`, { top: 'Requester' }, 403, false);
+    throw new TokenRefusedError('m365_domain_not_federated', `UPN suffix of ${principal.userPrincipalName} is not a federated domain`);
   }
   return microsoft365Issuer(config, federationIdentifier, domain);
 }

@@ -16,6 +16,7 @@ import { readPublishedKeys } from '../keys/published.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import { ELEMENT_NODE } from '../xml/query.js';
 import { attribute, NS, parseXml, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
+import { InternalError } from '../errors.js';
 
 export type Protocol = 'wsfed' | 'saml';
 
@@ -242,7 +243,7 @@ export const CLOCK_WARN_MS = 5 * 60_000;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_BYTES = 1_048_576;
 
-class FetchFailure extends Error {}
+class FetchFailure extends InternalError {}
 
 interface Fetched {
   status: number;

@@ -7,8 +7,9 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { InternalError } from '../errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -35,6 +35,7 @@ import { crossRefFilter, groupsOfFilter, sidsFilter, userFilter } from './ldap-f
 import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
 import { primaryGroupSid, sidToString } from './sid.js';
 import type { AuthFailureReason, AuthResult, Directory, GroupRef, HealthResult, Principal } from './types.js';
+import { InternalError } from '../errors.js';
 
 export interface ActiveDirectoryOptions {
   /**
@@ -69,7 +70,7 @@ interface BindConnection extends Connection {
 }
 
 /** No domain controller could be used; carries the per-DC reasons for the log. */
-class DirectoryUnavailable extends Error {
+class DirectoryUnavailable extends InternalError {
   override readonly name = 'DirectoryUnavailable';
 }
 

@@ -9,6 +9,7 @@
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { KeyLoadError, type SigningKey } from './signing-key.js';
+import { InternalError } from '../errors.js';
 
 export type KeyRole = 'primary' | 'next' | 'previous';
 export type KeyOrigin = 'generated' | 'imported';
@@ -55,7 +56,7 @@ export class KeySetFormatError extends KeyLoadError {
 }
 
 /** An `openfed keys` change that is refused; the message says why and what to do. */
-export class KeySetChangeError extends Error {
+export class KeySetChangeError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'KeySetChangeError';

@@ -12,6 +12,7 @@ import * as x509 from '@peculiar/x509';
 import forge from 'node-forge';
 import type { SigningKeyConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { InternalError } from '../errors.js';
 
 export interface SigningKey {
   privateKey: KeyObject;
@@ -25,7 +26,7 @@ export interface SigningKey {
   source: 'pem' | 'pkcs12' | 'generated' | 'imported';
 }
 
-export class KeyLoadError extends Error {
+export class KeyLoadError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'KeyLoadError';

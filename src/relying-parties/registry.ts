@@ -30,6 +30,7 @@ import {
   parseSpMetadata,
   type SpMetadata,
 } from './sp-metadata.js';
+import { InternalError } from '../errors.js';
 
 export interface AcsEndpoint {
   url: string;
@@ -57,7 +58,7 @@ export interface SamlRelyingParty
 }
 
 /** A configuration problem found while loading relying parties; the message names the key. */
-export class RelyingPartyConfigError extends Error {
+export class RelyingPartyConfigError extends InternalError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'RelyingPartyConfigError';

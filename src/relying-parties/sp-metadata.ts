@@ -14,6 +14,7 @@ import { parseXml } from '../xml/parse.js';
 import { attribute, childElements, textOf, type Element } from '../xml/query.js';
 import { verifySignedRoot } from '../xml/verify.js';
 import type { AcsEndpoint, SloEndpoint } from './registry.js';
+import { InternalError } from '../errors.js';
 
 /** Largest metadata document read, from a file or the network. Federation aggregates are bigger; a single SP's is not. */
 export const MAX_METADATA_BYTES = 1_048_576;
@@ -37,7 +38,7 @@ export interface SpMetadata {
   validUntil?: Date;
 }
 
-export class SpMetadataError extends Error {
+export class SpMetadataError extends InternalError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SpMetadataError';

@@ -20,13 +20,8 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-/** Thrown when the backing store cannot be reached; web/ maps it to 503. */
-export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
-}
+/** Thrown when the backing store cannot be reached: errors.ts maps it to 503. */
+export { StoreUnavailableError } from '../errors.js';
 
 export interface SessionStore {
   readonly kind: 'memory' | 'redis';

@@ -2,6 +2,7 @@
  * Every way src/xml/ refuses a message. Callers branch on `code`; the message is for logs only — it
  * may quote attacker-controlled names, so it must never reach a user verbatim.
  */
+import { InternalError } from '../errors.js';
 export type XmlErrorCode =
   | 'too_large'
   | 'dtd'
@@ -16,7 +17,7 @@ export type XmlErrorCode =
   | 'signature_reference'
   | 'untrusted_key';
 
-export class XmlError extends Error {
+export class XmlError extends InternalError {
   constructor(
     readonly code: XmlErrorCode,
     message: string,

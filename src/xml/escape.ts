@@ -10,9 +10,10 @@
  * and its digest can be taken over the bytes as built. Text: & < > and CR as &#xD;. Attribute values (always
  * in double quotes): & < " TAB LF CR as &amp; &lt; &quot; &#x9; &#xA; &#xD;, while ' and > stay raw.
  */
+import { InternalError } from '../errors.js';
 const NOT_XML_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-export class XmlTextError extends Error {}
+export class XmlTextError extends InternalError {}
 
 function refuseNonXml(value: string): void {
   if (NOT_XML_CHAR.test(value)) throw new XmlTextError('value holds a character XML cannot carry');

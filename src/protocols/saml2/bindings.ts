@@ -5,15 +5,15 @@
  */
 import { createVerify, createSign, type KeyObject, type X509Certificate } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { ProtocolError } from '../../errors.js';
+import { SamlError } from '../../errors.js';
 import { SIG_ALG } from './constants.js';
 
 const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/;
 
 function fromBase64(encoded: string, maxBytes: number, what: string): Buffer {
   // base64 grows data by 4/3; refuse before decoding anything bigger than the cap allows.
-  if (encoded.length > Math.ceil((maxBytes * 4) / 3) + 4096) throw new ProtocolError('saml_request_invalid', `${what} too large`);
-  if (!BASE64.test(encoded)) throw new ProtocolError('saml_request_invalid', `${what} is not base64`);
+  if (encoded.length > Math.ceil((maxBytes * 4) / 3) + 4096) throw new SamlError('saml_request_invalid', `${what} too large`);
+  if (!BASE64.test(encoded)) throw new SamlError('saml_request_invalid', `${what} is not base64`);
   return Buffer.from(encoded, 'base64');
 }
 
@@ -21,7 +21,7 @@ function utf8(bytes: Buffer, what: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new ProtocolError('saml_request_invalid', `${what} is not UTF-8`);
+    throw new SamlError('saml_request_invalid', `${what} is not UTF-8`);
   }
 }
 
@@ -33,7 +33,7 @@ export function decodeRedirectMessage(encoded: string, maxBytes: number): string
     xml = inflateRawSync(compressed, { maxOutputLength: maxBytes });
   } catch (err) {
     const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || /larger than/i.test(String(err));
-    throw new ProtocolError('saml_request_invalid', tooBig ? 'Redirect-binding message inflates beyond the size cap' : 'Redirect-binding message is not DEFLATE data');
+    throw new SamlError('saml_request_invalid', tooBig ? 'Redirect-binding message inflates beyond the size cap' : 'Redirect-binding message is not DEFLATE data');
   }
   return utf8(xml, 'Redirect-binding message');
 }
@@ -41,7 +41,7 @@ export function decodeRedirectMessage(encoded: string, maxBytes: number): string
 /** HTTP-POST: plain base64 of the XML. */
 export function decodePostMessage(encoded: string, maxBytes: number): string {
   const xml = fromBase64(encoded, maxBytes, 'POST-binding message');
-  if (xml.length > maxBytes) throw new ProtocolError('saml_request_invalid', 'POST-binding message too large');
+  if (xml.length > maxBytes) throw new SamlError('saml_request_invalid', 'POST-binding message too large');
   return utf8(xml, 'POST-binding message');
 }
 
@@ -65,7 +65,7 @@ function rawParams(rawQuery: string): Map<string, string> {
   for (const pair of rawQuery.split('&')) {
     const eq = pair.indexOf('=');
     const name = eq < 0 ? pair : pair.slice(0, eq);
-    if (params.has(name)) throw new ProtocolError('saml_request_invalid', `query parameter ${name} appears twice`);
+    if (params.has(name)) throw new SamlError('saml_request_invalid', `query parameter ${name} appears twice`);
     params.set(name, eq < 0 ? '' : pair.slice(eq + 1));
   }
   return params;
@@ -91,14 +91,14 @@ export function verifyRedirectSignature(
   const sigAlg = params.get('SigAlg');
   const signature = params.get('Signature');
   if (sigAlg === undefined && signature === undefined) return undefined;
-  if (sigAlg === undefined || signature === undefined) throw new ProtocolError('saml_signature_invalid', 'SigAlg without Signature or the reverse', { top: 'Requester', sub: 'RequestDenied' });
+  if (sigAlg === undefined || signature === undefined) throw new SamlError('saml_signature_invalid', 'SigAlg without Signature or the reverse', { top: 'Requester', sub: 'RequestDenied' });
   const alg = decodeURIComponent(sigAlg.replace(/\+/g, ' '));
   const algorithm = (Object.keys(SIG_ALG) as (keyof typeof SIG_ALG)[]).find((k) => SIG_ALG[k] === alg);
   if (!algorithm || (algorithm === 'rsa-sha1' && !allowSha1)) {
-    throw new ProtocolError('saml_signature_invalid', `signature algorithm not allowed: ${alg.slice(0, 100)}`, { top: 'Requester', sub: 'RequestDenied' });
+    throw new SamlError('saml_signature_invalid', `signature algorithm not allowed: ${alg.slice(0, 100)}`, { top: 'Requester', sub: 'RequestDenied' });
   }
   const message = params.get(param);
-  if (message === undefined) throw new ProtocolError('saml_request_invalid', `no ${param}`);
+  if (message === undefined) throw new SamlError('saml_request_invalid', `no ${param}`);
   const relayState = params.get('RelayState');
   const octets = `${param}=${message}${relayState === undefined ? '' : `&RelayState=${relayState}`}&SigAlg=${sigAlg}`;
   const sig = Buffer.from(decodeURIComponent(signature.replace(/\+/g, ' ')), 'base64');
@@ -107,7 +107,7 @@ export function verifyRedirectSignature(
     verifier.update(octets, 'utf8');
     if (verifier.verify(certificate.publicKey, sig)) return { algorithm, certificate };
   }
-  throw new ProtocolError('saml_signature_invalid', 'Redirect-binding signature does not verify with any registered certificate', {
+  throw new SamlError('saml_signature_invalid', 'Redirect-binding signature does not verify with any registered certificate', {
     top: 'Requester',
     sub: 'RequestDenied',
   });

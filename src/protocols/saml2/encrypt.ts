@@ -17,6 +17,7 @@ import { NS } from '../../xml/namespaces.js';
 import { DEFAULT_MAX_BYTES, parseXml } from '../../xml/parse.js';
 import { attribute, childElements, isElement, type Document, type Element } from '../../xml/query.js';
 import { RESPONSE_END, type BuiltResponse, type SignPolicy } from './response.js';
+import { InternalError } from '../../errors.js';
 
 export interface EncryptionOptions {
   certificate: X509Certificate;
@@ -24,7 +25,7 @@ export interface EncryptionOptions {
   dataAlgorithm?: 'aes256-gcm' | 'aes128-gcm' | 'aes256-cbc' | 'aes128-cbc';
 }
 
-export class AssertionEncryptionError extends Error {
+export class AssertionEncryptionError extends InternalError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AssertionEncryptionError';

@@ -3,7 +3,7 @@
  *
  *   receive():  message in → RP known → signature checked with the RP's keys only → only signed
  *               content read → fresh and not replayed → ACS registered for that RP.
- *               Anything wrong up to here throws a ProtocolError (an error page: nobody to answer).
+ *               Anything wrong up to here throws a SamlError (an error page: nobody to answer).
  *   answer():   for a trusted request: sign-in needed, or a Response (success or SAML error status)
  *               to POST to the registered ACS.
  *
@@ -11,7 +11,7 @@
  */
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
-import { ProtocolError, toSamlStatus, type SamlSubStatus, type SamlTopStatus } from '../../errors.js';
+import { answersRelyingParty, SamlError, toSamlStatus, type SamlStatus } from '../../errors.js';
 import { claimValues } from '../../claims/values.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
@@ -56,7 +56,7 @@ export interface IdpDeps {
   keys: Pick<KeyRing, 'primary'>;
   /** Derives per-session values (SessionIndex, transient NameIDs) without storing them. */
   sessionSecret: string;
-  /** An RP-specific Issuer (Microsoft 365: one per federated domain); undefined = ours. May throw a ProtocolError. */
+  /** An RP-specific Issuer (Microsoft 365: one per federated domain); undefined = ours. May throw a TokenRefusedError. */
   issuerFor?: (rpEntityId: string, principal: Principal) => string | undefined;
 }
 
@@ -130,7 +130,7 @@ export class SamlIdp {
   inspect(input: IncomingMessage): Inspected {
     const { settings } = this.deps;
     if (input.relayState !== undefined && input.relayState.length > settings.maxRelayStateLength) {
-      throw new ProtocolError('saml_request_invalid', 'RelayState too long');
+      throw new SamlError('saml_request_invalid', 'RelayState too long');
     }
     const xml =
       input.binding === 'redirect'
@@ -139,23 +139,23 @@ export class SamlIdp {
     const unverified = this.parse(xml);
     const kind = readingXml(() => messageKind(unverified));
     if ((kind === 'LogoutResponse') !== (input.param === 'SAMLResponse')) {
-      throw new ProtocolError('saml_request_invalid', `${kind} sent as ${input.param}`);
+      throw new SamlError('saml_request_invalid', `${kind} sent as ${input.param}`);
     }
     const issuer = readingXml(() => peekIssuer(unverified));
     const rp = this.deps.registry.get(issuer);
-    if (!rp) throw new ProtocolError('saml_unknown_relying_party', `no relying party ${issuer.slice(0, 200)}`);
+    if (!rp) throw new SamlError('saml_unknown_relying_party', `no relying party ${issuer.slice(0, 200)}`);
 
     const { root, signed } = this.checkSignature(rp, input, xml, unverified);
     const signatureRequired = kind === 'AuthnRequest' ? rp.requireSignedRequests : !rp.allowUnsignedLogout;
     if (signatureRequired && !signed) {
-      throw new ProtocolError('saml_signature_invalid', `unsigned ${kind} from ${rp.entityId}, which must sign`);
+      throw new SamlError('saml_signature_invalid', `unsigned ${kind} from ${rp.entityId}, which must sign`);
     }
 
     const message = readingXml(() =>
       kind === 'AuthnRequest' ? readAuthnRequest(root) : kind === 'LogoutRequest' ? readLogoutRequest(root) : readLogoutResponse(root),
     );
     // The verified document is re-parsed from the signed bytes: its Issuer must still be this RP.
-    if (message.issuer !== rp.entityId) throw new ProtocolError('saml_request_invalid', 'Issuer changed under the signature');
+    if (message.issuer !== rp.entityId) throw new SamlError('saml_request_invalid', 'Issuer changed under the signature');
     this.checkDestination(message.destination, signed);
     const firstUse = this.checkAge(rp, message.id, message.issueInstant);
 
@@ -163,9 +163,9 @@ export class SamlIdp {
     if (message.kind === 'LogoutResponse') return { received: { kind: 'LogoutResponse', rp, response: message, relayState: input.relayState }, firstUse };
 
     const acs = this.deps.registry.resolveAcs(rp, { url: message.acsUrl, index: message.acsIndex });
-    if (!acs) throw new ProtocolError('saml_unknown_acs', `ACS ${message.acsUrl ?? `#${message.acsIndex}`} is not registered for ${rp.entityId}`);
+    if (!acs) throw new SamlError('saml_unknown_acs', `ACS ${message.acsUrl ?? `#${message.acsIndex}`} is not registered for ${rp.entityId}`);
     // Responses only travel by HTTP-POST: an ACS registered for another binding cannot receive one.
-    if (acs.binding !== 'post') throw new ProtocolError('saml_unknown_acs', `ACS ${acs.url} of ${rp.entityId} is not an HTTP-POST endpoint`);
+    if (acs.binding !== 'post') throw new SamlError('saml_unknown_acs', `ACS ${acs.url} of ${rp.entityId} is not an HTTP-POST endpoint`);
     return {
       received: {
         kind: 'AuthnRequest',
@@ -178,7 +178,7 @@ export class SamlIdp {
   /** The replay check of an inspected message: each request ID is accepted once per RP, farm-wide. */
   async admit(inspected: Inspected): Promise<Received> {
     const { key, ttlMs, what } = inspected.firstUse;
-    if (!(await this.deps.replay.firstUse(key, ttlMs))) throw new ProtocolError('saml_request_replayed', `${what} seen before`);
+    if (!(await this.deps.replay.firstUse(key, ttlMs))) throw new SamlError('saml_request_replayed', `${what} seen before`);
     return inspected.received;
   }
 
@@ -190,12 +190,12 @@ export class SamlIdp {
   /** IdP-initiated (unsolicited) sign-on for an RP that allows it, to its default ACS. */
   unsolicited(rpEntityId: string, relayState: string | undefined): TrustedAuthnRequest {
     const rp = this.deps.registry.get(rpEntityId);
-    if (!rp || !rp.allowIdpInitiated) throw new ProtocolError('idp_initiated_not_allowed', `IdP-initiated sign-on to ${rpEntityId.slice(0, 200)}`, { top: 'Requester' }, 404);
+    if (!rp || !rp.allowIdpInitiated) throw new SamlError('idp_initiated_not_allowed', `IdP-initiated sign-on to ${rpEntityId.slice(0, 200)}`, { top: 'Requester' }, 404);
     if (relayState !== undefined && relayState.length > this.deps.settings.maxRelayStateLength) {
-      throw new ProtocolError('saml_request_invalid', 'RelayState too long');
+      throw new SamlError('saml_request_invalid', 'RelayState too long');
     }
     const acs = this.deps.registry.resolveAcs(rp, { binding: 'post' });
-    if (!acs) throw new ProtocolError('saml_unknown_acs', `${rp.entityId} has no default ACS`);
+    if (!acs) throw new SamlError('saml_unknown_acs', `${rp.entityId} has no default ACS`);
     return { rpEntityId: rp.entityId, acsUrl: acs.url, request: undefined, relayState, receivedAt: this.deps.clock.now() };
   }
 
@@ -206,23 +206,23 @@ export class SamlIdp {
   async answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined): Promise<Outcome> {
     const rp = this.deps.registry.get(trusted.rpEntityId);
     // The RP may have been removed (metadata refresh) while the user signed in: nothing to answer.
-    if (!rp) throw new ProtocolError('saml_unknown_relying_party', `relying party ${trusted.rpEntityId} is gone`);
+    if (!rp) throw new SamlError('saml_unknown_relying_party', `relying party ${trusted.rpEntityId} is gone`);
     const request = trusted.request;
     try {
       if (request?.protocolBinding !== undefined && request.protocolBinding !== BINDING.post) {
-        throw new ProtocolError('saml_request_invalid', 'responses are only sent with HTTP-POST', { top: 'Requester', sub: 'UnsupportedBinding' });
+        throw new SamlError('saml_request_invalid', 'responses are only sent with HTTP-POST', { top: 'Requester', sub: 'UnsupportedBinding' });
       }
       const format = this.nameIdFormat(rp, request);
       const authnContext = this.authnContext(request);
       const fresh = session && (!request?.forceAuthn || session.record.authnInstant >= trusted.receivedAt);
       if (!fresh) {
-        if (request?.isPassive) throw new ProtocolError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
+        if (request?.isPassive) throw new SamlError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
         return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
       }
       return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
-      if (err instanceof ProtocolError && !err.answerRelyingParty) throw err;
-      return this.error(trusted, toSamlStatus(err), err instanceof ProtocolError ? err.message : undefined);
+      if (!answersRelyingParty(err)) throw err;
+      return this.error(trusted, toSamlStatus(err), err instanceof SamlError ? err.message : undefined);
     }
   }
 
@@ -268,7 +268,7 @@ export class SamlIdp {
     return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success', nameId: nameIdValue };
   }
 
-  private error(trusted: TrustedAuthnRequest, status: { top: SamlTopStatus; sub?: SamlSubStatus }, message?: string): Outcome {
+  private error(trusted: TrustedAuthnRequest, status: SamlStatus, message?: string): Outcome {
     const { xml } = buildErrorResponse({
       issuer: this.deps.issuer,
       now: this.deps.clock.now(),
@@ -291,7 +291,7 @@ export class SamlIdp {
     try {
       return parseXml(xml, { maxBytes: this.deps.settings.maxMessageBytes }).documentElement as unknown as Element;
     } catch (err) {
-      if (err instanceof XmlError) throw new ProtocolError('saml_request_invalid', `unreadable XML: ${err.code}`);
+      if (err instanceof XmlError) throw new SamlError('saml_request_invalid', `unreadable XML: ${err.code}`);
       throw err;
     }
   }
@@ -301,7 +301,7 @@ export class SamlIdp {
     if (input.binding === 'redirect') {
       // The Redirect binding signs the query string; an XML signature inside would be ignored by
       // us, so refuse it rather than have two notions of "signed" (bindings §3.4.4.1).
-      if (hasSignature(unverified)) throw new ProtocolError('saml_request_invalid', 'XML signature inside a Redirect-binding message');
+      if (hasSignature(unverified)) throw new SamlError('saml_request_invalid', 'XML signature inside a Redirect-binding message');
       const signature = verifyRedirectSignature(input.rawQuery ?? '', input.param, rp.signingCertificates, allowSha1);
       return { root: unverified, signed: signature !== undefined };
     }
@@ -310,7 +310,7 @@ export class SamlIdp {
       const verified = verifySignedRoot(xml, { certificates: rp.signingCertificates, allowSha1, maxBytes: this.deps.settings.maxMessageBytes });
       return { root: verified.root as unknown as Element, signed: true };
     } catch (err) {
-      if (err instanceof XmlError) throw new ProtocolError('saml_signature_invalid', `signature refused: ${err.code}`);
+      if (err instanceof XmlError) throw new SamlError('saml_signature_invalid', `signature refused: ${err.code}`);
       throw err;
     }
   }
@@ -318,10 +318,10 @@ export class SamlIdp {
   /** A signed message must say it was meant for us (bindings §3.4.5.2, §3.5.5.2); an unsigned one may omit it. */
   private checkDestination(destination: string | undefined, signed: boolean): void {
     if (destination === undefined) {
-      if (signed) throw new ProtocolError('saml_request_invalid', 'signed message without Destination');
+      if (signed) throw new SamlError('saml_request_invalid', 'signed message without Destination');
       return;
     }
-    if (destination !== this.deps.ssoUrl) throw new ProtocolError('saml_request_invalid', `Destination ${destination.slice(0, 200)} is not this service`);
+    if (destination !== this.deps.ssoUrl) throw new SamlError('saml_request_invalid', `Destination ${destination.slice(0, 200)} is not this service`);
   }
 
   /** IssueInstant within the window; returns the replay-cache entry admit() will claim. */
@@ -330,7 +330,7 @@ export class SamlIdp {
     const skewMs = this.deps.settings.clockSkewSeconds * 1000;
     const age = this.deps.clock.now() - issueInstant;
     if (age > windowMs || age < -skewMs) {
-      throw new ProtocolError('saml_request_expired', `IssueInstant ${new Date(issueInstant).toISOString()} outside the ${windowMs / 60_000}-minute window`);
+      throw new SamlError('saml_request_expired', `IssueInstant ${new Date(issueInstant).toISOString()} outside the ${windowMs / 60_000}-minute window`);
     }
     // Remembered for the whole window plus skew: a replay later than that is refused as too old.
     return { key: `saml2|${rp.entityId}|${id}`, ttlMs: windowMs + skewMs, what: `request ${id} from ${rp.entityId}` };
@@ -344,7 +344,7 @@ export class SamlIdp {
     const configured = rp.nameId.format;
     const asked = request?.nameIdPolicy?.format;
     if (asked === undefined || asked === NAME_ID_FORMAT.unspecified || asked === NAME_ID_FORMAT[configured]) return configured;
-    throw new ProtocolError('saml_request_invalid', `NameID format ${asked.slice(0, 200)} is not configured for this relying party`, {
+    throw new SamlError('saml_request_invalid', `NameID format ${asked.slice(0, 200)} is not configured for this relying party`, {
       top: 'Requester',
       sub: 'InvalidNameIDPolicy',
     });
@@ -358,7 +358,7 @@ export class SamlIdp {
     const source = rp.nameId.source ?? ({ persistent: 'immutableId', emailAddress: 'mail', unspecified: 'upn' } as const)[format];
     const value = claimValues(session.record.principal, source)[0];
     if (value === undefined) {
-      throw new ProtocolError('saml_request_invalid', `the user has no ${source} for the NameID`, { top: 'Responder', sub: 'InvalidNameIDPolicy' });
+      throw new SamlError('saml_request_invalid', `the user has no ${source} for the NameID`, { top: 'Responder', sub: 'InvalidNameIDPolicy' });
     }
     return value;
   }
@@ -387,7 +387,7 @@ export class SamlIdp {
       }
     });
     if (met === undefined) {
-      throw new ProtocolError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
+      throw new SamlError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
     }
     // "exact" means the statement must name one of the listed classes.
     return wanted.comparison === 'exact' || wanted.comparison === 'maximum' ? (rank(met) <= oursRank ? met : ours) : ours;
@@ -491,7 +491,7 @@ function readingXml<T>(read: () => T): T {
   try {
     return read();
   } catch (err) {
-    if (err instanceof XmlError) throw new ProtocolError('saml_request_invalid', `unreadable message: ${err.code}`);
+    if (err instanceof XmlError) throw new SamlError('saml_request_invalid', `unreadable message: ${err.code}`);
     throw err;
   }
 }

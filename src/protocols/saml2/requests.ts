@@ -3,7 +3,7 @@
  * LogoutResponse. Pure: DOM in, typed value out. Callers hand in the root of a document that was
  * either verified (only signed bytes) or is unsigned by the RP's own registration.
  */
-import { ProtocolError } from '../../errors.js';
+import { SamlError } from '../../errors.js';
 import { NS } from '../../xml/namespaces.js';
 import { attribute, isElement, optionalChild, requiredChild, textOf, type Element } from '../../xml/query.js';
 
@@ -44,7 +44,7 @@ export interface LogoutResponse extends MessageBase {
 
 export type SamlRequestMessage = AuthnRequest | LogoutRequest | LogoutResponse;
 
-const invalid = (detail: string) => new ProtocolError('saml_request_invalid', detail);
+const invalid = (detail: string) => new SamlError('saml_request_invalid', detail);
 
 /** xs:ID is an NCName; capping the length keeps replay keys and logs small. */
 const NCNAME = /^[A-Za-z_][\w.-]{0,255}$/;
@@ -73,7 +73,7 @@ function issuerValue(el: Element): string {
 
 function base(root: Element): MessageBase {
   if (attribute(root, 'Version') !== '2.0') {
-    throw new ProtocolError('saml_request_invalid', 'Version is not 2.0', { top: 'VersionMismatch' });
+    throw new SamlError('saml_request_invalid', 'Version is not 2.0', { top: 'VersionMismatch' });
   }
   const id = attribute(root, 'ID');
   if (!id || !NCNAME.test(id)) throw invalid('ID missing or not an xs:ID');
@@ -130,7 +130,7 @@ export function readAuthnRequest(root: Element): AuthnRequest {
     const classRefs: string[] = [];
     for (let node = context.firstChild; node; node = node.nextSibling) {
       if (isElement(node, NS.saml, 'AuthnContextClassRef')) classRefs.push(textOf(node).trim());
-      else if (isElement(node, NS.saml, 'AuthnContextDeclRef')) throw new ProtocolError('saml_request_invalid', 'AuthnContextDeclRef is not supported', { top: 'Requester', sub: 'NoAuthnContext' });
+      else if (isElement(node, NS.saml, 'AuthnContextDeclRef')) throw new SamlError('saml_request_invalid', 'AuthnContextDeclRef is not supported', { top: 'Requester', sub: 'NoAuthnContext' });
     }
     request.requestedAuthnContext = { comparison: comparison as 'exact', classRefs };
   }

@@ -3,7 +3,7 @@
  * /adfs/ls/, and Microsoft 365 as a built-in relying party with the claims AD FS issues to Entra ID.
  *
  *   trust():   realm registered → wreply one of that realm's reply URLs → wctx within bounds.
- *              Failures throw a ProtocolError: an error page, never a POST to an unchecked URL.
+ *              Failures throw a WsfedError: an error page, never a POST to an unchecked URL.
  *   answer():  sign-in needed (none, or not fresh enough for wfresh), or the RSTR to POST.
  */
 import type { Clock } from '../../clock.js';
@@ -11,7 +11,7 @@ import { CLAIM_TYPE } from '../../claims/claim-types.js';
 import { claimValues } from '../../claims/values.js';
 import { corporateNetwork, microsoft365ImmutableId, microsoft365IssuerFor } from '../../claims/microsoft365.js';
 import type { Config } from '../../config/schema.js';
-import { ProtocolError } from '../../errors.js';
+import { TokenRefusedError, WsfedError } from '../../errors.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
 import type { SessionRecord } from '../../sessions/types.js';
@@ -81,7 +81,7 @@ export interface WsfedDeps {
 
 /** Entra sends an estsrequest blob in wctx of a few KB; far more is not a real relying party. */
 const MAX_WCTX = 16_384;
-const invalid = (detail: string) => new ProtocolError('wsfed_request_invalid', detail);
+const invalid = (detail: string) => new WsfedError('wsfed_request_invalid', detail);
 
 function single(params: Record<string, unknown>, name: string, max: number): string | undefined {
   const value = params[name];
@@ -152,10 +152,10 @@ export class WsfedIdp {
   /** Realm registered; wreply (when given) one of its reply URLs, compared exactly. */
   trust(request: SignInRequest): TrustedSignIn {
     const rp = this.rps.get(request.realm);
-    if (!rp) throw new ProtocolError('wsfed_unknown_realm', `no WS-Fed relying party ${request.realm.slice(0, 200)}`);
+    if (!rp) throw new WsfedError('wsfed_unknown_realm', `no WS-Fed relying party ${request.realm.slice(0, 200)}`);
     const replyUrl = request.wreply ?? rp.replyUrls[0]!;
     if (!rp.replyUrls.includes(replyUrl)) {
-      throw new ProtocolError('wsfed_unknown_reply', `wreply ${replyUrl.slice(0, 200)} is not registered for ${rp.realm}`);
+      throw new WsfedError('wsfed_unknown_reply', `wreply ${replyUrl.slice(0, 200)} is not registered for ${rp.realm}`);
     }
     return {
       realm: rp.realm,
@@ -169,7 +169,7 @@ export class WsfedIdp {
 
   answer(trusted: TrustedSignIn, session: { id: string; record: SessionRecord } | undefined, clientIp: string): WsfedOutcome {
     const rp = this.rps.get(trusted.realm);
-    if (!rp) throw new ProtocolError('wsfed_unknown_realm', `relying party ${trusted.realm} is gone`);
+    if (!rp) throw new WsfedError('wsfed_unknown_realm', `relying party ${trusted.realm} is gone`);
     if (!session || !this.freshEnough(trusted, session.record)) {
       return { action: 'signin', forceAuthn: trusted.wfresh !== undefined, loginHint: trusted.loginHint };
     }
@@ -215,7 +215,7 @@ export class WsfedIdp {
     const p = record.principal;
     const issuer = microsoft365IssuerFor(m365, this.deps.issuer, p);
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
-    if (!immutableId) throw new ProtocolError('m365_no_immutable_id', `${p.userPrincipalName} has no ${m365.immutableIdSource}`, { top: 'Responder' }, 403);
+    if (!immutableId) throw new TokenRefusedError('m365_no_immutable_id', `${p.userPrincipalName} has no ${m365.immutableIdSource}`);
     const claims: Claim[] = [
       { type: CLAIM_TYPE.adfs1Upn, values: [p.userPrincipalName] },
       { type: CLAIM_TYPE.immutableId, values: [immutableId] },
@@ -233,7 +233,7 @@ export class WsfedIdp {
   private genericToken(rp: WsfedRp, record: SessionRecord) {
     const config = rp.config!;
     const value = claimValues(record.principal, config.nameIdentifier.source)[0];
-    if (value === undefined) throw new ProtocolError('wsfed_request_invalid', `no ${config.nameIdentifier.source} for the NameIdentifier`, { top: 'Responder' }, 403);
+    if (value === undefined) throw new WsfedError('wsfed_request_invalid', `no ${config.nameIdentifier.source} for the NameIdentifier`, 'wst:RequestFailed', 403);
     return {
       issuer: this.deps.issuer,
       nameIdentifier: { format: config.nameIdentifier.format, value },

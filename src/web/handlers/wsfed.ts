@@ -2,7 +2,7 @@
  * /adfs/ls/?wa=…: WS-Federation passive sign-in and sign-out. Thin glue around protocols/wsfed.
  */
 import type { Request, Response } from 'express';
-import { BadRequestError, ProtocolError } from '../../errors.js';
+import { BadRequestError, WsfedError } from '../../errors.js';
 import { readSignInRequest, WA, wsfedParticipant, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { WebContext } from '../context.js';
 import { readSession } from '../sso-cookie.js';
@@ -33,7 +33,7 @@ export async function handleWsfed(req: Request, res: Response, ctx: WebContext):
       return true;
     }
     default:
-      throw new ProtocolError('wsfed_request_invalid', `unknown wa ${wa.slice(0, 40)}`);
+      throw new WsfedError('wsfed_request_invalid', `unknown wa ${wa.slice(0, 40)}`);
   }
 }
 
