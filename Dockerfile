@@ -12,10 +12,12 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci
+# --ignore-scripts: the package's own prepare script (npm run build) would run here, before src is
+# copied in; the build runs explicitly below instead. No runtime dependency has an install script.
+RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim
 # tini as PID 1 reaps zombies and forwards SIGTERM, so graceful shutdown works under any runtime.
