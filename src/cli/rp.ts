@@ -15,7 +15,14 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log.js';
 import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
-import { loadConfigured, RelyingPartyConfigError, RelyingPartyRegistry, type RefreshResult } from '../relying-parties/registry.js';
+import {
+  loadConfigured,
+  RelyingPartyConfigError,
+  RelyingPartyRegistry,
+  resolveRelyingParty,
+  unverifiableSignedRequests,
+  type RefreshResult,
+} from '../relying-parties/registry.js';
 import { NAME_ID_FORMATS, samlRelyingPartySchema, wsfedRelyingPartySchema } from '../relying-parties/schema.js';
 import {
   decodeMetadata,
@@ -53,7 +60,9 @@ export interface RpListing {
     source: 'config' | 'metadata' | 'added' | 'microsoft365';
     acs: string[];
     slo: string[];
+    /** As enforced: the configuration's value, else the metadata's AuthnRequestsSigned, else false. */
     requireSignedRequests: boolean;
+    /** Whether assertions are encrypted: encryptClaims on and an encryption certificate known. */
     encryptAssertions: boolean;
     certificates: CertificateInfo[];
     metadata?: { url?: string; file?: string; fetchedAt?: string; ageSeconds?: number; validUntil?: string };
@@ -97,7 +106,7 @@ export async function listRelyingParties(config: Config, now: () => number = Dat
           acs: rp.acs.map((a) => a.url),
           slo: rp.slo.map((s) => s.url),
           requireSignedRequests: rp.requireSignedRequests,
-          encryptAssertions: rp.encryptionCertificate !== undefined,
+          encryptAssertions: rp.encryptClaims && rp.encryptionCertificate !== undefined,
           certificates: [
             ...rp.signingCertificates.map((c) => certificateInfo('signing', c, at)),
             ...(rp.encryptionCertificate ? [certificateInfo('encryption', rp.encryptionCertificate, at)] : []),
@@ -139,14 +148,26 @@ function age(seconds: number): string {
   return `${Math.round(seconds / 86_400)} days`;
 }
 
+function signedRequests(rp: RpListing['saml'][number]): string {
+  if (!rp.requireSignedRequests) return 'not required';
+  if (!rp.certificates.some((c) => c.use === 'signing')) return 'required, but no signing certificate is known: every request is refused';
+  return 'required';
+}
+
+function encryption(rp: RpListing['saml'][number]): string {
+  if (rp.encryptAssertions) return 'assertions encrypted';
+  // The certificate is listed below; say why it is not used, or the listing reads as a contradiction.
+  return rp.certificates.some((c) => c.use === 'encryption') ? 'none (encryptClaims is false)' : 'none';
+}
+
 export function renderRpList(l: RpListing): string {
   const lines: string[] = [`SAML 2.0 service providers (${l.saml.length}):`];
   for (const rp of l.saml) {
     lines.push(`  ${rp.entityId}${rp.name !== rp.entityId ? `  (${rp.name})` : ''}  [from ${rp.source}]`);
     lines.push(`    ACS:             ${rp.acs.join(', ') || '-'}`);
     lines.push(`    SLO:             ${rp.slo.join(', ') || '-'}`);
-    lines.push(`    signed requests: ${rp.requireSignedRequests ? 'required' : 'not required'}`);
-    lines.push(`    encryption:      ${rp.encryptAssertions ? 'assertions encrypted' : 'none'}`);
+    lines.push(`    signed requests: ${signedRequests(rp)}`);
+    lines.push(`    encryption:      ${encryption(rp)}`);
     for (const c of rp.certificates) {
       const state = c.daysLeft < 0 ? `EXPIRED ${-c.daysLeft} days ago` : `${c.daysLeft} days left`;
       lines.push(`    ${`${c.use} cert:`.padEnd(17)}${c.subject}, until ${c.notAfter} (${state})`);
@@ -186,11 +207,14 @@ export interface AddOptions {
   sloUrl?: string[];
   signingCert?: string[];
   encryptionCert?: string;
+  /** false: --no-encrypt-claims. */
+  encryptClaims?: boolean;
   nameIdFormat?: string;
   nameIdSource?: string;
   attribute?: string[];
   signAssertion?: boolean;
   signResponse?: boolean;
+  /** undefined: as the SP metadata's AuthnRequestsSigned says. */
   requireSignedRequests?: boolean;
   allowUnsignedLogout?: boolean;
   allowIdpInitiated?: boolean;
@@ -209,6 +233,8 @@ export interface AddResult {
   store: 'redis' | 'file';
   endpoints: string[];
   metadata?: { source: string; detail: string };
+  /** Added, but something the admin should fix (e.g. it must sign and no certificate can verify it). */
+  warnings?: string[];
 }
 
 /** Which command-line option a schema path came from, so a refusal names what the admin typed. */
@@ -323,6 +349,7 @@ function samlInput(options: AddOptions, entityId: string): Record<string, unknow
   if (options.sloUrl?.length) input.singleLogoutServices = options.sloUrl.map((url) => ({ url }));
   if (options.signingCert?.length) input.signingCertificates = options.signingCert.map((f) => readCertificate(f, '--signing-cert'));
   if (options.encryptionCert !== undefined) input.encryptionCertificate = readCertificate(options.encryptionCert, '--encryption-cert');
+  if (options.encryptClaims === false) input.encryptClaims = false;
   if (options.nameIdFormat !== undefined || options.nameIdSource !== undefined) {
     input.nameId = {
       ...(options.nameIdFormat !== undefined ? { format: options.nameIdFormat } : {}),
@@ -332,7 +359,8 @@ function samlInput(options: AddOptions, entityId: string): Record<string, unknow
   if (options.attribute?.length) input.attributes = pairs(options.attribute, '--attribute').map(([name, source]) => ({ name, source }));
   if (options.signAssertion === false) input.signAssertion = false;
   if (options.signResponse) input.signResponse = true;
-  if (options.requireSignedRequests) input.requireSignedRequests = true;
+  // Only an explicit flag is stored: without one, the SP's metadata keeps deciding, refresh after refresh.
+  if (options.requireSignedRequests !== undefined) input.requireSignedRequests = options.requireSignedRequests;
   if (options.allowUnsignedLogout) input.allowUnsignedLogout = true;
   if (options.allowIdpInitiated) input.allowIdpInitiated = true;
   if (options.lifetimeMinutes !== undefined) input.assertionLifetimeMinutes = integer(options.lifetimeMinutes, '--lifetime-minutes');
@@ -358,7 +386,7 @@ function wsfedInput(options: AddOptions): Record<string, unknown> {
 
 const SAML_ONLY: ReadonlyArray<keyof AddOptions> = [
   'entityId', 'metadataUrl', 'metadataFile', 'metadataSigningCert', 'refreshMinutes', 'acsUrl', 'sloUrl', 'signingCert', 'encryptionCert',
-  'attribute', 'signResponse', 'requireSignedRequests', 'allowUnsignedLogout', 'allowIdpInitiated',
+  'encryptClaims', 'attribute', 'signResponse', 'requireSignedRequests', 'allowUnsignedLogout', 'allowIdpInitiated',
 ];
 const WSFED_ONLY: ReadonlyArray<keyof AddOptions> = ['realm', 'replyUrl', 'tokenType', 'claim'];
 const flag = (key: keyof AddOptions) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -373,6 +401,7 @@ export async function addRelyingParty(config: Config, options: AddOptions, by: s
   let input: Record<string, unknown>;
   let copy: MetadataCopy | undefined;
   let metadata: SpMetadata | undefined;
+  const warnings: string[] = [];
   if (options.wsfed) {
     if (!options.realm) throw new ConfigError('--realm is required with --wsfed');
     if (!options.replyUrl?.length) throw new ConfigError('--reply-url is required with --wsfed (where tokens may be posted)');
@@ -427,6 +456,8 @@ export async function addRelyingParty(config: Config, options: AddOptions, by: s
       }
       copy = { xml, fetchedAt: now(), source };
     }
+    const problem = unverifiableSignedRequests(resolveRelyingParty(configured, metadata));
+    if (problem) warnings.push(`${id} ${problem} until its metadata or --signing-cert gives a signing certificate (or it is added with --no-require-signed-requests)`);
   }
 
   const store = openRelyingPartyStore(config, silentLogger);
@@ -456,11 +487,13 @@ export async function addRelyingParty(config: Config, options: AddOptions, by: s
     store: config.sessions.redis ? 'redis' : 'file',
     endpoints,
     ...(copy && metadata ? { metadata: { source: copy.source, detail: describeImport(metadata) } } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
 }
 
 function describeImport(m: SpMetadata): string {
-  return `${m.acs.length} ACS, ${m.slo.length} SLO, ${m.signingCertificates.length} signing and ${m.encryptionCertificates.length} encryption certificate(s)`;
+  const parts = `${m.acs.length} ACS, ${m.slo.length} SLO, ${m.signingCertificates.length} signing and ${m.encryptionCertificates.length} encryption certificate(s)`;
+  return m.authnRequestsSigned ? `${parts}, AuthnRequestsSigned` : parts;
 }
 
 function audit(config: Config, command: string, target: string, by: string): void {
@@ -544,13 +577,15 @@ export function rpCommand(env: Env = process.env): Command {
     .option('--acs-url <url>', 'SAML: assertion consumer service URL (repeatable; the first is the default)', collect)
     .option('--slo-url <url>', 'SAML: single logout URL (repeatable)', collect)
     .option('--signing-cert <file>', 'SAML: certificate that verifies the SP\'s signed requests (repeatable)', collect)
-    .option('--encryption-cert <file>', 'SAML: encrypt assertions to this certificate')
+    .option('--encryption-cert <file>', 'SAML: encrypt assertions to this certificate (instead of the one in metadata)')
+    .option('--no-encrypt-claims', 'SAML: never encrypt assertions, even with an encryption certificate (AD FS -EncryptClaims $false)')
     .option('--name-id-format <format>', `SAML: NameID format (${NAME_ID_FORMATS.join(', ')}); WS-Fed: NameIdentifier format URI`)
     .option('--name-id-source <source>', 'where the NameID / NameIdentifier comes from (upn, mail, immutableId, attribute:<AD attribute>, ...)')
     .option('--attribute <name=source>', 'SAML: release an attribute (repeatable), e.g. http://schemas.xmlsoap.org/claims/Group=groups', collect)
     .option('--no-sign-assertion', 'SAML: do not sign the Assertion (then --sign-response is needed)')
     .option('--sign-response', 'SAML: sign the Response')
-    .option('--require-signed-requests', 'SAML: refuse AuthnRequests not signed with a --signing-cert')
+    .option('--require-signed-requests', 'SAML: refuse AuthnRequests not signed with a --signing-cert (default: as the metadata\'s AuthnRequestsSigned)')
+    .option('--no-require-signed-requests', 'SAML: accept unsigned AuthnRequests even when the metadata says AuthnRequestsSigned="true"')
     .option('--allow-unsigned-logout', 'SAML: accept unsigned LogoutRequests')
     .option('--allow-idp-initiated', 'SAML: list on the IdP-initiated sign-on page')
     .option('--lifetime-minutes <n>', 'assertion / token lifetime (default 60)')
@@ -565,14 +600,17 @@ export function rpCommand(env: Env = process.env): Command {
       if (add.nameIdFormat !== undefined && !add.wsfed && !(NAME_ID_FORMATS as readonly string[]).includes(add.nameIdFormat)) {
         throw new ConfigError(`--name-id-format: expected one of ${NAME_ID_FORMATS.join(', ')}`);
       }
-      // commander sets the negatable default itself: only an explicit --no-sign-assertion counts.
+      // commander sets the negatable default itself: only an explicit --no-sign-assertion / --no-encrypt-claims counts.
+      // (--require-signed-requests has both forms declared, so commander leaves it undefined unless one is given.)
       if (add.signAssertion === true) delete add.signAssertion;
+      if (add.encryptClaims === true) delete add.encryptClaims;
       const result = await addRelyingParty(loadConfig(env), add);
       if (json) printJson(result);
       else {
         print(`Added ${result.protocol === 'wsfed' ? 'WS-Federation relying party' : 'SAML 2.0 service provider'} ${result.id} (${result.store === 'redis' ? 'Redis: every node' : 'data directory'}).\n`);
         if (result.metadata) print(`Metadata from ${result.metadata.source}: ${result.metadata.detail}.\n`);
         if (result.endpoints.length) print(`Tokens go to: ${result.endpoints.join(', ')}\n`);
+        for (const warning of result.warnings ?? []) process.stderr.write(`openfed: warning: ${warning}\n`);
       }
     });
 

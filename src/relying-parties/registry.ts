@@ -48,13 +48,17 @@ export interface SloEndpoint {
 export interface SamlRelyingParty
   extends Omit<
     SamlRelyingPartyConfig,
-    'assertionConsumerServices' | 'singleLogoutServices' | 'signingCertificates' | 'encryptionCertificate' | 'metadata'
+    'assertionConsumerServices' | 'singleLogoutServices' | 'signingCertificates' | 'encryptionCertificate' | 'metadata' | 'requireSignedRequests'
   > {
   displayName: string;
   acs: AcsEndpoint[];
   slo: SloEndpoint[];
   signingCertificates: X509Certificate[];
+  /** Known, whatever encryptClaims says: whether assertions are encrypted is encryptClaims && encryptionCertificate. */
   encryptionCertificate?: X509Certificate;
+  requireSignedRequests: boolean;
+  /** Who decided requireSignedRequests: the configuration, the SP metadata's AuthnRequestsSigned, or neither (false). */
+  requireSignedRequestsFrom: 'config' | 'metadata' | 'default';
 }
 
 /** A configuration problem found while loading relying parties; the message names the key. */
@@ -182,6 +186,7 @@ export class RelyingPartyRegistry {
       const file = c.config.metadata?.file;
       const entry = makeEntry(c, file !== undefined ? this.#readFile(c) : undefined);
       if (file !== undefined) entry.copy = { fetchedAt: statSync(file).mtimeMs, source: file };
+      this.#noteUnverifiable(entry.rp);
       this.#entries.set(c.config.entityId, entry);
       this.#configuredIds.add(c.config.entityId);
     }
@@ -438,7 +443,19 @@ export class RelyingPartyRegistry {
     if (next.fingerprint === entry.fingerprint) return false;
     entry.rp = next.rp;
     entry.fingerprint = next.fingerprint;
+    this.#noteUnverifiable(entry.rp);
     return true;
+  }
+
+  /** Logged when the state starts (load, or a change): a refresh that changes nothing stays quiet. */
+  #noteUnverifiable(rp: SamlRelyingParty): void {
+    const problem = unverifiableSignedRequests(rp);
+    if (problem) {
+      this.logger.error(
+        { entityId: rp.entityId, requireSignedRequestsFrom: rp.requireSignedRequestsFrom },
+        `relying party ${problem} until a signing certificate is configured or in its metadata (or requireSignedRequests: false is configured)`,
+      );
+    }
   }
 
   #changed(): void {
@@ -507,6 +524,8 @@ export class RelyingPartyRegistry {
           this.#dropEntry(id);
           this.#storedWsfed.delete(id);
           const entry: Entry = { ...makeEntry(configured, undefined), stored: { encoded, addedAt: registration.addedAt, addedBy: registration.addedBy } };
+          // With metadata the verdict waits for it (a stored copy installed below, or a later fetch).
+          if (!configured.config.metadata) this.#noteUnverifiable(entry.rp);
           this.#entries.set(id, entry);
           added.push(entry);
         }
@@ -618,22 +637,24 @@ function loadCertificate(value: string, key: string, logger: Logger, clock: Cloc
 }
 
 function makeEntry(c: Configured, metadata: SpMetadata | undefined): Entry {
-  const rp = merge(c, metadata);
+  const rp = resolveRelyingParty(c, metadata);
   return { configured: c, ...(metadata ? { metadata } : {}), rp, fingerprint: fingerprint(rp) };
 }
 
 /**
  * Configuration wins: a non-empty configured ACS or SLO list replaces the metadata's, a configured
- * encryption certificate replaces the metadata's, and signing certificates are the union (so an SP
- * can announce its next key in metadata while configuration still pins the current one).
+ * encryption certificate replaces the metadata's, an explicit requireSignedRequests replaces the
+ * metadata's AuthnRequestsSigned, and signing certificates are the union (so an SP can announce its
+ * next key in metadata while configuration still pins the current one). Exported for `openfed rp add`.
  */
-function merge(c: Configured, metadata: SpMetadata | undefined): SamlRelyingParty {
+export function resolveRelyingParty(c: Configured, metadata: SpMetadata | undefined): SamlRelyingParty {
   const {
     assertionConsumerServices,
     singleLogoutServices,
     signingCertificates: _signing,
     encryptionCertificate: _encryption,
     metadata: _metadata,
+    requireSignedRequests: configuredRequirement,
     ...rest
   } = c.config;
   const acs: AcsEndpoint[] =
@@ -645,8 +666,20 @@ function merge(c: Configured, metadata: SpMetadata | undefined): SamlRelyingPart
       ? singleLogoutServices.map((s) => ({ url: s.url, binding: s.binding, ...(s.responseUrl !== undefined ? { responseUrl: s.responseUrl } : {}) }))
       : (metadata?.slo ?? []);
   const encryptionCertificate = c.encryptionCertificate ?? metadata?.encryptionCertificates[0];
+  // AuthnRequestsSigned="true" with no signing certificate anywhere still requires signatures: fail
+  // closed. The SP said it signs, so an unsigned request bearing its entityID is not its own, and
+  // accepting it would let anyone start sign-ons in its name. Refusing to register the SP instead
+  // would make one SP's metadata slip fatal at start (metadata files are read strictly) or drop an
+  // SP that works today on its next refresh; this way only its AuthnRequests are refused, an error
+  // is logged (#noteUnverifiable) and the administrator adds signingCertificates or sets
+  // requireSignedRequests: false.
+  const requireSignedRequestsFrom: SamlRelyingParty['requireSignedRequestsFrom'] =
+    configuredRequirement !== undefined ? 'config' : metadata?.authnRequestsSigned ? 'metadata' : 'default';
+  const requireSignedRequests = configuredRequirement ?? metadata?.authnRequestsSigned ?? false;
   return Object.freeze({
     ...rest,
+    requireSignedRequests,
+    requireSignedRequestsFrom,
     displayName: c.config.name ?? c.config.entityId,
     acs: Object.freeze(acs.map((a) => Object.freeze(a))) as AcsEndpoint[],
     slo: Object.freeze(slo.map((s) => Object.freeze(s))) as SloEndpoint[],
@@ -663,7 +696,24 @@ function unionOf(a: X509Certificate[], b: X509Certificate[]): X509Certificate[] 
 
 /** What a refresh can change; equal fingerprints mean nothing downstream needs rebuilding. */
 function fingerprint(rp: SamlRelyingParty): string {
-  return JSON.stringify([rp.acs, rp.slo, rp.signingCertificates.map((c) => c.fingerprint256), rp.encryptionCertificate?.fingerprint256]);
+  return JSON.stringify([
+    rp.acs,
+    rp.slo,
+    rp.signingCertificates.map((c) => c.fingerprint256),
+    rp.encryptionCertificate?.fingerprint256,
+    // Metadata can turn AuthnRequestsSigned on or off: the served copy of rp must follow.
+    rp.requireSignedRequests,
+  ]);
+}
+
+/**
+ * Why no AuthnRequest from this SP can be accepted, or undefined: it must sign, and no certificate is
+ * known to verify a signature with.
+ */
+export function unverifiableSignedRequests(rp: SamlRelyingParty): string | undefined {
+  if (!rp.requireSignedRequests || rp.signingCertificates.length > 0) return undefined;
+  const why = rp.requireSignedRequestsFrom === 'metadata' ? 'its metadata says AuthnRequestsSigned="true"' : 'requireSignedRequests is true';
+  return `must sign its AuthnRequests (${why}) but no signing certificate is known: every AuthnRequest from it is refused`;
 }
 
 /**

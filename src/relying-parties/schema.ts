@@ -100,7 +100,16 @@ export const samlRelyingPartySchema = z
       .array(certificate)
       .default([])
       .describe('Certificates that verify the SP\'s signed requests. Keys embedded in messages are never trusted.'),
-    encryptionCertificate: certificate.optional().describe('When set (or in metadata), assertions are encrypted to it.'),
+    encryptionCertificate: certificate
+      .optional()
+      .describe('When set (or in metadata) and encryptClaims is true, assertions are encrypted to it. Wins over the metadata\'s.'),
+    encryptClaims: z
+      .boolean()
+      .default(true)
+      .describe(
+        'As AD FS\'s EncryptClaims: encrypt assertions when an encryption certificate is known (encryptionCertificate, or a metadata ' +
+          'KeyDescriptor use="encryption" or without use). false: never encrypt, whatever the metadata says.',
+      ),
     nameId: z
       .object({
         format: z.enum(NAME_ID_FORMATS).default('persistent').describe('NameID format sent when the request does not ask for one.'),
@@ -112,7 +121,15 @@ export const samlRelyingPartySchema = z
     attributes: z.array(attributeSchema).default([]).describe('Attributes released to this SP, and nothing else.'),
     signAssertion: z.boolean().default(true).describe('Sign the Assertion.'),
     signResponse: z.boolean().default(false).describe('Sign the Response (both may be on).'),
-    requireSignedRequests: z.boolean().default(false).describe('Refuse AuthnRequests that are not signed by a signingCertificate.'),
+    // No default on purpose: absent means "as the SP's metadata says" (registry.ts resolves it), which
+    // a schema default of false would make indistinguishable from an administrator's explicit false.
+    requireSignedRequests: z
+      .boolean()
+      .optional()
+      .describe(
+        'Refuse AuthnRequests that are not signed by a signingCertificate. Default: what the SP metadata says ' +
+          '(SPSSODescriptor AuthnRequestsSigned="true" → true), else false. true or false here overrides the metadata.',
+      ),
     allowUnsignedLogout: z.boolean().default(false).describe('Accept unsigned LogoutRequests (AD FS refuses them).'),
     allowIdpInitiated: z.boolean().default(false).describe('List on the IdP-initiated sign-on page and accept unsolicited sign-on.'),
     assertionLifetimeMinutes: z.number().int().positive().max(1440).default(60).describe('Conditions NotOnOrAfter − NotBefore.'),

@@ -34,6 +34,11 @@ export interface SpMetadata {
   slo: SloEndpoint[];
   signingCertificates: X509Certificate[];
   encryptionCertificates: X509Certificate[];
+  /**
+   * SPSSODescriptor AuthnRequestsSigned (SAML metadata §2.4.4): the SP says it signs its requests, so
+   * an unsigned one claiming to be from it is not its own. Absent means false.
+   */
+  authnRequestsSigned: boolean;
   /** The earliest validUntil between the root and the SPSSODescriptor, when any is given. */
   validUntil?: Date;
 }
@@ -82,6 +87,7 @@ function read(xml: string, options: ParseSpMetadataOptions): SpMetadata {
     slo: readSlo(sso),
     signingCertificates: keys.signing,
     encryptionCertificates: keys.encryption,
+    authnRequestsSigned: parseBoolean(attribute(sso, 'AuthnRequestsSigned'), 'SPSSODescriptor AuthnRequestsSigned'),
     ...(validity.earliest ? { validUntil: validity.earliest } : {}),
   };
 }

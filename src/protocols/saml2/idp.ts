@@ -263,7 +263,7 @@ export class SamlIdp {
       signResponse: rp.signResponse,
       key: this.deps.keys.primary,
       algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
-      encryption: rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
+      encryption: rp.encryptClaims && rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
     });
     return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success', nameId: nameIdValue };
   }
