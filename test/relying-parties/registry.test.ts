@@ -344,3 +344,91 @@ describe('relying-party registry: metadata URLs', () => {
     }
   });
 });
+
+describe('relying-party registry: AuthnRequestsSigned and encryptClaims', () => {
+  const SIGNED = ' AuthnRequestsSigned="true"';
+  /** The fixture always writes AuthnRequestsSigned="true"; these take it away or keep it. */
+  const metadataFile = (name: string, options: { signs: boolean; signing?: ReturnType<typeof testKey>; encryption?: ReturnType<typeof testKey> }) => {
+    const xml = simpleSpMetadata({ entityId: SP, ...(options.signing ? { signing: options.signing } : {}), ...(options.encryption ? { encryption: options.encryption } : {}) });
+    assert.ok(xml.includes(SIGNED));
+    return file(name, options.signs ? xml : xml.replace(SIGNED, ''));
+  };
+  const resolved = async (rp: Record<string, unknown>, logger = silentLogger) => {
+    const registry = await RelyingPartyRegistry.create(configWith([{ entityId: SP, ...rp }]), logger, { clock: clock() });
+    registry.close();
+    return registry.get(SP)!;
+  };
+  const unverifiableLogs = (lines: Array<Record<string, unknown>>) =>
+    lines.filter((l) => l.level === 50 && l.entityId === SP && /must sign its AuthnRequests .* every AuthnRequest from it is refused/.test(String(l.msg)));
+
+  test('requireSignedRequests: absent follows the metadata; an explicit true or false wins either way', async () => {
+    const key = testKey('ars-signing');
+    const signs = metadataFile('ars-signs.xml', { signs: true, signing: key });
+    const silent = metadataFile('ars-silent.xml', { signs: false, signing: key });
+    const cases: Array<[string, Record<string, unknown>, boolean, SamlRelyingParty['requireSignedRequestsFrom']]> = [
+      ['metadata says true', { metadata: { file: signs } }, true, 'metadata'],
+      ['metadata says nothing', { metadata: { file: silent } }, false, 'default'],
+      ['config false over metadata true', { metadata: { file: signs }, requireSignedRequests: false }, false, 'config'],
+      ['config true over metadata silence', { metadata: { file: silent }, requireSignedRequests: true }, true, 'config'],
+      ['no metadata, nothing configured', { assertionConsumerServices: [{ url: `${SP}/acs` }] }, false, 'default'],
+    ];
+    for (const [what, config, required, from] of cases) {
+      const rp = await resolved(config);
+      assert.equal(rp.requireSignedRequests, required, what);
+      assert.equal(rp.requireSignedRequestsFrom, from, what);
+    }
+  });
+
+  test('AuthnRequestsSigned="true" without any signing certificate: registered, signatures still required, an error logged', async () => {
+    const noKey = metadataFile('ars-nokey.xml', { signs: true });
+    const { logger, lines } = capturingLogger();
+    const rp = await resolved({ metadata: { file: noKey } }, logger);
+    assert.equal(rp.requireSignedRequests, true, 'fails closed');
+    assert.deepEqual(rp.signingCertificates, []);
+    assert.equal(unverifiableLogs(lines).length, 1, JSON.stringify(lines));
+    assert.equal(unverifiableLogs(lines)[0]?.requireSignedRequestsFrom, 'metadata');
+
+    // Either remedy quiets it: a configured certificate, or an explicit false.
+    for (const remedy of [{ signingCertificates: [testKey('ars-configured').certPem] }, { requireSignedRequests: false }]) {
+      const quiet = capturingLogger();
+      await resolved({ metadata: { file: noKey }, ...remedy }, quiet.logger);
+      assert.deepEqual(unverifiableLogs(quiet.lines), [], JSON.stringify(remedy));
+    }
+  });
+
+  test('a metadata refresh that turns AuthnRequestsSigned on is served at once (and announced)', async () => {
+    const key = testKey('ars-refresh');
+    const xml = simpleSpMetadata({ entityId: SP, signing: key });
+    let body = xml.replace(SIGNED, '');
+    const fakeFetch = (async () => new Response(body, { status: 200 })) as typeof fetch;
+    const registry = await RelyingPartyRegistry.create(configWith([{ entityId: SP, metadata: { url: 'https://sp.example.org/md' } }]), silentLogger, {
+      clock: clock(),
+      fetch: fakeFetch,
+    });
+    try {
+      assert.equal(registry.get(SP)?.requireSignedRequests, false);
+      const version = registry.version;
+      body = xml;
+      // Endpoints and certificates are unchanged: only the requirement moved, and it must still count as a change.
+      await registry.refreshMetadata();
+      assert.equal(registry.get(SP)?.requireSignedRequests, true);
+      assert.equal(registry.version, version + 1);
+      body = xml.replace(SIGNED, ' AuthnRequestsSigned="false"');
+      await registry.refreshMetadata();
+      assert.equal(registry.get(SP)?.requireSignedRequests, false);
+    } finally {
+      registry.close();
+    }
+  });
+
+  test('encryptClaims: true by default; false keeps the metadata\'s encryption certificate known but switched off', async () => {
+    const enc = testKey('ec-encryption');
+    const withKey = metadataFile('ec.xml', { signs: false, encryption: enc });
+    const on = await resolved({ metadata: { file: withKey } });
+    assert.equal(on.encryptClaims, true);
+    assert.equal(on.encryptionCertificate?.fingerprint256, enc.certificate.fingerprint256);
+    const off = await resolved({ metadata: { file: withKey }, encryptClaims: false });
+    assert.equal(off.encryptClaims, false);
+    assert.equal(off.encryptionCertificate?.fingerprint256, enc.certificate.fingerprint256, 'still listed by openfed rp list');
+  });
+});

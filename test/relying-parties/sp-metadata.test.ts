@@ -95,6 +95,26 @@ describe('SP metadata', () => {
     refused('<x:EntityDescriptor xmlns:x="urn:evil" entityID="https://sp.example.org"/>', /not md:EntityDescriptor/);
   });
 
+  test('AuthnRequestsSigned (metadata §2.4.4): true or 1 is true; false, 0 or absent is false; anything else is refused', () => {
+    // The fixture writes AuthnRequestsSigned="true"; the other spellings are derived from it.
+    const xml = simpleSpMetadata({ entityId: SP });
+    const written = ' AuthnRequestsSigned="true"';
+    assert.ok(xml.includes(written));
+    const withValue = (value: string | undefined) => xml.replace(written, value === undefined ? '' : ` AuthnRequestsSigned="${value}"`);
+    const read = (value: string | undefined) => parseSpMetadata(withValue(value), { entityId: SP, now: NOW }).authnRequestsSigned;
+    assert.equal(read('true'), true);
+    assert.equal(read('1'), true);
+    assert.equal(read(' true '), true, 'xs:boolean collapses whitespace');
+    assert.equal(read('false'), false);
+    assert.equal(read('0'), false);
+    assert.equal(read(undefined), false);
+    refused(withValue('yes'), /SPSSODescriptor AuthnRequestsSigned "yes" is not a boolean/);
+    refused(withValue('TRUE'), /is not a boolean/);
+    // Only the SAML 2.0 SPSSODescriptor's own attribute counts, not one on the EntityDescriptor.
+    const onEntity = withValue(undefined).replace('<md:EntityDescriptor ', '<md:EntityDescriptor AuthnRequestsSigned="true" ');
+    assert.equal(parseSpMetadata(onEntity, { entityId: SP, now: NOW }).authnRequestsSigned, false);
+  });
+
   test('with a pinned signing certificate: signed by it is read; unsigned, tampered and other signers are refused', () => {
     const signer = testKey('md-signer');
     const attacker = testKey('md-attacker');

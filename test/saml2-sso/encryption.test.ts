@@ -8,14 +8,21 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import request from 'supertest';
+import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { fromPem, generateSelfSigned, type SigningKey } from '../../src/keys/signing-key.js';
 import { AUTHN_CONTEXT, ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../../src/protocols/saml2/constants.js';
 import { encryptAssertion, sealResponse, type EncryptionOptions } from '../../src/protocols/saml2/encrypt.js';
 import { buildSuccessResponse, type BuiltResponse, type SignPolicy } from '../../src/protocols/saml2/response.js';
+import { NS } from '../../src/xml/namespaces.js';
+import { parseXml } from '../../src/xml/parse.js';
+import { childElements } from '../../src/xml/query.js';
 import { signElement } from '../../src/xml/sign.js';
-import { makeKeyPair, xmlsec1Verify, type KeyPair } from '../helpers/saml.js';
+import { craftAuthnRequest, decodeSamlResponse, makeKeyPair, readPostForm, redirectQuery, xmlsec1Verify, type KeyPair } from '../helpers/saml.js';
+import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { file, simpleSpMetadata, testKey } from '../relying-parties/fixtures.js';
 
 const IDP = 'https://idp.example.test/adfs/services/trust';
 const SP = 'https://sp.example.test/saml';
@@ -243,4 +250,101 @@ describe('SAML 2.0 assertion encryption', () => {
     assert.ok(xml.startsWith(head), 'Response attributes, Issuer and Status unchanged');
     assert.ok(xml.endsWith('</EncryptedAssertion></samlp:Response>'));
   });
+});
+
+describe('encryptClaims (AD FS EncryptClaims): SPs registered from metadata that carries an encryption key', () => {
+  const ON = 'https://enc-on.example.test/sp';
+  const OFF = 'https://enc-off.example.test/sp';
+  const OFF_NO_USE = 'https://enc-off-no-use.example.test/sp';
+  const ON_NO_USE = 'https://enc-on-no-use.example.test/sp';
+  const spKey = testKey('encrypt-claims-sp');
+  let server: TestServer;
+  let idpCertPem: string;
+
+  /**
+   * SP metadata with spKey as its encryption key: use="encryption", or (noUse) a KeyDescriptor without
+   * use, which serves for both. AuthnRequestsSigned is taken out: these SPs send unsigned requests.
+   */
+  const metadata = (entityId: string, noUse: boolean) => {
+    let xml = simpleSpMetadata({ entityId, encryption: spKey }).replace(' AuthnRequestsSigned="true"', '');
+    if (noUse) xml = xml.replace('<md:KeyDescriptor use="encryption">', '<md:KeyDescriptor>');
+    assert.equal(xml.includes('use="encryption"'), !noUse);
+    return file(`encrypt-claims-${new URL(entityId).hostname}.xml`, xml);
+  };
+
+  before(async () => {
+    server = await startTestServer({
+      server: { baseUrl: 'http://127.0.0.1' },
+      relyingParties: [
+        { entityId: ON, metadata: { file: metadata(ON, false) } },
+        { entityId: OFF, metadata: { file: metadata(OFF, false) }, encryptClaims: false },
+        { entityId: ON_NO_USE, metadata: { file: metadata(ON_NO_USE, true) } },
+        { entityId: OFF_NO_USE, metadata: { file: metadata(OFF_NO_USE, true) }, encryptClaims: false },
+      ],
+    });
+    idpCertPem = server.deps.keys.primary.certificate.toString();
+  });
+  after(() => server?.stop());
+
+  /** Signs the demo user in for an SP-initiated request and returns the Response OpenFed POSTs back. */
+  async function samlResponseFor(entityId: string): Promise<{ base64: string; xml: string }> {
+    const agent = request.agent(server.url);
+    const first = await agent.get(`/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: entityId, acsUrl: `${entityId}/acs` }).xml)}`);
+    assert.equal(first.status, 303, first.text.slice(0, 300));
+    const form = await agent.get(first.headers.location!).expect(200);
+    const pending = /name="pending" value="([^"]+)"/.exec(form.text)?.[1];
+    const posted = await agent.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending });
+    assert.equal(posted.status, 303, posted.text.slice(0, 300));
+    const token = readPostForm((await agent.get(posted.headers.location!).expect(200)).text);
+    assert.equal(token.action, `${entityId}/acs`);
+    return { base64: token.fields.SAMLResponse!, xml: decodeSamlResponse(token.fields.SAMLResponse!) };
+  }
+
+  /** What the Response carries, read as XML: names of its saml:Assertion / saml:EncryptedAssertion children. */
+  function carried(xml: string): { assertions: number; encrypted: number } {
+    const root = parseXml(xml).documentElement!;
+    assert.equal(root.namespaceURI, NS.samlp);
+    assert.equal(root.localName, 'Response');
+    return { assertions: childElements(root, NS.saml, 'Assertion').length, encrypted: childElements(root, NS.saml, 'EncryptedAssertion').length };
+  }
+
+  const spSaml = (entityId: string, decryptionPvk?: string) =>
+    new SAML({
+      issuer: entityId,
+      callbackUrl: `${entityId}/acs`,
+      idpCert: idpCertPem,
+      idpIssuer: 'http://127.0.0.1/adfs/services/trust',
+      audience: entityId,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      validateInResponseTo: ValidateInResponseTo.never,
+      ...(decryptionPvk ? { decryptionPvk } : {}),
+    });
+
+  for (const [entityId, how] of [
+    [ON, 'use="encryption"'],
+    [ON_NO_USE, 'a KeyDescriptor without use'],
+  ] as const) {
+    test(`by default (encryptClaims true) the assertion is encrypted to the metadata key (${how}), and the SP decrypts it`, async () => {
+      const response = await samlResponseFor(entityId);
+      assert.deepEqual(carried(response.xml), { assertions: 0, encrypted: 1 });
+      const { profile } = await spSaml(entityId, spKey.keyPem).validatePostResponseAsync({ SAMLResponse: response.base64 });
+      assert.ok(profile?.nameID);
+    });
+  }
+
+  for (const [entityId, how] of [
+    [OFF, 'use="encryption"'],
+    [OFF_NO_USE, 'a KeyDescriptor without use'],
+  ] as const) {
+    test(`encryptClaims: false: a plain signed assertion although the metadata has an encryption key (${how})`, async () => {
+      const response = await samlResponseFor(entityId);
+      assert.deepEqual(carried(response.xml), { assertions: 1, encrypted: 0 });
+      // (The xmlenc namespace itself does appear: it names the SHA-256 digest algorithm of the signature.)
+      assert.equal(parseXml(response.xml).getElementsByTagNameNS(NS.xenc, 'EncryptedData').length, 0, 'no xenc:EncryptedData anywhere');
+      // An SP without a decryption key reads it and verifies the assertion signature.
+      const { profile } = await spSaml(entityId).validatePostResponseAsync({ SAMLResponse: response.base64 });
+      assert.ok(profile?.nameID);
+    });
+  }
 });
