@@ -12,6 +12,17 @@ export const NAME_ID_FORMAT = {
 } as const;
 export type NameIdFormatName = keyof typeof NAME_ID_FORMAT;
 
+/**
+ * Not a format SAML defines (2.0 only has persistent, transient, entity, encrypted; "unspecified" is
+ * SAML 1.1's), yet several SPs send it. Kept out of NAME_ID_FORMAT so metadata never advertises it.
+ */
+export const NAME_ID_FORMAT_SAML2_UNSPECIFIED = 'urn:oasis:names:tc:SAML:2.0:nameid-format:unspecified';
+
+/** "Any format": SAML 1.1's unspecified, its SAML 2.0 look-alike, or no Format at all (core §2.2.2: an omitted Format means unspecified). */
+export function isUnspecifiedNameIdFormat(format: string | undefined): boolean {
+  return format === undefined || format === NAME_ID_FORMAT.unspecified || format === NAME_ID_FORMAT_SAML2_UNSPECIFIED;
+}
+
 export const ATTRNAME_FORMAT = {
   uri: 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri',
   basic: 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
@@ -23,6 +34,24 @@ export const AUTHN_CONTEXT = {
   password: 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password',
   unspecified: 'urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified',
 } as const;
+
+/**
+ * Authentication context classes we deem stronger than PasswordProtectedTransport: a second factor or
+ * a key the user holds. We never authenticate with them, but knowing they are stronger is what lets
+ * a Comparison="maximum" request that lists them be answered with our weaker method.
+ */
+export const STRONGER_AUTHN_CONTEXTS: readonly string[] = [
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:SoftwarePKI',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:X509',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:TLSClient',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract',
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered',
+  'https://refeds.org/profile/mfa',
+  'http://schemas.microsoft.com/claims/multipleauthn',
+];
 
 export const STATUS_PREFIX = 'urn:oasis:names:tc:SAML:2.0:status:';
 export const STATUS_SUCCESS = `${STATUS_PREFIX}Success`;

@@ -23,7 +23,7 @@ import { parseXml } from '../../xml/parse.js';
 import type { Element } from '../../xml/query.js';
 import { hasSignature, verifySignedRoot } from '../../xml/verify.js';
 import { decodePostMessage, decodeRedirectMessage, encodePostMessage, signedRedirectQuery, verifyRedirectSignature } from './bindings.js';
-import { ATTRNAME_FORMAT, AUTHN_CONTEXT, BINDING, NAME_ID_FORMAT, type NameIdFormatName } from './constants.js';
+import { ATTRNAME_FORMAT, AUTHN_CONTEXT, BINDING, isUnspecifiedNameIdFormat, NAME_ID_FORMAT, STRONGER_AUTHN_CONTEXTS, type NameIdFormatName } from './constants.js';
 import {
   messageKind,
   peekIssuer,
@@ -74,7 +74,8 @@ export interface IncomingMessage {
 export type TrustedAuthnRequest = {
   rpEntityId: string;
   acsUrl: string;
-  request: AuthnRequest | undefined; // undefined: IdP-initiated (unsolicited)
+  /** Absent: IdP-initiated (unsolicited). */
+  request?: AuthnRequest;
   relayState?: string;
   receivedAt: number;
 };
@@ -219,6 +220,7 @@ export class SamlIdp {
         if (request?.isPassive) throw new SamlError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
         return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
       }
+      this.checkRequestedSubject(rp, request, format, session);
       return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
       if (!answersRelyingParty(err)) throw err;
@@ -338,16 +340,42 @@ export class SamlIdp {
 
   /**
    * The NameID format: the RP's configured one. A request may ask for it, or for "unspecified"
-   * (any), and nothing else: like AD FS, we issue what the RP's rules produce or refuse.
+   * (any), and nothing else: like AD FS, we issue what the RP's rules produce or refuse. SAML 2.0
+   * defines no "unspecified" format of its own, but SPs that write one mean SAML 1.1's.
    */
   private nameIdFormat(rp: SamlRelyingParty, request: AuthnRequest | undefined): NameIdFormatName {
     const configured = rp.nameId.format;
     const asked = request?.nameIdPolicy?.format;
-    if (asked === undefined || asked === NAME_ID_FORMAT.unspecified || asked === NAME_ID_FORMAT[configured]) return configured;
-    throw new SamlError('saml_request_invalid', `NameID format ${asked.slice(0, 200)} is not configured for this relying party`, {
+    if (isUnspecifiedNameIdFormat(asked) || asked === NAME_ID_FORMAT[configured]) return configured;
+    throw new SamlError('saml_request_invalid', `NameID format ${asked!.slice(0, 200)} is not configured for this relying party`, {
       top: 'Requester',
       sub: 'InvalidNameIDPolicy',
     });
+  }
+
+  /**
+   * A request that names its subject (core §3.4.1.4) must get an assertion about that principal or an
+   * error status. The session's user is the only one we can assert, so the NameID we would issue to
+   * this RP for this session must be the one named; a mismatch is never answered with the session's
+   * user, nor by signing in someone else behind the SP's back.
+   *
+   * The status is Requester/RequestDenied: we understood the request and decline it. UnknownPrincipal
+   * would be wrong — it says the named principal is unknown to us, which we never checked and which
+   * the SP could take as "no such account" — and would hint at who is signed in to this browser.
+   */
+  private checkRequestedSubject(
+    rp: SamlRelyingParty,
+    request: AuthnRequest | undefined,
+    format: NameIdFormatName,
+    session: { id: string; record: SessionRecord },
+  ): void {
+    const named = request?.subject;
+    if (!named) return;
+    // An unspecified Format leaves the kind of identifier to us, so only the value can differ; any
+    // other Format must be the one we issue, or the two identifiers cannot name the same principal.
+    const sameFormat = isUnspecifiedNameIdFormat(named.format) || named.format === NAME_ID_FORMAT[format];
+    if (sameFormat && named.nameId === this.nameIdValue(rp, format, session)) return;
+    throw new SamlError('saml_request_invalid', 'the requested Subject is not the signed-in user', { top: 'Requester', sub: 'RequestDenied' });
   }
 
   private nameIdValue(rp: SamlRelyingParty, format: NameIdFormatName, session: { id: string; record: SessionRecord }): string {
@@ -364,33 +392,51 @@ export class SamlIdp {
   }
 
   /**
-   * We authenticate with a password over TLS: PasswordProtectedTransport, which also satisfies
-   * "Password" and "unspecified". Anything stronger (MFA, smart card) cannot be met.
+   * We authenticate with a password over TLS, so the one class we can state truthfully about it is
+   * PasswordProtectedTransport — or unspecified, which states nothing. RequestedAuthnContext is
+   * judged on those two statements (SAML core §3.3.2.2.1), with strength "as deemed by the responder"
+   * from RANKS:
+   *
+   *   exact    "the exact match of at least one of the authentication contexts specified": met when
+   *            PasswordProtectedTransport (or unspecified) is listed. Password is NOT met: the Password
+   *            class means a password over an unprotected session (authn context §3.4.18), which ours
+   *            was not, and exact allows no stronger substitute — that is what minimum is for.
+   *   minimum  "at least as strong ... as one of" them: met when any listed class ranks at or below ours.
+   *   better   "stronger ... than any one of" them: stronger than each one listed, so every listed class
+   *            must rank below ours (minimum already covers "stronger than some"; better asks more).
+   *   maximum  "as strong as possible ... without exceeding the strength of at least one of" them: our
+   *            method qualifies when a listed class is at least as strong (MFA, smart card: we are
+   *            weaker, which maximum allows); if only weaker ones are listed, unspecified exceeds none.
+   *
+   * A class we cannot rank (an unknown URI) is never met: we cannot deem ourselves stronger, weaker or
+   * equal to it. An unmet request gets Responder/NoAuthnContext.
    */
   private authnContext(request: AuthnRequest | undefined): string {
     const wanted = request?.requestedAuthnContext;
     const ours = AUTHN_CONTEXT.passwordProtectedTransport;
     if (!wanted || wanted.classRefs.length === 0) return ours;
-    const rank = (ref: string) => RANKS.get(ref) ?? Number.POSITIVE_INFINITY;
-    const oursRank = rank(ours);
-    const met = wanted.classRefs.find((ref) => {
-      const r = rank(ref);
-      switch (wanted.comparison) {
-        case 'exact':
-          return r <= oursRank;
-        case 'minimum':
-          return r <= oursRank;
-        case 'better':
-          return r < oursRank;
-        case 'maximum':
-          return Number.isFinite(r);
-      }
-    });
+    const ranks = wanted.classRefs.map((ref) => rankOf(ref));
+    const known = ranks.filter((r): r is number => r !== undefined);
+    const oursRank = RANK_PPT;
+    let met: string | undefined;
+    switch (wanted.comparison) {
+      case 'exact':
+        met = wanted.classRefs.includes(ours) ? ours : wanted.classRefs.includes(AUTHN_CONTEXT.unspecified) ? AUTHN_CONTEXT.unspecified : undefined;
+        break;
+      case 'minimum':
+        met = known.some((r) => r <= oursRank) ? ours : undefined;
+        break;
+      case 'better':
+        met = known.length === ranks.length && known.every((r) => r < oursRank) ? ours : undefined;
+        break;
+      case 'maximum':
+        met = known.some((r) => r >= oursRank) ? ours : known.length > 0 ? AUTHN_CONTEXT.unspecified : undefined;
+        break;
+    }
     if (met === undefined) {
       throw new SamlError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
     }
-    // "exact" means the statement must name one of the listed classes.
-    return wanted.comparison === 'exact' || wanted.comparison === 'maximum' ? (rank(met) <= oursRank ? met : ours) : ours;
+    return met;
   }
 
   // --------------------------------------------------------------------------- single logout
@@ -496,8 +542,12 @@ function readingXml<T>(read: () => T): T {
   }
 }
 
+/** Strength as we deem it; unspecified guarantees nothing, so it is the weakest. */
+const RANK_PPT = 2;
 const RANKS = new Map<string, number>([
   [AUTHN_CONTEXT.unspecified, 0],
   [AUTHN_CONTEXT.password, 1],
-  [AUTHN_CONTEXT.passwordProtectedTransport, 2],
+  [AUTHN_CONTEXT.passwordProtectedTransport, RANK_PPT],
+  ...STRONGER_AUTHN_CONTEXTS.map((ref) => [ref, RANK_PPT + 1] as [string, number]),
 ]);
+const rankOf = (ref: string): number | undefined => RANKS.get(ref);

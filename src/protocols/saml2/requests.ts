@@ -25,6 +25,11 @@ export interface AuthnRequest extends MessageBase {
   isPassive: boolean;
   nameIdPolicy?: { format?: string; allowCreate?: boolean };
   requestedAuthnContext?: { comparison: 'exact' | 'minimum' | 'maximum' | 'better'; classRefs: string[] };
+  /**
+   * The requested subject (core §3.4.1): whoever signs in must be this principal, so its NameID is
+   * compared in full, never the truncated login hint.
+   */
+  subject?: { nameId: string; format?: string };
   /** Subject/NameID of the request: a hint of who should sign in. */
   loginHint?: string;
 }
@@ -136,8 +141,24 @@ export function readAuthnRequest(root: Element): AuthnRequest {
   }
 
   const subject = optionalChild(root, NS.saml, 'Subject');
-  const nameId = subject && optionalChild(subject, NS.saml, 'NameID');
-  if (nameId) request.loginHint = textOf(nameId).trim().slice(0, 256);
+  if (subject) {
+    const nameId = optionalChild(subject, NS.saml, 'NameID');
+    if (nameId) {
+      const value = textOf(nameId).trim();
+      // An empty NameID names nobody; treating it as "no identifier" would drop the check silently.
+      if (value === '') throw invalid('empty Subject NameID');
+      request.subject = { nameId: value, format: attribute(nameId, 'Format') };
+      request.loginHint = value.slice(0, 256);
+    } else if (optionalChild(subject, NS.saml, 'EncryptedID') || optionalChild(subject, NS.saml, 'BaseID')) {
+      // A subject we cannot read could not be compared with the signed-in user: refusing is the
+      // only answer that never issues an assertion for someone else.
+      throw new SamlError('saml_request_invalid', 'Subject without a plain NameID (EncryptedID and BaseID are not supported)', {
+        top: 'Requester',
+        sub: 'RequestUnsupported',
+      });
+    }
+    // A Subject with only SubjectConfirmation names no one: the presenter is the requested subject (core §3.4.1).
+  }
   return request;
 }
 
