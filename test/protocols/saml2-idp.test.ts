@@ -18,7 +18,7 @@ import { samlRelyingPartySchema } from '../../src/relying-parties/schema.js';
 import { MemoryReplayCache } from '../../src/sessions/memory.js';
 import { NS } from '../../src/xml/namespaces.js';
 import { craftAuthnRequest, type CraftOptions } from '../helpers/saml.js';
-import { keyMaterial, signRoot } from '../helpers/hostile.js';
+import { signRoot } from '../helpers/hostile.js';
 import { ALICE, BOB, NOW, all, child, only, parse, session, signingKey, text } from './fixtures.js';
 
 const IDP = 'https://sts.corp.example/adfs/services/trust';
@@ -47,7 +47,15 @@ const idpKey = await signingKey('idp');
 function relyingParty(input: Record<string, unknown>, acs: AcsEndpoint[], certificates: X509Certificate[] = []): SamlRelyingParty {
   const config = samlRelyingPartySchema.parse(input);
   const { assertionConsumerServices: _a, singleLogoutServices: _s, signingCertificates: _c, encryptionCertificate: _e, metadata: _m, ...rest } = config;
-  return { ...rest, displayName: config.name ?? config.entityId, acs, slo: [], signingCertificates: certificates };
+  return {
+    ...rest,
+    displayName: config.name ?? config.entityId,
+    acs,
+    slo: [],
+    signingCertificates: certificates,
+    requireSignedRequests: config.requireSignedRequests ?? false,
+    requireSignedRequestsFrom: config.requireSignedRequests === undefined ? 'default' : 'config',
+  };
 }
 
 const postAcs = (url: string, index: number, isDefault = false): AcsEndpoint => ({ url, binding: 'post', index, isDefault });
@@ -106,7 +114,7 @@ function request(o: RequestOptions = {}): { xml: string; id: string } {
     xml = xml.replace('</saml:Issuer>', `</saml:Issuer>${subject}`);
   }
   if (o.omitComparison) xml = xml.replace(/ Comparison="[^"]*"/, '');
-  if (o.sign) xml = signRoot(xml, keyMaterial(o.sign === 'sp' ? spKey : otherKey));
+  if (o.sign) xml = signRoot(xml, o.sign === 'sp' ? spKey : otherKey);
   return { xml, id: crafted.id };
 }
 
