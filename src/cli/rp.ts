@@ -394,7 +394,9 @@ const flag = (key: keyof AddOptions) => `--${key.replace(/[A-Z]/g, (c) => `-${c.
 export async function addRelyingParty(config: Config, options: AddOptions, by: string = userInfo().username, now: () => number = Date.now): Promise<AddResult> {
   const given = (key: keyof AddOptions) => options[key] !== undefined && !(Array.isArray(options[key]) && options[key].length === 0);
   const misplaced = (options.wsfed ? SAML_ONLY : WSFED_ONLY).find(given);
-  if (misplaced) throw new ConfigError(`${flag(misplaced)} is for ${options.wsfed ? 'SAML 2.0 relying parties (drop --wsfed)' : 'WS-Federation relying parties (add --wsfed)'}`);
+  // Named as typed: a false boolean came from its --no- form.
+  const typed = (key: keyof AddOptions) => (options[key] === false ? flag(key).replace(/^--/, '--no-') : flag(key));
+  if (misplaced) throw new ConfigError(`${typed(misplaced)} is for ${options.wsfed ? 'SAML 2.0 relying parties (drop --wsfed)' : 'WS-Federation relying parties (add --wsfed)'}`);
 
   let protocol: AddResult['protocol'];
   let id: string;

@@ -18,7 +18,8 @@ import request from 'supertest';
 import { stringify } from 'yaml';
 import type { RpListing } from '../../src/cli/rp.js';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
-import { craftAuthnRequest, readPostForm, redirectQuery } from '../helpers/saml.js';
+import { parseXml } from '../../src/xml/parse.js';
+import { craftAuthnRequest, decodeSamlResponse, readPostForm, redirectQuery } from '../helpers/saml.js';
 import { startRedisServer } from '../helpers/redis.js';
 import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
 import { signElement } from '../../src/xml/sign.js';
@@ -247,7 +248,11 @@ describe('openfed rp: a farm of two nodes on one Redis', () => {
       const added = await openfed(['rp', 'add', '--metadata-url', `${md.base}/md`, '--metadata-signing-cert', signer.certPath], file);
       assert.equal(added.code, 0, added.stderr);
       assert.match(added.stdout, /Added SAML 2\.0 service provider https:\/\/pinned\.example\.test \(Redis: every node\)/);
-      await eventually('node accepts the SP', () => answer(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: SP }).xml)}`));
+      // The fixture's metadata says AuthnRequestsSigned="true": the SP signs, with the key from its metadata.
+      await eventually('node accepts the SP', async () => answer(node, `/adfs/ls/?${await signedQuery(SP, ACS, spKey.keyPem)}`));
+      const unsigned = await answer(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: SP }).xml)}`);
+      assert.equal(unsigned.status, 400, 'no --require-signed-requests given: the metadata decides');
+      assert.match(unsigned.text, /not signed as this application/);
 
       // Unsigned metadata now: refused by refresh, the shared copy stays, the node keeps the ACS.
       md.documents.set('/md', simpleSpMetadata({ entityId: SP, acs: [{ url: 'https://attacker.example.test/acs', index: 0 }] }));
@@ -255,7 +260,7 @@ describe('openfed rp: a farm of two nodes on one Redis', () => {
       assert.equal(refreshed.code, 1);
       assert.match(refreshed.stdout, /^FAIL\s+https:\/\/pinned\.example\.test\s+metadata signature not accepted/m);
       await sleep(1500);
-      const posted = await signOn(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: SP }).xml)}`);
+      const posted = await signOn(node, `/adfs/ls/?${await signedQuery(SP, ACS, spKey.keyPem)}`);
       assert.equal(posted.action, ACS);
     } finally {
       await node.stop();
@@ -289,15 +294,34 @@ describe('openfed rp: one node, file store (no Redis)', () => {
       assert.equal(token.action, `${MANUAL}/acs`);
       assert.match(Buffer.from(token.fields.SAMLResponse!, 'base64').toString('utf8'), /nameid-format:emailAddress/);
 
-      // From a metadata file, entityID read from it.
+      // From a metadata file, entityID read from it. Its metadata declares AuthnRequestsSigned="true" and
+      // an encryption key; the admin overrides both, as Set-AdfsRelyingPartyTrust -EncryptClaims $false would.
       const FROM_FILE = 'https://file.example.test';
       const metadataFile = join(dir, 'sp-metadata.xml');
-      writeFileSync(metadataFile, simpleSpMetadata({ entityId: FROM_FILE, acs: [{ url: `${FROM_FILE}/acs`, index: 3 }] }));
-      const fromFile = await openfed(['rp', 'add', '--metadata-file', metadataFile], file);
+      writeFileSync(metadataFile, simpleSpMetadata({ entityId: FROM_FILE, acs: [{ url: `${FROM_FILE}/acs`, index: 3 }], encryption: testKey('rp-cli-file-enc') }));
+      const fromFile = await openfed(['rp', 'add', '--metadata-file', metadataFile, '--no-require-signed-requests', '--no-encrypt-claims'], file);
       assert.equal(fromFile.code, 0, fromFile.stderr);
+      assert.equal(fromFile.stderr, '');
       assert.match(fromFile.stdout, /Added SAML 2\.0 service provider https:\/\/file\.example\.test \(data directory\)/);
-      assert.match(fromFile.stdout, /Metadata from .*sp-metadata\.xml: 1 ACS, 1 SLO/);
+      assert.match(fromFile.stdout, /Metadata from .*sp-metadata\.xml: 1 ACS, 1 SLO, 0 signing and 1 encryption certificate\(s\), AuthnRequestsSigned/);
       await eventually('node accepts the SP from a metadata file', () => answer(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: FROM_FILE, acsIndex: 3 }).xml)}`));
+      const plain = decodeSamlResponse((await signOn(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: FROM_FILE, acsIndex: 3 }).xml)}`)).fields.SAMLResponse!);
+      const carried = (name: string) => parseXml(plain).documentElement!.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', name).length;
+      assert.deepEqual([carried('Assertion'), carried('EncryptedAssertion')], [1, 0], '--no-encrypt-claims: not encrypted');
+
+      // The same kind of metadata without a signing key, added as is: it must sign and cannot, so it fails
+      // closed (every AuthnRequest refused) and rp add says so.
+      const NO_KEY = 'https://no-key.example.test';
+      const noKeyFile = join(dir, 'no-key-metadata.xml');
+      writeFileSync(noKeyFile, simpleSpMetadata({ entityId: NO_KEY, acs: [{ url: `${NO_KEY}/acs`, index: 0 }] }));
+      const noKey = await openfed(['rp', 'add', '--metadata-file', noKeyFile], file);
+      assert.equal(noKey.code, 0, noKey.stderr);
+      assert.match(noKey.stderr, /^openfed: warning: https:\/\/no-key\.example\.test must sign its AuthnRequests \(its metadata says AuthnRequestsSigned="true"\) but no signing certificate is known: every AuthnRequest from it is refused until .*--no-require-signed-requests\)\n$/);
+      await eventually(
+        'node refuses the unsigned request of the SP that must sign',
+        () => answer(node, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: NO_KEY }).xml)}`),
+        (r) => r.status === 400 && /not signed as this application/.test((r as { status: number; text?: string }).text ?? ''),
+      );
 
       // WS-Federation.
       const REALM = 'urn:example:added-app';
@@ -315,6 +339,15 @@ describe('openfed rp: one node, file store (no Redis)', () => {
       assert.match(text.stdout, /https:\/\/configured\.example\.test\s+\[from config\]/);
       assert.match(text.stdout, /https:\/\/manual\.example\.test\/saml\s+\[from added\]/);
       assert.match(text.stdout, /signing cert:\s+CN=rp-cli-manual, until \S+ \(\d+ days left\)/);
+      const block = (id: string) => text.stdout.slice(text.stdout.indexOf(`  ${id}`)).split(/\n  (?=\S)/)[0]!;
+      assert.match(block(FROM_FILE), /signed requests: not required\n/);
+      assert.match(block(FROM_FILE), /encryption:\s+none \(encryptClaims is false\)\n/);
+      assert.match(block(FROM_FILE), /encryption cert:\s+CN=rp-cli-file-enc/);
+      assert.match(block(NO_KEY), /signed requests: required, but no signing certificate is known: every request is refused\n/);
+      const json = JSON.parse((await openfed(['rp', 'list', '--json'], file)).stdout) as RpListing;
+      const listed = (id: string) => json.saml.find((rp) => rp.entityId === id);
+      assert.deepEqual([listed(FROM_FILE)?.requireSignedRequests, listed(FROM_FILE)?.encryptAssertions], [false, false]);
+      assert.deepEqual([listed(NO_KEY)?.requireSignedRequests, listed(NO_KEY)?.encryptAssertions], [true, false]);
       assert.match(text.stdout, /urn:example:added-app\s+\[from added\]/);
 
       // Duplicates, whichever side owns the identifier.
@@ -377,6 +410,8 @@ describe('openfed rp add: hostile or mistaken input is one clear line and exit 1
         ['WS-Fed reply URL scheme', ['--wsfed', '--realm', 'urn:x', '--reply-url', 'ftp://app.example.test/'], /--reply-url: expected an http:\/\/ or https:\/\/ URL/],
         ['WS-Fed without reply URL', ['--wsfed', '--realm', 'urn:x'], /--reply-url is required with --wsfed/],
         ['SAML option on WS-Fed', ['--wsfed', '--realm', 'urn:x', '--reply-url', 'https://a.example.test/', '--acs-url', 'https://a.example.test/acs'], /--acs-url is for SAML 2\.0 relying parties/],
+        ['--no-encrypt-claims on WS-Fed', ['--wsfed', '--realm', 'urn:x', '--reply-url', 'https://a.example.test/', '--no-encrypt-claims'], /^openfed: --no-encrypt-claims is for SAML 2\.0 relying parties/],
+        ['--no-require-signed-requests on WS-Fed', ['--wsfed', '--realm', 'urn:x', '--reply-url', 'https://a.example.test/', '--no-require-signed-requests'], /^openfed: --no-require-signed-requests is for SAML 2\.0/],
         ['both metadata sources', ['--metadata-url', `${md.base}/other`, '--metadata-file', hugeFile], /give --metadata-url or --metadata-file, not both/],
       ];
       for (const [what, args, pattern] of cases) assertOneLineError(await openfed(['rp', 'add', ...args], file), pattern, what);
