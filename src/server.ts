@@ -14,6 +14,8 @@ import { microsoft365IssuerFor } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
 import { createDirectory } from './directory/index.js';
 import { LockoutGuard } from './lockout/guard.js';
+import { MemoryLockoutStore } from './lockout/memory-store.js';
+import { RedisLockoutStore } from './lockout/redis-store.js';
 import type { Directory } from './directory/types.js';
 import { openKeyRing } from './keys/key-manager.js';
 import type { Logger } from './log.js';
@@ -22,8 +24,9 @@ import { SamlIdp } from './protocols/saml2/idp.js';
 import { WsfedIdp } from './protocols/wsfed/idp.js';
 import { RelyingPartyRegistry } from './relying-parties/registry.js';
 import { openRelyingPartyStore } from './relying-parties/store.js';
+import { openRedis } from './redis/connection.js';
 import { ROUTES } from './web/route-paths.js';
-import { createStores } from './sessions/index.js';
+import { createSessionStores } from './sessions/index.js';
 import { createApp } from './web/app.js';
 import { listen, listenUrl } from './web/listen.js';
 import { createManagementApp } from './web/management.js';
@@ -57,12 +60,22 @@ export interface StartOptions {
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const clock = options.clock ?? systemClock;
   mkdirSync(config.dataDir, { recursive: true });
-  // Fixed (keys.signing) or the managed set shared through Redis / <dataDir>/keys, re-read when it changes.
-  const keys = await openKeyRing(config, logger, clock);
+  // This process's one Redis connection (none without sessions.redis: memory and files), handed to every
+  // store below: they fail and recover together, /readyz speaks for all, and close() ends it last.
+  const redis = openRedis(config.sessions.redis, logger);
   const dependencyMetrics = new DependencyMetrics();
+  // Fixed (keys.signing) or the managed set shared through Redis / <dataDir>/keys, re-read when it changes.
+  const keys = await openKeyRing(config, logger, clock, { redis, watch: (store) => dependencyMetrics.watchStore('keySet', store) }).catch(async (err: unknown) => {
+    await redis?.close();
+    throw err;
+  });
   const directory = options.directory ?? (await createDirectory(config, logger, { onBind: dependencyMetrics.observeBind }));
-  const stores = dependencyMetrics.watchStores(createStores(config, logger, clock));
-  const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), logger, { clock, store: openRelyingPartyStore(config, logger) });
+  const stores = dependencyMetrics.watchStores({
+    ...createSessionStores(redis, logger, clock),
+    lockout: redis ? new RedisLockoutStore(redis, config.lockout.perAddress) : new MemoryLockoutStore(config.lockout.perAddress, clock),
+    relyingParties: openRelyingPartyStore(config, logger, redis),
+  });
+  const registry = await RelyingPartyRegistry.create(withBuiltInRelyingParties(config), logger, { clock, store: stores.relyingParties });
   const csrfSecret = config.web.csrfSecret ?? loadOrCreateSecret(join(config.dataDir, 'csrf-secret'));
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
@@ -136,6 +149,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       management?.close();
       await registry.close();
       await Promise.allSettled([stores.close(), directory.close(), keys.close()]);
+      await redis?.close();
       audit.flush?.();
       logger.info('stopped');
     })());

@@ -10,8 +10,9 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { loadSigningKey } from '../keys/signing-key.js';
 import { silentLogger } from '../log.js';
+import { openRedis } from '../redis/connection.js';
 import { openAuditLog } from '../server.js';
-import { createStores } from '../sessions/index.js';
+import { createSessionStores } from '../sessions/index.js';
 
 export type { CheckStatus, DoctorCheck, DoctorReport } from './doctor.js';
 export type { RpListing } from './rp.js';
@@ -141,14 +142,14 @@ export async function revokeSessions(config: Config, upn: string, by: string = u
   if (!config.sessions.redis) {
     throw new ConfigError('sessions are in memory, inside the running server process: configure sessions.redis to revoke them from here (or restart the server)');
   }
-  const stores = createStores(config, silentLogger);
+  const redis = openRedis(config.sessions.redis, silentLogger);
   try {
-    const ended = await stores.sessions.destroyForUser(upn);
+    const ended = await createSessionStores(redis, silentLogger).sessions.destroyForUser(upn);
     if (config.audit.file === undefined) mkdirSync(config.dataDir, { recursive: true }); // the trail lives there
     openAuditLog(config).record({ type: 'admin.change', command: 'sessions revoke', target: upn, by });
     return ended;
   } finally {
-    await stores.close();
+    await redis.close();
   }
 }
 

@@ -14,8 +14,7 @@ import { silentLogger } from '../log.js';
 import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
 import { RelyingPartyRegistry } from '../relying-parties/registry.js';
 import { openRelyingPartyStore } from '../relying-parties/store.js';
-import { createStores } from '../sessions/index.js';
-import { RedisRelyingPartyStore } from '../sessions/relying-party-store.js';
+import { openRedis } from '../redis/connection.js';
 import { ROUTES } from '../web/route-paths.js';
 import { XmlError } from '../xml/errors.js';
 import { parseXml } from '../xml/parse.js';
@@ -170,24 +169,15 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
   if (!config.sessions.redis) {
     add('sessions', 'WARN', 'sessions in memory: one node only');
   } else {
-    const stores = createStores(config, silentLogger);
-    let reachable = false;
+    const redis = openRedis(config.sessions.redis, silentLogger);
     try {
-      const health = await stores.sessions.health();
-      reachable = health.ok;
+      const health = await redis.health();
       add('sessions', health.ok ? 'OK' : 'FAIL', health.detail);
+      if (health.ok) checks.push(await clockCheck('clock vs redis', () => redis.serverTime(), now));
     } catch (err) {
       add('sessions', 'FAIL', message(err));
     } finally {
-      await stores.close().catch(() => undefined);
-    }
-    if (reachable) {
-      const redis = new RedisRelyingPartyStore(config.sessions.redis, silentLogger);
-      try {
-        checks.push(await clockCheck('clock vs redis', () => redis.serverTime(), now));
-      } finally {
-        await redis.close().catch(() => undefined);
-      }
+      await redis.close().catch(() => undefined);
     }
   }
 

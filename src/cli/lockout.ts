@@ -11,10 +11,11 @@ import type { Config } from '../config/schema.js';
 import { createDirectory } from '../directory/index.js';
 import { lockoutSettings } from '../lockout/guard.js';
 import { decide, EMPTY_STATE, liveFamiliarIps, userKey, type LockoutState } from '../lockout/policy.js';
+import { RedisLockoutStore } from '../lockout/redis-store.js';
 import type { LockoutStore } from '../lockout/store.js';
 import { silentLogger } from '../log.js';
+import { openRedis } from '../redis/connection.js';
 import { openAuditLog } from '../server.js';
-import { createStores } from '../sessions/index.js';
 
 export interface LockoutReport {
   user: string;
@@ -74,15 +75,15 @@ async function resolveUser(config: Config, store: LockoutStore, name: string): P
   }
 }
 
-async function withStore<T>(config: Config, clock: Clock, use: (store: LockoutStore) => Promise<T>): Promise<T> {
+async function withStore<T>(config: Config, use: (store: LockoutStore) => Promise<T>): Promise<T> {
   if (!config.sessions.redis) {
     throw new ConfigError('lockout state is shared only through Redis: configure sessions.redis (with sessions in memory it lives inside the server process)');
   }
-  const stores = createStores(config, silentLogger, clock);
+  const redis = openRedis(config.sessions.redis, silentLogger);
   try {
-    return await use(stores.lockout);
+    return await use(new RedisLockoutStore(redis, config.lockout.perAddress));
   } finally {
-    await stores.close();
+    await redis.close();
   }
 }
 
@@ -95,7 +96,7 @@ export function lockoutCommand(env: Record<string, string | undefined> = process
     .option('--json', 'print the state as JSON')
     .action(async (name: string, options: { json?: boolean }) => {
       const config = loadConfig(env);
-      await withStore(config, clock, async (store) => {
+      await withStore(config, async (store) => {
         const user = await resolveUser(config, store, name);
         const state = (await store.get(user))?.state ?? EMPTY_STATE;
         const report = buildReport(config, user, state, clock.now());
@@ -108,7 +109,7 @@ export function lockoutCommand(env: Record<string, string | undefined> = process
     .argument('<user>', 'UPN, DOMAIN\\user or sAMAccountName')
     .action(async (name: string) => {
       const config = loadConfig(env);
-      await withStore(config, clock, async (store) => {
+      await withStore(config, async (store) => {
         const user = await resolveUser(config, store, name);
         const existed = await store.delete(user);
         openAuditLog(config).record({ type: 'lockout.reset', user, by: userInfo().username });

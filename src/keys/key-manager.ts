@@ -8,10 +8,9 @@
 import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { RedisKeySetStore } from '../sessions/key-set-store.js';
-import { RedisConnection } from '../sessions/redis.js';
-import { StoreUnavailableError } from '../sessions/types.js';
+import { openRedis, type RedisConnection } from '../redis/connection.js';
 import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
 import { fixedKeyRing, type KeyRing } from './key-ring.js';
 import {
@@ -29,6 +28,7 @@ import {
   type StoredKeySet,
 } from './key-set.js';
 import { fromPem, generateSelfSigned, KeyLoadError, loadSigningKey, type SigningKey } from './signing-key.js';
+import { RedisKeySetStore } from './redis-store.js';
 import { FileKeySetStore, type KeySetStore } from './store.js';
 
 const HOUR_MS = 3_600_000;
@@ -303,17 +303,21 @@ export function protectWith(secret: string | undefined): ProtectPrivateKey {
 
 // ---------------------------------------------------------------------------------------- factory
 
-/** Redis when sessions.redis is configured, else <dataDir>/keys. */
-export function openKeySetStore(config: Config, logger: Logger): KeySetStore {
-  const redis = config.sessions.redis;
-  if (!redis) return new FileKeySetStore(join(config.dataDir, 'keys'));
+/**
+ * Redis when sessions.redis is configured, else <dataDir>/keys. `redis`: the process's shared
+ * connection (a server's), which the store leaves open; without it a one-off command gets a
+ * connection of its own, closed with the store.
+ */
+export function openKeySetStore(config: Config, logger: Logger, redis?: RedisConnection): KeySetStore {
+  if (!config.sessions.redis) return new FileKeySetStore(join(config.dataDir, 'keys'));
   if (!config.keys.encryptionSecret) {
     throw new KeyLoadError(
       'configuration key keys.encryptionSecret: required when sessions.redis is set and keys.signing is not ' +
         '(the token-signing keys are shared through Redis, encrypted with it); set OPENFED_KEY_ENCRYPTION_SECRET, the same on every node',
     );
   }
-  return new RedisKeySetStore(new RedisConnection(redis, logger));
+  if (redis) return new RedisKeySetStore(redis);
+  return new RedisKeySetStore(openRedis(config.sessions.redis, logger), { ownsConnection: true });
 }
 
 export function rolloverPolicy(config: Config): RolloverPolicy {
@@ -325,26 +329,29 @@ export function rolloverPolicy(config: Config): RolloverPolicy {
  * The ring for a server: fixed when keys.signing is configured (exactly as configured, with
  * keys.next published), else the managed, shared key set.
  */
-export async function openKeyRing(
-  config: Config,
-  logger: Logger,
-  clock: Clock,
-  options: Pick<ManagedKeyRingOptions, 'checkIntervalMs'> = {},
-): Promise<OpenKeyRing> {
+export interface KeyRingWiring extends Pick<ManagedKeyRingOptions, 'checkIntervalMs'> {
+  /** The process's Redis connection, shared with the other stores; without it the ring opens (and closes) its own. */
+  redis?: RedisConnection;
+  /** Wraps the key-set store as it is opened (the server counts its Redis failures: metrics.ts). */
+  watch?: (store: KeySetStore) => KeySetStore;
+}
+
+export async function openKeyRing(config: Config, logger: Logger, clock: Clock, options: KeyRingWiring = {}): Promise<OpenKeyRing> {
   const host = new URL(config.server.baseUrl).hostname;
   if (config.keys.signing) {
     const primary = await loadSigningKey(config.keys.signing, config.dataDir, host, logger);
     const next = config.keys.next && (await loadSigningKey(config.keys.next, config.dataDir, host, logger, 'keys.next'));
     return { ...fixedKeyRing(primary, next), close: async () => {} };
   }
+  const { redis, watch = (store) => store, ...timing } = options;
   return ManagedKeyRing.open({
-    store: openKeySetStore(config, logger),
+    store: watch(openKeySetStore(config, logger, redis)),
     policy: rolloverPolicy(config),
     encryptionSecret: config.keys.encryptionSecret,
     subjectHost: host,
     clock,
     logger,
     refreshSeconds: config.keys.refreshSeconds,
-    ...options,
+    ...timing,
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Where the managed key set lives: Redis when sessions.redis is configured (every node of a farm
- * sees it: sessions/key-set-store.ts), otherwise <dataDir>/keys on this host (FileKeySetStore).
+ * sees it: redis-store.ts), otherwise <dataDir>/keys on this host (FileKeySetStore).
  * Both give the same two guarantees the rollover relies on: the first set is created by exactly one
  * of several nodes or workers starting at once, and a change applies only over the version it was
  * computed from (compare-and-set), so two nodes rolling over at the same moment cannot both win.

@@ -1,7 +1,9 @@
 /**
- * What the lockout guard needs from a store. Implementations (memory, Redis) live in
- * sessions/lockout-store.ts, the only code that talks to Redis.
+ * What the lockout guard needs from a store: extranet-lockout state per user and the per-address
+ * sign-in throttle. Implementations beside it: memory-store.ts (one node) and redis-store.ts (a farm,
+ * on the process's Redis connection).
  */
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { LockoutState } from './policy.js';
 
 export interface VersionedState {
@@ -32,4 +34,27 @@ export interface LockoutStore {
   setAlias(name: string, user: string, ttlMs: number): Promise<void>;
   /** Counts one sign-in attempt from `ip` against the per-address limit. */
   consumeAddress(ip: string): Promise<ThrottleResult>;
+}
+
+/** lockout.perAddress: how the throttle of either store is sized. */
+export interface AddressLimit {
+  /** Sign-in attempts allowed per address per window; 0 turns the throttle off. */
+  attempts: number;
+  windowSeconds: number;
+}
+
+export const ALLOWED: ThrottleResult = { allowed: true, retryAfterSeconds: 0 };
+
+/** One attempt against a rate-limiter-flexible limiter, whichever store keeps its counters. */
+export async function consumeAttempt(limiter: RateLimiterAbstract, ip: string): Promise<ThrottleResult> {
+  try {
+    await limiter.consume(ip);
+    return ALLOWED;
+  } catch (rejection) {
+    // rate-limiter-flexible rejects with a RateLimiterRes when over the limit, with an Error when the store fails.
+    if (rejection instanceof RateLimiterRes) {
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)) };
+    }
+    throw rejection;
+  }
 }

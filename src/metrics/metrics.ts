@@ -8,12 +8,12 @@ import type { BindOutcome } from '../directory/active-directory.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import type { Clock } from '../clock.js';
-import { StoreUnavailableError } from '../sessions/types.js';
+import { StoreUnavailableError } from '../errors.js';
 
 /**
- * How the dependencies behave: LDAP bind latency and session-store failures. Made before the
- * directory and the stores exist (they report into it through callbacks, as directory/ and
- * sessions/ do not know prom-client) and registered by Metrics once that exists.
+ * How the dependencies behave: LDAP bind latency and Redis failures per store. Made before the
+ * directory and the stores exist (they report into it through callbacks and wrappers, as directory/
+ * and the stores do not know prom-client) and registered by Metrics once that exists.
  */
 export class DependencyMetrics {
   readonly ldapBinds = new Histogram({
@@ -25,7 +25,7 @@ export class DependencyMetrics {
   });
   readonly storeErrors = new Counter({
     name: 'openfed_redis_errors_total',
-    help: 'Session-store operations that failed because the store (Redis) was unreachable, timed out or answered an error',
+    help: 'Store operations (by store: sessions, pending, replay, lockout, relyingParties, keySet) that failed because Redis was unreachable, timed out or answered an error',
     labelNames: ['store'],
     registers: [],
   });
@@ -35,7 +35,7 @@ export class DependencyMetrics {
     this.ldapBinds.observe({ outcome }, seconds);
   };
 
-  /** Every store of a createStores() result watched (see watchStore), under its property name. */
+  /** Every store of an object of stores watched (see watchStore), under its property name; functions (close) pass as they are. */
   watchStores<S extends object>(stores: S): S {
     const watched = { ...stores } as Record<string, unknown>;
     for (const [name, value] of Object.entries(stores)) {

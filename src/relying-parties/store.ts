@@ -1,6 +1,6 @@
 /**
  * Relying parties added with `openfed rp add`, and fetched copies of SP metadata, kept where every
- * node sees them: Redis when sessions.redis is configured (src/sessions/relying-party-store.ts), else
+ * node sees them: Redis when sessions.redis is configured (redis-store.ts, beside this file), else
  * one owner-only file in the data directory (one node). Configured relying parties never go here: the
  * configuration file stays the only place that says what they are.
  *
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { RedisRelyingPartyStore } from '../sessions/relying-party-store.js';
+import { openRedis, type RedisConnection } from '../redis/connection.js';
+import { RedisRelyingPartyStore } from './redis-store.js';
 import { samlRelyingPartySchema, wsfedRelyingPartySchema, type SamlRelyingPartyConfig, type WsfedRelyingPartyConfig } from './schema.js';
 
 export interface StoreSnapshot {
@@ -111,10 +112,14 @@ function describeIssue(error: z.ZodError): string {
 
 // ------------------------------------------------------------------------------------------ factory
 
-/** Redis when sessions.redis is configured (every node sees the same), else <dataDir>/relying-parties.json. */
-export function openRelyingPartyStore(config: Config, logger: Logger): RelyingPartyStore {
-  const redis = config.sessions.redis;
-  if (redis) return new RedisRelyingPartyStore(redis, logger);
+/**
+ * Redis when sessions.redis is configured (every node sees the same), else <dataDir>/relying-parties.json.
+ * `redis`: the process's shared connection (a server's), which the store leaves open; without it a
+ * one-off command gets a connection of its own, closed with the store.
+ */
+export function openRelyingPartyStore(config: Config, logger: Logger, redis?: RedisConnection): RelyingPartyStore {
+  if (redis) return new RedisRelyingPartyStore(redis);
+  if (config.sessions.redis) return new RedisRelyingPartyStore(openRedis(config.sessions.redis, logger), { ownsConnection: true });
   return new FileRelyingPartyStore(join(config.dataDir, 'relying-parties.json'));
 }
 

@@ -1,41 +1,37 @@
 /**
- * Picks the session backend from configuration: Redis when configured (standalone, Sentinel or
- * Cluster; required for more than one node), otherwise memory.
+ * The session stores (sessions, pending requests, replay cache) on the process's Redis connection
+ * when there is one (standalone, Sentinel or Cluster; required for more than one node), otherwise in
+ * memory. Other features keep their own stores beside them (lockout/, relying-parties/, keys/); only
+ * redis/ opens connections.
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { LockoutStore } from '../lockout/store.js';
-import { MemoryLockoutStore, RedisLockoutStore } from './lockout-store.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from './memory.js';
-import { RedisConnection, RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis.js';
+import { RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis.js';
 import type { PendingStore, ReplayCache, SessionStore } from './types.js';
 
-export { StoreUnavailableError } from './types.js';
 export type { AuthMethod, PendingRequest, PendingStore, ReplayCache, SessionRecord, SessionStore } from './types.js';
 
-export interface Stores {
+export interface SessionStores {
   sessions: SessionStore;
   pending: PendingStore;
   replay: ReplayCache;
-  /** Extranet-lockout state and the per-address sign-in throttle (lockout/). */
-  lockout: LockoutStore;
-  /** Releases the backend (the Redis connection); idempotent. */
+  /** Stops the memory stores' sweeping; idempotent. A Redis connection is closed by whoever opened it. */
   close(): Promise<void>;
 }
 
-export function createStores(config: Config, logger: Logger, clock: Clock = systemClock): Stores {
-  const redis = config.sessions.redis;
+/** `redis`: the process's connection (redis/connection.ts: openRedis), undefined for memory. */
+export function createSessionStores(redis: RedisConnection | undefined, logger: Logger, clock: Clock = systemClock): SessionStores {
   if (redis) {
-    // One connection for all stores: they fail and recover together, as the user sees them. The
-    // session store checks at construction that its key layout suits a Redis Cluster.
-    const connection = new RedisConnection(redis, logger);
+    // The session store checks at construction that its key layout suits a Redis Cluster.
+    const sessions = new RedisSessionStore(redis, logger, clock);
     return {
-      sessions: new RedisSessionStore(connection, logger, clock),
-      pending: new RedisPendingStore(connection),
-      replay: new RedisReplayCache(connection),
-      lockout: new RedisLockoutStore(connection, config.lockout.perAddress),
-      close: () => connection.close(),
+      sessions,
+      pending: new RedisPendingStore(redis),
+      replay: new RedisReplayCache(redis),
+      close: () => sessions.close(),
     };
   }
 
@@ -49,7 +45,6 @@ export function createStores(config: Config, logger: Logger, clock: Clock = syst
     sessions,
     pending: new MemoryPendingStore({ clock, logger }),
     replay: new MemoryReplayCache({ clock, logger }),
-    lockout: new MemoryLockoutStore(config.lockout.perAddress, clock),
     close: () => sessions.close(),
   };
 }

@@ -1,6 +1,6 @@
 /**
- * Sessions and pending requests in Redis, shared by every node of a farm. The only module that
- * imports ioredis. Standalone Redis, Sentinel and Cluster alike (sessions.redis picks one).
+ * Sessions, pending requests and the replay cache in Redis, shared by every node of a farm, over the
+ * process's one connection (redis/connection.ts opens it; these stores never close it).
  *
  * Keys (all under config.keyPrefix). <tag> is the user's slot tag (ids.ts: userSlotTag), which is
  * also the first characters of each of that user's session ids:
@@ -16,338 +16,19 @@
  * different users spread over all slots; every other operation touches one key. checkSlotLayout()
  * proves this at start.
  *
- * When Redis is unreachable every operation fails fast with StoreUnavailableError (the page
- * answers 503) while the client keeps reconnecting in the background, so the node heals by itself.
+ * When Redis is unreachable every operation fails with StoreUnavailableError (the page answers 503):
+ * see RedisConnection.run.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { ConnectionOptions } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import type { GroupRef, Principal } from '../directory/types.js';
-import type { RedisConfig } from '../config/schema.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { checkKeyPrefix, type RedisConnection } from '../redis/connection.js';
+import { luaScript, runLua } from '../redis/scripts.js';
 import { isWellFormedId, newId, newSessionId, replayKeyDigest, SLOT_TAG_LENGTH, userSlotTag } from './ids.js';
-import {
-  StoreUnavailableError,
-  type AuthMethod,
-  type PendingRequest,
-  type PendingStore,
-  type ReplayCache,
-  type SessionRecord,
-  type SessionStore,
-} from './types.js';
-
-// ---------------------------------------------------------------------------------------------
-// Connection
-
-/** Reconnect backoff: 100 ms doubling to this cap, forever. Small, so recovery is quick. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-
-const reconnectDelay = (attempt: number) =>
-  Math.min(100 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100);
-
-type ConnectionState = 'starting' | 'up' | 'down';
-
-/** A standalone or Sentinel-managed client (Redis) or a Cluster client: the same commands. */
-export type RedisClient = Redis | Cluster;
-
-/** A Lua script of ours and how many of its arguments are keys (a Cluster routes by them). */
-export interface LuaScript {
-  readonly name: string;
-  readonly lua: string;
-  readonly numberOfKeys: number;
-}
-
-/** Every script made by luaScript(), defined on each client when it is created (see defineScripts). */
-const scripts = new Map<string, LuaScript>();
-
-/** Call at module level only: a client knows the scripts that exist when it is created. */
-export function luaScript(numberOfKeys: number, lua: string): LuaScript {
-  const script = { name: `openfed_${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`, lua, numberOfKeys };
-  scripts.set(script.name, script);
-  return script;
-}
-
-/**
- * Defines every script on a new client, before its first command. ioredis copies the defined
- * scripts into each auto-pipeline as it makes it, so a script defined later (on first use) is
- * missing from a pipeline already open in that tick, and the call breaks inside ioredis.
- */
-function defineScripts(client: RedisClient): void {
-  for (const { name, lua, numberOfKeys } of scripts.values()) client.defineCommand(name, { lua, numberOfKeys });
-}
-
-/**
- * Runs a script through ioredis's defineCommand: EVALSHA, with the body sent only when Redis does
- * not know it yet (first use, after a restart or a failover), instead of the whole text with every
- * call for Redis to hash again.
- */
-export function runLua(client: RedisClient, script: LuaScript, ...keysAndArgs: Array<string | number>): Promise<unknown> {
-  const command = (client as unknown as Record<string, ((...args: Array<string | number>) => Promise<unknown>) | undefined>)[script.name];
-  if (!command) throw new Error(`Lua script ${script.name} is not defined on this client: luaScript() must run at module level`);
-  return command.apply(client, keysAndArgs);
-}
-
-export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
-
-/**
- * What RedisConnection needs: sessions.redis as parsed. Callers outside the config loader (tests,
- * CLI helpers) may leave out the optional mode keys; exactly one of url, sentinels, cluster is used.
- */
-export type RedisConnectionConfig = Pick<RedisConfig, 'keyPrefix' | 'connectTimeoutMs' | 'commandTimeoutMs'> &
-  Partial<Omit<RedisConfig, 'keyPrefix' | 'connectTimeoutMs' | 'commandTimeoutMs'>>;
-
-/**
- * One ioredis client shared by every Redis-backed store, with the failure policy in one place: no
- * offline queue (a request must not wait for a Redis that may never come back), a command timeout,
- * endless capped reconnects, and connection loss/recovery logged once each.
- */
-export class RedisConnection {
-  readonly keyPrefix: string;
-  readonly mode: RedisMode;
-  private readonly client: RedisClient;
-  private readonly logger: Logger;
-  private readonly connectTimeoutMs: number;
-  /** Passwords, scrubbed from anything we log or report in case an error message echoes one. */
-  private readonly secrets: string[];
-  private state: ConnectionState = 'starting';
-  private downSince = 0;
-  /** Why the last connection attempt failed (scrubbed), so health() can say more than "not connected". */
-  private lastFailure: string | undefined;
-  private readyWaiter: Promise<void> | undefined;
-  private closed: Promise<void> | undefined;
-
-  constructor(config: RedisConnectionConfig, logger: Logger) {
-    checkKeyPrefix(config.keyPrefix);
-    this.keyPrefix = config.keyPrefix;
-    this.connectTimeoutMs = config.connectTimeoutMs;
-    const urlPassword = config.url ? decodeURIComponent(new URL(config.url).password) : '';
-    this.secrets = [urlPassword, config.password ?? '', config.sentinelPassword ?? ''].filter((p) => p !== '');
-
-    const built = createClient(config);
-    this.mode = built.mode;
-    this.client = built.client;
-    defineScripts(this.client);
-    // Log where we connect, never a URL: it may carry a password.
-    this.logger = logger.child({ component: 'sessions', redis: built.where });
-
-    // Without an 'error' listener ioredis reports every failed reconnect on stderr.
-    this.client.on('error', (err: Error) => this.markDown(err));
-    this.client.on('close', () => this.markDown());
-    this.client.on('ready', () => this.markUp());
-    if (this.client instanceof Cluster) {
-      // One node failing while the cluster as a whole is up: its slots fail until it is back or replaced.
-      this.client.on('node error', (err: Error, node: string) =>
-        this.logger.debug({ node, reason: this.describe(err) }, 'Redis Cluster node error'),
-      );
-    }
-  }
-
-  /**
-   * Runs commands, turning every failure (not connected, timeout, error reply) into
-   * StoreUnavailableError. `operation` names what failed, for the logs. On a Cluster, a command or
-   * script must keep all its keys in one slot (see checkSlotLayout).
-   */
-  async run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T> {
-    try {
-      await this.whenReady();
-      return await command(this.client);
-    } catch (err) {
-      throw new StoreUnavailableError(`Session store (Redis) unavailable: ${operation} failed`, {
-        cause: err,
-      });
-    }
-  }
-
-  /**
-   * Builds something on the client once, before its first command: a library that defines its own
-   * Lua commands (see defineScripts for why later is too late). Commands still go through run().
-   */
-  prepare<T>(make: (client: RedisClient) => T): T {
-    return make(this.client);
-  }
-
-  async health(): Promise<{ ok: boolean; detail: string }> {
-    const started = performance.now();
-    try {
-      await this.run('ping', (c) => c.ping());
-      return { ok: true, detail: `redis ${this.mode} ok (${Math.round(performance.now() - started)} ms)` };
-    } catch (err) {
-      const reason = this.describe(rootCause(err));
-      const last = this.lastFailure !== undefined && this.state === 'down' && !reason.includes(this.lastFailure) ? `; last error: ${this.lastFailure}` : '';
-      return { ok: false, detail: `redis unavailable: ${reason}${last}` };
-    }
-  }
-
-  /** Idempotent; every store may call it. */
-  close(): Promise<void> {
-    this.closed ??= (async () => {
-      if (this.client.status === 'ready') {
-        await this.client.quit().catch(() => undefined);
-      }
-      this.client.disconnect(); // also stops a pending reconnect
-    })();
-    return this.closed;
-  }
-
-  /**
-   * Resolves when commands can be sent. While a connection attempt is under way (notably at boot)
-   * it waits for that attempt, bounded by the connect timeout; between attempts Redis is known to
-   * be down and the caller fails at once instead of queueing.
-   */
-  private whenReady(): Promise<void> {
-    const status = this.client.status;
-    if (status === 'ready') return Promise.resolve();
-    if (this.closed || (status !== 'connecting' && status !== 'connect')) {
-      return Promise.reject(new Error(`not connected (${status})`));
-    }
-    // One waiter for all callers: a listener per request would pile up under load.
-    this.readyWaiter ??= new Promise<void>((resolve, reject) => {
-      const settle = (err?: Error) => {
-        clearTimeout(timer);
-        this.client.off('ready', onReady);
-        this.client.off('close', onClose);
-        this.readyWaiter = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReady = () => settle();
-      const onClose = () => settle(new Error('connection attempt failed'));
-      const timer = setTimeout(() => settle(new Error('connection attempt timed out')), this.connectTimeoutMs);
-      timer.unref();
-      this.client.on('ready', onReady);
-      this.client.on('close', onClose);
-    });
-    return this.readyWaiter;
-  }
-
-  private markDown(err?: Error): void {
-    if (this.closed) return;
-    if (err) this.lastFailure = this.describe(err);
-    if (this.state === 'down') {
-      if (err) this.logger.debug({ reason: this.describe(err) }, 'Redis still unreachable');
-      return;
-    }
-    const wasUp = this.state === 'up';
-    this.state = 'down';
-    this.downSince = Date.now();
-    this.logger.warn(
-      { reason: err ? this.describe(err) : 'connection closed' },
-      wasUp
-        ? 'Lost the connection to Redis: sign-ins fail with 503 until it is back; reconnecting'
-        : 'Cannot connect to Redis: sign-ins fail with 503 until it is reachable; retrying',
-    );
-  }
-
-  private markUp(): void {
-    if (this.state === 'down') {
-      this.logger.info({ downMs: Date.now() - this.downSince }, 'Connection to Redis restored');
-    } else if (this.state === 'starting') {
-      this.logger.info({ mode: this.mode }, 'Connected to Redis');
-    }
-    this.state = 'up';
-    this.lastFailure = undefined;
-  }
-
-  /** Error code and message, with passwords scrubbed in case a message ever echoes one. */
-  private describe(err: unknown): string {
-    const e = err as { code?: unknown; message?: unknown };
-    let text = [e.code, e.message].filter((part) => typeof part === 'string').join(' ');
-    for (const secret of this.secrets) {
-      text = text.split(secret).join('***').split(encodeURIComponent(secret)).join('***');
-    }
-    return text || 'unknown error';
-  }
-}
-
-/** Refuses a prefix that would carry its own hash tag: every key would then share one slot, or none. */
-function checkKeyPrefix(keyPrefix: string): void {
-  if (/[{}]/.test(keyPrefix)) {
-    throw new RangeError('configuration key sessions.redis.keyPrefix: must not contain { or }');
-  }
-}
-
-function tlsOptions(config: RedisConnectionConfig): ConnectionOptions | undefined {
-  const tls = config.tls;
-  if (!tls) return undefined;
-  const options: ConnectionOptions = { rejectUnauthorized: tls.rejectUnauthorized };
-  if (tls.caFile !== undefined) {
-    try {
-      options.ca = readFileSync(tls.caFile);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new RangeError(`configuration key sessions.redis.tls.caFile: ${tls.caFile} cannot be read (${code})`);
-    }
-  }
-  return options;
-}
-
-function createClient(config: RedisConnectionConfig): { client: RedisClient; mode: RedisMode; where: string } {
-  const tls = tlsOptions(config);
-  const nodeOptions: RedisOptions = {
-    connectTimeout: config.connectTimeoutMs,
-    commandTimeout: config.commandTimeoutMs,
-    // Commands in flight when the socket drops are retried once after reconnecting, then failed;
-    // the command timeout bounds the wait either way.
-    maxRetriesPerRequest: 1,
-    // After a failover the old primary answers READONLY: reconnect to find the new one.
-    reconnectOnError: (err) => err.message.startsWith('READONLY'),
-    ...(config.username !== undefined && { username: config.username }),
-    ...(config.password !== undefined && { password: config.password }),
-    ...(tls && { tls }),
-  };
-  const list = (nodes: { host: string; port: number }[]) => nodes.map((n) => `${n.host}:${n.port}`).join(',');
-
-  if (config.cluster) {
-    const options: ClusterOptions = {
-      enableOfflineQueue: false,
-      clusterRetryStrategy: reconnectDelay,
-      slotsRefreshTimeout: config.connectTimeoutMs,
-      redisOptions: nodeOptions,
-      lazyConnect: false,
-      enableAutoPipelining: true,
-    };
-    return { client: new Cluster(config.cluster, options), mode: 'cluster', where: `cluster ${list(config.cluster)}` };
-  }
-
-  const options: RedisOptions = {
-    ...nodeOptions,
-    enableOfflineQueue: false,
-    retryStrategy: reconnectDelay,
-    // Connect at boot, so a wrong address or password shows in the log before the first sign-in.
-    lazyConnect: false,
-    // Commands issued by concurrent requests in one turn of the event loop leave in one write: under
-    // load a socket write per command (session read, replay SET) cost more CPU than the commands.
-    enableAutoPipelining: true,
-  };
-  if (config.sentinels) {
-    if (config.name === undefined) throw new RangeError('configuration key sessions.redis.name: required with sentinels');
-    const sentinelOptions: RedisOptions = {
-      ...options,
-      sentinels: config.sentinels,
-      name: config.name,
-      role: 'master',
-      ...(config.sentinelPassword !== undefined && { sentinelPassword: config.sentinelPassword }),
-      ...(tls && { sentinelTLS: tls, enableTLSForSentinelMode: true }),
-      // Sentinels announce a failover on +switch-master: move to the new master at once rather
-      // than when the old one's socket finally fails.
-      failoverDetector: true,
-    };
-    return { client: new Redis(sentinelOptions), mode: 'sentinel', where: `sentinel ${config.name} via ${list(config.sentinels)}` };
-  }
-  if (config.url === undefined) {
-    throw new RangeError('configuration key sessions.redis: expected one of url (standalone), sentinels (with name) or cluster');
-  }
-  const url = new URL(config.url);
-  return { client: new Redis(config.url, options), mode: 'standalone', where: `${url.hostname}:${url.port || 6379}` };
-}
-
-function rootCause(err: unknown): unknown {
-  return err instanceof StoreUnavailableError && err.cause !== undefined ? err.cause : err;
-}
+import type { AuthMethod, PendingRequest, PendingStore, ReplayCache, SessionRecord, SessionStore } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Stored form of a SessionRecord. Every byte is paid once per live session (target: at most 1 KB of
@@ -616,6 +297,7 @@ export class RedisSessionStore implements SessionStore {
     private readonly clock: Clock = systemClock,
   ) {
     checkSlotLayout(connection.keyPrefix);
+    connection.requireScripts(CREATE, ADD_RELYING_PARTY, DESTROY_FOR_USER);
     this.keys = sessionKeys(connection.keyPrefix);
   }
 
@@ -670,14 +352,13 @@ export class RedisSessionStore implements SessionStore {
     return Number(ended);
   }
 
+  /** The connection's health, which is every Redis-backed store's: /readyz reads it here. */
   health(): Promise<{ ok: boolean; detail: string }> {
     return this.connection.health();
   }
 
-  /** Closes the connection shared with the other stores. */
-  close(): Promise<void> {
-    return this.connection.close();
-  }
+  /** Nothing of its own to release: the connection is closed by whoever opened it. */
+  async close(): Promise<void> {}
 }
 
 export class RedisPendingStore implements PendingStore {

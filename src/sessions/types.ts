@@ -1,5 +1,6 @@
 /**
- * Server-side SSO state. Only sessions/ talks to Redis; everything else sees these interfaces.
+ * Server-side SSO state. The web layer and protocols see these interfaces; memory.ts and redis.ts
+ * implement them. A store that cannot reach its backend throws errors.ts's StoreUnavailableError (503).
  */
 import type { Principal } from '../directory/types.js';
 
@@ -19,9 +20,6 @@ export interface SessionRecord {
   /** Epoch ms after which the session is gone. */
   expiresAt: number;
 }
-
-/** Thrown when the backing store cannot be reached: errors.ts maps it to 503. */
-export { StoreUnavailableError } from '../errors.js';
 
 export interface SessionStore {
   readonly kind: 'memory' | 'redis';

@@ -3,8 +3,8 @@
  * stop()/restart() (same port) let tests take Redis away and bring it back; pause()/resume()
  * freeze it so commands hang rather than fail. The server is always killed when the file ends.
  *
- * Talks RESP over a plain socket for inspection (TTL, MEMORY USAGE), so tests never depend on
- * the client library under test.
+ * Talks RESP over a plain socket for inspection (TTL, MEMORY USAGE, CLIENT LIST), so tests never
+ * depend on the client library under test.
  *
  * startRedisSentinel() runs a master, a replica and a sentinel watching them; startRedisCluster()
  * runs a three-master Redis Cluster. Both are real redis-server processes, killed when the file ends.
@@ -266,6 +266,20 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     await sleep(50);
   }
   throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
+
+/**
+ * The clients connected to `server` (CLIENT LIST, one record of its key=value fields each), without
+ * the connection this question itself arrives on.
+ */
+export async function connectedClients(server: RedisServer): Promise<Array<Record<string, string>>> {
+  const reply = await server.command('CLIENT', 'LIST');
+  if (typeof reply !== 'string') throw new Error(`CLIENT LIST answered ${String(reply)}`);
+  return reply
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => Object.fromEntries(line.trim().split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])))
+    .filter((client) => !/^client(\|list)?$/.test(client.cmd ?? ''));
 }
 
 /** The value of `field` in an INFO-style reply ("field:value" lines). */

@@ -21,8 +21,8 @@ import { addNext, parseKeySet, primaryOf, serializeKeySet, storedEntry, type Rol
 import { fromPem, generateSelfSigned, KeyLoadError, loadSigningKey } from '../../src/keys/signing-key.js';
 import { FileKeySetStore } from '../../src/keys/store.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
-import { RedisKeySetStore } from '../../src/sessions/key-set-store.js';
-import { RedisConnection } from '../../src/sessions/redis.js';
+import { RedisKeySetStore } from '../../src/keys/redis-store.js';
+import { openRedis } from '../../src/redis/connection.js';
 import { startRedisServer } from '../helpers/redis.js';
 
 const redis = await startRedisServer();
@@ -34,7 +34,8 @@ const MANUAL: RolloverPolicy = { autoRollover: false, generationThresholdDays: 2
 let prefixes = 0;
 
 function redisStore(keyPrefix: string): RedisKeySetStore {
-  return new RedisKeySetStore(new RedisConnection(parseConfig({ sessions: { redis: { url: redis.url, keyPrefix } } }).sessions.redis!, silentLogger));
+  // Each a node of its own: its own connection, closed with the store.
+  return new RedisKeySetStore(openRedis(parseConfig({ sessions: { redis: { url: redis.url, keyPrefix } } }).sessions.redis!, silentLogger), { ownsConnection: true });
 }
 
 function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {

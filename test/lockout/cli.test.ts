@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { silentLogger } from '../../src/log.js';
-import { RedisLockoutStore } from '../../src/sessions/lockout-store.js';
-import { RedisConnection } from '../../src/sessions/redis.js';
+import { RedisLockoutStore } from '../../src/lockout/redis-store.js';
+import { RedisConnection } from '../../src/redis/connection.js';
 import { startRedisServer } from '../helpers/redis.js';
 
 const run = promisify(execFile);

@@ -11,7 +11,7 @@ import { LockoutGuard, lockoutSettings } from '../../src/lockout/guard.js';
 import { addressBlockOf, decide, EMPTY_STATE, MAX_FAMILIAR_IPS, recordSuccess, refund, reserve, type LockoutSettings } from '../../src/lockout/policy.js';
 import { TooManyAttemptsError } from '../../src/lockout/guard.js';
 import { silentLogger } from '../../src/log.js';
-import { MemoryLockoutStore } from '../../src/sessions/lockout-store.js';
+import { MemoryLockoutStore } from '../../src/lockout/memory-store.js';
 
 const MIN = 60_000;
 const DAY = 86_400_000;

@@ -9,8 +9,9 @@ import { ManualClock } from '../../src/clock.js';
 import type { LockoutState } from '../../src/lockout/policy.js';
 import type { LockoutStore } from '../../src/lockout/store.js';
 import { silentLogger } from '../../src/log.js';
-import { MemoryLockoutStore, RedisLockoutStore } from '../../src/sessions/lockout-store.js';
-import { RedisConnection, type RedisConnectionConfig } from '../../src/sessions/redis.js';
+import { MemoryLockoutStore } from '../../src/lockout/memory-store.js';
+import { RedisLockoutStore } from '../../src/lockout/redis-store.js';
+import { openRedis, type RedisConnection, type RedisConnectionConfig } from '../../src/redis/connection.js';
 import { startRedisCluster, startRedisSentinel, startRedisServer } from '../helpers/redis.js';
 
 const redis = await startRedisServer();
@@ -99,7 +100,7 @@ const connections: RedisConnection[] = [];
 let prefixes = 0;
 type Where = Pick<RedisConnectionConfig, 'url' | 'sentinels' | 'name' | 'cluster'>;
 function redisStore(attempts: number, keyPrefix = `t${++prefixes}:`, where: Where = { url: redis.url }): RedisLockoutStore {
-  const connection = new RedisConnection({ ...where, keyPrefix, connectTimeoutMs: 1000, commandTimeoutMs: 1000 }, silentLogger);
+  const connection = openRedis({ ...where, keyPrefix, connectTimeoutMs: 1000, commandTimeoutMs: 1000 }, silentLogger);
   connections.push(connection);
   return new RedisLockoutStore(connection, { attempts, windowSeconds: 60 });
 }

@@ -13,7 +13,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { RelyingPartyRegistry } from '../../src/relying-parties/registry.js';
 import { encodeMetadataCopy, encodeRegistration, FileRelyingPartyStore, type RelyingPartyStore } from '../../src/relying-parties/store.js';
-import { RedisRelyingPartyStore } from '../../src/sessions/relying-party-store.js';
+import { openRedis } from '../../src/redis/connection.js';
+import { RedisRelyingPartyStore } from '../../src/relying-parties/redis-store.js';
 import { signElement } from '../../src/xml/sign.js';
 import { startRedisServer } from '../helpers/redis.js';
 import { capturingLogger, dir, simpleSpMetadata, testKey } from './fixtures.js';
@@ -26,7 +27,8 @@ let prefixes = 0;
 /** Handles on one set of keys, one per node (each its own connection, as on separate machines). */
 function redisStores(count: number): RedisRelyingPartyStore[] {
   const redisConfig = parseConfig({ sessions: { redis: { url: redis.url, keyPrefix: `rpstore${prefixes++}:` } } }).sessions.redis!;
-  return Array.from({ length: count }, () => new RedisRelyingPartyStore(redisConfig, silentLogger));
+  // Each a node of its own: its own connection, closed with the store.
+  return Array.from({ length: count }, () => new RedisRelyingPartyStore(openRedis(redisConfig, silentLogger), { ownsConnection: true }));
 }
 
 async function until(what: string, check: () => boolean): Promise<void> {

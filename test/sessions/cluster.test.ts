@@ -10,21 +10,20 @@ import { systemClock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
-import { createStores, type Stores } from '../../src/sessions/index.js';
 import { checkSlotLayout } from '../../src/sessions/redis.js';
 import { makeTlsMaterial, startRedisCluster } from '../helpers/redis.js';
-import { redisFixture, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { openRedisStores, redisFixture, samplePrincipal, sampleRecord, sessionStoreContract, type RedisStores } from './contract.js';
 
 const cluster = await startRedisCluster({ masters: 3 });
 
 type RedisInput = NonNullable<NonNullable<ConfigInput['sessions']>['redis']>;
 
-function openStores(overrides: Partial<RedisInput> = {}): Stores & { keyPrefix: string } {
+function openStores(overrides: Partial<RedisInput> = {}): RedisStores {
   const keyPrefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = configSchema.parse({
     sessions: { redis: { cluster: cluster.seeds.slice(0, 1), keyPrefix, connectTimeoutMs: 1000, commandTimeoutMs: 1000, ...overrides } },
   });
-  return { ...createStores(config, createLogger('silent'), systemClock), keyPrefix };
+  return openRedisStores(config, createLogger('silent'));
 }
 
 sessionStoreContract('redis cluster', () => redisFixture(openStores()));
@@ -96,7 +95,7 @@ describe('redis cluster: TLS', () => {
     const config = configSchema.parse({
       sessions: { redis: { cluster: tlsCluster.seeds.slice(0, 1), tls: { caFile: tls.caFile }, keyPrefix: 'tls:', connectTimeoutMs: 2000, commandTimeoutMs: 2000 } },
     });
-    const stores = createStores(config, createLogger('silent'), systemClock);
+    const stores = openRedisStores(config, createLogger('silent'));
     t.after(() => stores.close());
     const nodes = new Set<number>();
     for (let i = 0; i < 12; i++) {

@@ -5,9 +5,14 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { systemClock, type Clock } from '../../src/clock.js';
+import type { Config } from '../../src/config/schema.js';
 import type { Principal } from '../../src/directory/types.js';
+import { RedisLockoutStore } from '../../src/lockout/redis-store.js';
+import type { LockoutStore } from '../../src/lockout/store.js';
+import type { Logger } from '../../src/log.js';
+import { openRedis, type RedisConnection } from '../../src/redis/connection.js';
 import { isWellFormedId } from '../../src/sessions/ids.js';
-import type { Stores } from '../../src/sessions/index.js';
+import { createSessionStores, type SessionStores } from '../../src/sessions/index.js';
 import type { PendingStore, ReplayCache, SessionRecord, SessionStore } from '../../src/sessions/types.js';
 
 export interface StoreFixture {
@@ -37,8 +42,34 @@ export async function connected(sessions: SessionStore, timeoutMs = 10_000): Pro
   }
 }
 
+/** The session and lockout stores of a process on its one Redis connection, as server.ts wires them. */
+export interface RedisStores extends SessionStores {
+  redis: RedisConnection;
+  lockout: LockoutStore;
+  keyPrefix: string;
+  /** Closes the stores, then the connection (as server.ts does). */
+  close(): Promise<void>;
+}
+
+export function openRedisStores(config: Config, logger: Logger): RedisStores {
+  const redisConfig = config.sessions.redis;
+  if (!redisConfig) throw new Error('openRedisStores: the config has no sessions.redis');
+  const redis = openRedis(redisConfig, logger);
+  const stores = createSessionStores(redis, logger, systemClock);
+  return {
+    ...stores,
+    redis,
+    lockout: new RedisLockoutStore(redis, config.lockout.perAddress),
+    keyPrefix: redisConfig.keyPrefix,
+    close: async () => {
+      await stores.close();
+      await redis.close();
+    },
+  };
+}
+
 /** The contract fixture for a Redis-backed set of stores on real time, once it answers. */
-export async function redisFixture(stores: Pick<Stores, 'sessions' | 'pending' | 'replay' | 'close'>): Promise<StoreFixture> {
+export async function redisFixture(stores: Pick<SessionStores, 'sessions' | 'pending' | 'replay' | 'close'>): Promise<StoreFixture> {
   await connected(stores.sessions);
   return {
     sessions: stores.sessions,

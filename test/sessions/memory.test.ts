@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
-import { createStores, sessionExpiresAt } from '../../src/sessions/index.js';
+import { createSessionStores, sessionExpiresAt } from '../../src/sessions/index.js';
 import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from '../../src/sessions/memory.js';
 import { sampleRecord, sessionStoreContract } from './contract.js';
 
@@ -48,11 +48,11 @@ describe('memory stores: bounds', () => {
   });
 });
 
-describe('createStores', () => {
-  it('uses memory without sessions.redis, and warns that sessions are per node', async () => {
+describe('createSessionStores', () => {
+  it('uses memory without a Redis connection, and warns that sessions are per node', async () => {
     const lines: string[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
-    const stores = createStores(configSchema.parse({}), logger, new ManualClock());
+    const stores = createSessionStores(undefined, logger, new ManualClock());
     assert.equal(stores.sessions.kind, 'memory');
     assert.equal(lines.length, 1);
     const entry = JSON.parse(lines[0] ?? '{}') as { level: number; msg: string };

@@ -4,14 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { createStores, type Stores } from '../../src/sessions/index.js';
-import { StoreUnavailableError } from '../../src/sessions/types.js';
 import { makeTlsMaterial, startRedisServer } from '../helpers/redis.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
 import { EMPTY_STATE } from '../../src/lockout/policy.js';
-import { redisFixture, samplePrincipal, sampleRecord, sessionStoreContract } from './contract.js';
+import { openRedisStores, redisFixture, samplePrincipal, sampleRecord, sessionStoreContract, type RedisStores } from './contract.js';
 
 const redis = await startRedisServer();
 const tlsMaterial = makeTlsMaterial();
@@ -19,12 +18,12 @@ const tlsRedis = await startRedisServer({ tls: tlsMaterial });
 
 type RedisInput = NonNullable<NonNullable<ConfigInput['sessions']>['redis']>;
 
-function openStores(url: string, logger: Logger, redisOverrides: Partial<RedisInput> = {}): Stores & { keyPrefix: string } {
+function openStores(url: string, logger: Logger, redisOverrides: Partial<RedisInput> = {}): RedisStores {
   const keyPrefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = configSchema.parse({
     sessions: { redis: { url, keyPrefix, connectTimeoutMs: 500, commandTimeoutMs: 500, ...redisOverrides } },
   });
-  return { ...createStores(config, logger, systemClock), keyPrefix };
+  return openRedisStores(config, logger);
 }
 
 function captureLogs(): { logger: Logger; lines: () => { level: number; msg: string }[]; text: () => string } {

@@ -10,10 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { createStores, type Stores } from '../../src/sessions/index.js';
-import { StoreUnavailableError } from '../../src/sessions/types.js';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { startRedisSentinel } from '../helpers/redis.js';
-import { redisFixture, sampleRecord, sessionStoreContract } from './contract.js';
+import { openRedisStores, redisFixture, sampleRecord, sessionStoreContract, type RedisStores } from './contract.js';
 
 const PASSWORD = 'Data-n0de-pa55!';
 const SENTINEL_PASSWORD = 'Sentinel-pa55?';
@@ -21,7 +20,7 @@ const setup = await startRedisSentinel({ password: PASSWORD, sentinelPassword: S
 
 type RedisInput = NonNullable<NonNullable<ConfigInput['sessions']>['redis']>;
 
-function openStores(logger: Logger, overrides: Partial<RedisInput> = {}): Stores & { keyPrefix: string } {
+function openStores(logger: Logger, overrides: Partial<RedisInput> = {}): RedisStores {
   const keyPrefix = `t-${randomUUID().slice(0, 8)}:`;
   const config = configSchema.parse({
     sessions: {
@@ -37,7 +36,7 @@ function openStores(logger: Logger, overrides: Partial<RedisInput> = {}): Stores
       },
     },
   });
-  return { ...createStores(config, logger, systemClock), keyPrefix };
+  return openRedisStores(config, logger);
 }
 
 function captureLogs(): { logger: Logger; text: () => string; lines: () => { level: number; msg: string }[] } {

@@ -1,6 +1,9 @@
 /**
  * Relying parties added with `openfed rp add`, and fetched SP metadata copies, in Redis: every node of
  * a farm sees the same registrations and uses the same metadata copy instead of fetching its own.
+ * store.ts holds the interface, the file store used without Redis, and openRelyingPartyStore, which
+ * picks this class; so this file does not import store.ts back (that would be an import cycle), and
+ * the factory's return type is what checks that the class fits RelyingPartyStore.
  *
  * Keys (under config.keyPrefix), one hash tag so the scripts and transactions below touch one slot:
  *   {rp}:reg         hash id (entityID or realm) → registration JSON
@@ -9,10 +12,8 @@
  *   {rp}:fetch:<h>   short-lived claim (SET NX PX) of the node fetching one SP's metadata (h = SHA-256 of the entityID)
  */
 import { createHash } from 'node:crypto';
-import type { RedisConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import type { RelyingPartyStore, StoreSnapshot } from '../relying-parties/store.js';
-import { luaScript, RedisConnection, runLua } from './redis.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { luaScript, runLua } from '../redis/scripts.js';
 
 /** KEYS: reg, md, ver. ARGV: id, registration[, metadata copy]. 0 when the id is taken. */
 const ADD = luaScript(
@@ -36,17 +37,31 @@ return 1
 `,
 );
 
-export class RedisRelyingPartyStore implements RelyingPartyStore {
+/** store.ts's StoreSnapshot, spelt out here (see the header). */
+interface Snapshot {
+  version: number;
+  registrations: Map<string, string>;
+  metadata: Map<string, string>;
+}
+
+export class RedisRelyingPartyStore {
   readonly kind = 'redis';
   readonly #connection: RedisConnection;
+  readonly #ownsConnection: boolean;
   readonly #reg: string;
   readonly #md: string;
   readonly #ver: string;
   readonly #fetch: string;
 
-  constructor(config: RedisConfig, logger: Logger) {
-    this.#connection = new RedisConnection(config, logger.child({ store: 'relying-parties' }));
-    const base = `${this.#connection.keyPrefix}{rp}:`;
+  /**
+   * `ownsConnection`: the store was given a connection opened just for it (a one-off command) and
+   * closes it with itself; a server's shared connection is closed by the server.
+   */
+  constructor(connection: RedisConnection, { ownsConnection = false }: { ownsConnection?: boolean } = {}) {
+    connection.requireScripts(ADD, REMOVE);
+    this.#connection = connection;
+    this.#ownsConnection = ownsConnection;
+    const base = `${connection.keyPrefix}{rp}:`;
     this.#reg = `${base}reg`;
     this.#md = `${base}md`;
     this.#ver = `${base}ver`;
@@ -58,7 +73,7 @@ export class RedisRelyingPartyStore implements RelyingPartyStore {
     return Number(value ?? 0);
   }
 
-  async snapshot(): Promise<StoreSnapshot> {
+  async snapshot(): Promise<Snapshot> {
     const replies = await this.#connection.run('read relying parties', (c) => c.multi().get(this.#ver).hgetall(this.#reg).hgetall(this.#md).exec());
     if (!replies) throw new Error('relying-party snapshot aborted');
     for (const [error] of replies) if (error) throw error;
@@ -95,13 +110,7 @@ export class RedisRelyingPartyStore implements RelyingPartyStore {
     return claimed === 'OK';
   }
 
-  /** Redis's own clock (TIME), for `openfed doctor`'s clock check. */
-  async serverTime(): Promise<number> {
-    const [seconds, micros] = await this.#connection.run('read server time', (c) => c.time());
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-  }
-
-  close(): Promise<void> {
-    return this.#connection.close();
+  async close(): Promise<void> {
+    if (this.#ownsConnection) await this.#connection.close();
   }
 }

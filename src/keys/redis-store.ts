@@ -1,14 +1,16 @@
 /**
- * The managed token-signing key set in Redis, so every node of a farm signs with the same primary
- * and publishes the same certificates. One hash holds the document and its version counter; nodes
+ * The managed token-signing key set in Redis, on the process's Redis connection, so every node of a
+ * farm signs with the same primary and publishes the same certificates (without Redis: store.ts's
+ * FileKeySetStore, one host). One hash holds the document and its version counter; nodes
  * poll the counter (HGET, a few bytes) and read the document only when it moved. Private keys in
  * the document are always encrypted (keys/encryption.ts) before they get here.
  *
  * Key: <keyPrefix>keyset, fields `version` and `doc`. One key, so it needs no hash tag on a cluster.
  */
-import type { KeySetStore, StoredKeySetText } from '../keys/store.js';
-import { serializeKeySet, type StoredKeySet } from '../keys/key-set.js';
-import { luaScript, runLua, type RedisConnection } from './redis.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { luaScript, runLua } from '../redis/scripts.js';
+import { serializeKeySet, type StoredKeySet } from './key-set.js';
+import type { KeySetStore, StoredKeySetText } from './store.js';
 
 /** KEYS[1] the hash. ARGV: version, document. 0 when a set exists already (another node was first). */
 const CREATE = luaScript(
@@ -34,13 +36,19 @@ export class RedisKeySetStore implements KeySetStore {
   readonly kind = 'redis';
   readonly location = 'Redis';
   private readonly key: string;
+  private readonly ownsConnection: boolean;
 
+  /**
+   * `ownsConnection`: the store was given a connection opened just for it (a one-off command) and
+   * closes it with itself; a server's shared connection is closed by the server.
+   */
   constructor(
     private readonly connection: RedisConnection,
-    /** Closed with the store when the store made it. */
-    private readonly ownsConnection = true,
+    { ownsConnection = false }: { ownsConnection?: boolean } = {},
   ) {
+    connection.requireScripts(CREATE, REPLACE);
     this.key = `${connection.keyPrefix}keyset`;
+    this.ownsConnection = ownsConnection;
   }
 
   async version(): Promise<number | undefined> {
