@@ -3,10 +3,13 @@
  * client classes. Standalone Redis, Sentinel and Cluster alike (sessions.redis picks one).
  *
  * A process opens one connection (openRedis, in server.ts's wiring or a CLI command) and hands it to
- * every Redis-backed store: sessions, pending requests and the replay cache (sessions/), lockout
- * (lockout/redis-store.ts), added relying parties (relying-parties/redis-store.ts) and the key set
- * (keys/redis-store.ts). They fail and recover together, as the user sees them, and one health check
- * speaks for all of them. No store uses pub/sub or blocking commands, so no second connection is needed.
+ * every Redis-backed store, each kept with its feature: sessions, pending requests and the replay
+ * cache (sessions/redis-store.ts), lockout (lockout/redis-store.ts), added relying parties
+ * (relying-parties/redis-store.ts) and the key set (keys/redis-store.ts). They fail and recover
+ * together, as the user sees them, and one health check speaks for all of them. No store uses pub/sub
+ * or blocking commands, so no second connection is needed. (A Cluster client holds one socket per
+ * node it talks to, and a Sentinel client also talks to the sentinels to find the master and hear of
+ * failovers; still one client, one state.)
  *
  * When Redis is unreachable every operation fails fast with StoreUnavailableError (the page
  * answers 503) while the client keeps reconnecting in the background, so the node heals by itself.
@@ -18,8 +21,6 @@ import type { RedisConfig } from '../config/schema.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { defineScripts, isDefined, type LuaScript, type RedisClient } from './scripts.js';
-
-export type { RedisClient } from './scripts.js';
 
 /** Reconnect backoff: 100 ms doubling to this cap, forever. Small, so recovery is quick. */
 const MAX_RECONNECT_DELAY_MS = 2000;

@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { MemoryPendingStore, MemoryReplayCache, MemorySessionStore } from './memory.js';
-import { RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis.js';
+import { RedisPendingStore, RedisReplayCache, RedisSessionStore } from './redis-store.js';
 import type { PendingStore, ReplayCache, SessionStore } from './types.js';
 
 export type { AuthMethod, PendingRequest, PendingStore, ReplayCache, SessionRecord, SessionStore } from './types.js';

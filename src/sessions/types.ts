@@ -1,5 +1,5 @@
 /**
- * Server-side SSO state. The web layer and protocols see these interfaces; memory.ts and redis.ts
+ * Server-side SSO state. The web layer and protocols see these interfaces; memory.ts and redis-store.ts
  * implement them. A store that cannot reach its backend throws errors.ts's StoreUnavailableError (503).
  */
 import type { Principal } from '../directory/types.js';

@@ -10,7 +10,7 @@ import { systemClock } from '../../src/clock.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { userSlotTag } from '../../src/sessions/ids.js';
-import { checkSlotLayout } from '../../src/sessions/redis.js';
+import { checkSlotLayout } from '../../src/sessions/redis-store.js';
 import { makeTlsMaterial, startRedisCluster } from '../helpers/redis.js';
 import { openRedisStores, redisFixture, samplePrincipal, sampleRecord, sessionStoreContract, type RedisStores } from './contract.js';
 
