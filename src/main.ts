@@ -7,9 +7,11 @@ import cluster from 'node:cluster';
 import { ClusterPrimary } from './cluster/primary.js';
 import { prepareSharedState, startupErrorLine, workerCount } from './cluster/startup.js';
 import { runWorker } from './cluster/worker.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, dataDirOverrideWarning, loadConfigWithOrigins, type DataDirOrigin } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createLogger, type Logger } from './log.js';
+import { ActiveDirectory } from './directory/active-directory.js';
+import { warnIfDomainLocksFirst } from './lockout/domain-policy.js';
+import { createLogger, silentLogger, type Logger } from './log.js';
 import { startServer } from './server.js';
 
 function fail(line: string): never {
@@ -19,8 +21,9 @@ function fail(line: string): never {
 
 async function main(): Promise<void> {
   let config: Config;
+  let dataDirOrigin: DataDirOrigin;
   try {
-    config = loadConfig();
+    ({ config, dataDir: dataDirOrigin } = loadConfigWithOrigins());
   } catch (err) {
     if (err instanceof ConfigError) {
       // A worker reads the same files as its primary did; if they changed in between, the primary reports it.
@@ -41,8 +44,32 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.log.level);
+  const dataDirWarning = dataDirOverrideWarning(config.dataDir, dataDirOrigin);
+  if (dataDirWarning) logger.warn({ dataDir: config.dataDir, fileDataDir: dataDirOrigin.overriddenFileValue }, dataDirWarning);
   if (workers > 1) return runFarm(config, logger, workers);
   return runSingle(config, logger);
+}
+
+/**
+ * With lockout.mode enforce against AD: one warning when the domain's own lockoutThreshold can lock an
+ * account before extranet lockout refuses (lockout/domain-policy.ts). Once serving, and without waiting
+ * for the answer; the primary (or the single process) alone asks, so a farm warns once.
+ */
+function checkDomainLockout(config: Config, logger: Logger): void {
+  const ldap = config.directory.ldap;
+  if (!ldap || config.lockout.mode !== 'enforce') return;
+  void warnIfDomainLocksFirst(
+    config.lockout,
+    async () => {
+      const ad = new ActiveDirectory(ldap, silentLogger, { maxConcurrentBinds: 1 });
+      try {
+        return await ad.domainLockoutThreshold();
+      } finally {
+        await ad.close().catch(() => undefined);
+      }
+    },
+    logger,
+  );
 }
 
 async function runFarm(config: Config, logger: Logger, workers: number): Promise<void> {
@@ -67,6 +94,7 @@ async function runFarm(config: Config, logger: Logger, workers: number): Promise
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   }
+  checkDomainLockout(config, logger);
   process.exit(await primary.finished);
 }
 
@@ -80,6 +108,7 @@ async function runSingle(config: Config, logger: Logger): Promise<void> {
     logger.fatal({ err }, 'start-up failed');
     process.exit(1);
   }
+  checkDomainLockout(config, logger);
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received');
     running.close().then(

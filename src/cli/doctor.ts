@@ -4,12 +4,17 @@
  * token-signing certificate, the relying parties, and the federation metadata as relying parties
  * fetch it from the public URL. Non-zero exit on any FAIL.
  */
+import { readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { describeDataDir, loadConfigWithOrigins } from '../config/load.js';
 import { federationIdentifier, type Config } from '../config/schema.js';
 import { ActiveDirectory } from '../directory/active-directory.js';
 import { readPublishedKeys, type PublishedKey } from '../keys/published.js';
+import { domainLockoutRisk, thresholdAdvice, type DomainLockoutPolicy } from '../lockout/domain-policy.js';
 import { silentLogger } from '../log.js';
 import { withBuiltInRelyingParties } from '../relying-parties/built-in.js';
 import { RelyingPartyRegistry } from '../relying-parties/registry.js';
@@ -63,28 +68,111 @@ async function clockCheck(name: string, read: () => Promise<number>, now: () => 
   }
 }
 
+export interface MetadataFetchOptions {
+  /**
+   * PEM certificates trusted for the metadata URL besides the public CAs (`openfed doctor --ca-file`):
+   * a lab or an internal PKI whose CA this machine's Node does not know.
+   */
+  ca?: string;
+}
+
+/** Certificate errors that mean "not trusted here", as opposed to a broken connection. */
+const TLS_TRUST_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+const MAX_REDIRECTS = 5;
+
+/**
+ * The trust store for --ca-file: a `ca` option replaces Node's default one, so the public CAs and
+ * NODE_EXTRA_CA_CERTS (which Node otherwise adds by itself) are put back beside the given bundle.
+ */
+function trustedCas(extra: string): string[] {
+  const cas = [...rootCertificates, extra];
+  const extraFile = process.env.NODE_EXTRA_CA_CERTS;
+  if (extraFile) {
+    try {
+      cas.push(readFileSync(extraFile, 'utf8'));
+    } catch {
+      // As Node does with an unreadable NODE_EXTRA_CA_CERTS: go on without it.
+    }
+  }
+  return cas;
+}
+
+/**
+ * GET as a relying party fetches metadata: redirects followed, a time limit for the whole exchange and
+ * a size limit (body undefined past it). node:https rather than fetch, which takes no CA in Node 20.
+ */
+async function getMetadata(url: string, ca: string | undefined, signal = AbortSignal.timeout(METADATA_TIMEOUT_MS), redirects = 0): Promise<{ status: number; body?: Buffer }> {
+  const target = new URL(url);
+  const get = target.protocol === 'https:' ? httpsGet : httpGet;
+  const response = await new Promise<{ status: number; location?: string; body?: Buffer }>((resolve, reject) => {
+    const request = get(
+      target,
+      {
+        headers: { accept: 'application/samlmetadata+xml' },
+        ...(target.protocol === 'https:' && ca !== undefined ? { ca: trustedCas(ca) } : {}),
+        signal,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status > 299) {
+          res.resume();
+          resolve({ status, location: res.headers.location });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_METADATA_BYTES) {
+            res.destroy();
+            resolve({ status });
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+        res.on('error', (err: Error) => reject(timedOut(err, signal)));
+      },
+    );
+    request.on('error', (err: Error) => reject(timedOut(err, signal)));
+  });
+  if (response.status >= 300 && response.status < 400 && response.location && redirects < MAX_REDIRECTS) {
+    return getMetadata(new URL(response.location, target).toString(), ca, signal, redirects + 1);
+  }
+  return response;
+}
+
+/** The error of a request the time limit ended, as one code. */
+function timedOut(err: Error, signal: AbortSignal): Error {
+  return signal.aborted ? Object.assign(new Error(`no answer within ${METADATA_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' }) : err;
+}
+
 /**
  * What a relying party sees at the public metadata URL: reachable, well-formed, signed with a
  * certificate of the current key set, describing our entityID.
  */
-export async function publicMetadataCheck(config: Config, keys: readonly PublishedKey[]): Promise<DoctorCheck> {
+export async function publicMetadataCheck(config: Config, keys: readonly PublishedKey[], options: MetadataFetchOptions = {}): Promise<DoctorCheck> {
   const url = `${config.server.baseUrl.replace(/\/+$/, '')}${ROUTES.federationMetadata}`;
   const name = 'public metadata';
   const fail = (detail: string): DoctorCheck => ({ name, status: 'FAIL', detail: `${url}: ${detail}` });
   let xml: string;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(METADATA_TIMEOUT_MS), headers: { accept: 'application/samlmetadata+xml' } });
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      return fail(`unexpected HTTP ${response.status}`);
-    }
-    const body = Buffer.from(await response.arrayBuffer());
-    if (body.length > MAX_METADATA_BYTES) return fail(`larger than ${MAX_METADATA_BYTES} bytes`);
-    xml = body.toString('utf8');
+    const response = await getMetadata(url, options.ca);
+    if (response.status < 200 || response.status > 299) return fail(`unexpected HTTP ${response.status}`);
+    if (response.body === undefined) return fail(`larger than ${MAX_METADATA_BYTES} bytes`);
+    xml = response.body.toString('utf8');
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${METADATA_TIMEOUT_MS / 1000} s` : (cause?.code ?? cause?.message ?? message(err));
-    return fail(`unreachable (${reason})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT') return fail(`unreachable (no answer within ${METADATA_TIMEOUT_MS / 1000} s)`);
+    const untrusted = code !== undefined && TLS_TRUST_ERRORS.has(code);
+    const hint = untrusted ? (options.ca === undefined ? ': a private CA? give it with --ca-file' : ': not issued by the --ca-file CA or a public one') : '';
+    return fail(`unreachable (${code ?? message(err)}${hint})`);
   }
 
   let entityId: string | undefined;
@@ -112,13 +200,16 @@ export async function publicMetadataCheck(config: Config, keys: readonly Publish
   return { name, status: 'OK', detail: `${url}: reachable, signed by ${signedBy}, entityID ${expected}` };
 }
 
-export async function runDoctor(env: Env, now: () => number = Date.now): Promise<DoctorReport> {
+export async function runDoctor(env: Env, now: () => number = Date.now, options: MetadataFetchOptions = {}): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
   const add = (name: string, status: CheckStatus, detail: string) => checks.push({ name, status, detail });
   let config: Config;
   try {
-    config = loadConfig(env);
+    const loaded = loadConfigWithOrigins(env);
+    config = loaded.config;
     add('configuration', 'OK', env.OPENFED_CONFIG ? `${env.OPENFED_CONFIG} is valid` : 'no OPENFED_CONFIG: defaults and environment');
+    // The environment winning over the file is the documented order, but easy to miss: a WARN, not a FAIL.
+    add('data directory', loaded.dataDir.overriddenFileValue === undefined ? 'OK' : 'WARN', describeDataDir(config.dataDir, loaded.dataDir));
   } catch (err) {
     add('configuration', 'FAIL', message(err));
     return { ok: false, checks };
@@ -214,31 +305,43 @@ export async function runDoctor(env: Env, now: () => number = Date.now): Promise
     await registry?.close();
   }
 
-  checks.push(await publicMetadataCheck(config, published ?? []));
+  checks.push(await publicMetadataCheck(config, published ?? [], options));
 
   return { ok: checks.every((c) => c.status !== 'FAIL'), checks };
 }
 
 /**
- * lockout.threshold against the domain's lockoutThreshold (AD FS: ExtranetLockoutThreshold below the
- * AD threshold, ideally half of it). Enforce at or above it fails: AD locks the account first.
+ * lockout.threshold against the domain's lockoutThreshold (AD FS: ExtranetLockoutThreshold below the AD
+ * threshold). Familiar and unknown addresses are counted separately, so twice the threshold must stay
+ * below the domain's (lockout/domain-policy.ts). Enforce with one counter alone reaching it fails: AD
+ * locks the account first whatever the user's address.
  */
-export function lockoutPolicyCheck(lockout: Pick<Config['lockout'], 'mode' | 'threshold'>, domain: { domain: string; threshold: number }): DoctorCheck {
+export function lockoutPolicyCheck(lockout: Pick<Config['lockout'], 'mode' | 'threshold'>, domain: DomainLockoutPolicy): DoctorCheck {
   const name = 'extranet lockout';
-  const ours = `lockout.threshold ${lockout.threshold}`;
+  const t = lockout.threshold;
+  const ours = `lockout.threshold ${t}`;
   const theirs = `the lockoutThreshold of ${domain.domain} (${domain.threshold})`;
   if (lockout.mode === 'off') return { name, status: 'WARN', detail: `off: nothing keeps password guessing from the internet from locking AD accounts (${theirs})` };
-  if (domain.threshold === 0) return { name, status: 'OK', detail: `${lockout.mode}, ${ours}; the domain itself never locks accounts (lockoutThreshold 0)` };
-  if (lockout.threshold >= domain.threshold) {
-    return {
-      name,
-      status: lockout.mode === 'enforce' ? 'FAIL' : 'WARN',
-      detail:
-        `${ours} is not below ${theirs}: AD locks the account before OpenFed refuses; ` +
-        (domain.threshold > 1 ? `use ${Math.floor(domain.threshold / 2)} or less` : 'the domain leaves no room below it (raise its lockoutThreshold)'),
-    };
+  switch (domainLockoutRisk(t, domain.threshold)) {
+    case 'never':
+      return { name, status: 'OK', detail: `${lockout.mode}, ${ours}; the domain itself never locks accounts (lockoutThreshold 0)` };
+    case 'one-counter':
+      return {
+        name,
+        status: lockout.mode === 'enforce' ? 'FAIL' : 'WARN',
+        detail: `${ours} is not below ${theirs}: AD locks the account before OpenFed refuses; ${thresholdAdvice(domain.threshold)}`,
+      };
+    case 'both-counters':
+      return {
+        name,
+        status: 'WARN',
+        detail:
+          `${ours} counts unknown and familiar addresses separately: ${2 * t} bad passwords can reach AD, ` +
+          `not below ${theirs}, so AD can still lock the account; ${thresholdAdvice(domain.threshold)}`,
+      };
+    case 'safe':
+      return { name, status: 'OK', detail: `${lockout.mode}, ${ours}: twice it (unknown and familiar addresses) is below ${theirs}` };
   }
-  return { name, status: 'OK', detail: `${lockout.mode}, ${ours} below ${theirs}` };
 }
 
 export function renderDoctor(r: DoctorReport): string {
@@ -254,10 +357,24 @@ export function doctorCommand(env: Env = process.env): Command {
   return new Command('doctor')
     .description('check the configuration, domain controllers, Redis, clocks, token-signing certificate, relying parties and public metadata')
     .option('--json', 'print the checks as JSON')
-    .action(async (options: { json?: boolean }) => {
-      const report = await runDoctor(env);
+    .option('--ca-file <pem>', 'trust this CA bundle (PEM) too when fetching the public metadata: a lab or internal PKI')
+    .action(async (options: { json?: boolean; caFile?: string }) => {
+      const ca = options.caFile === undefined ? undefined : readCaFile(options.caFile);
+      const report = await runDoctor(env, Date.now, { ca });
       if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else process.stdout.write(renderDoctor(report));
       if (!report.ok) process.exitCode = 1;
     });
+}
+
+/** A usage mistake, so one `openfed: …` line rather than a FAIL among the checks. */
+function readCaFile(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`--ca-file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? message(err)})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca-file ${file}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  return pem;
 }

@@ -3,7 +3,7 @@
  * single line naming the key and what was expected, so start-up can print it without a stack trace.
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
@@ -37,9 +37,58 @@ type Env = Record<string, string | undefined>;
 type Tree = Record<string, unknown>;
 
 export function loadConfig(env: Env = process.env): Config {
+  return loadConfigWithOrigins(env).config;
+}
+
+/**
+ * Where config.dataDir came from. OPENFED_DATA_DIR wins over the file's dataDir (the container image
+ * sets it), which an operator who wrote dataDir in the file would not otherwise notice: their keys and
+ * secrets would be generated somewhere else.
+ */
+export interface DataDirOrigin {
+  source: 'OPENFED_DATA_DIR' | 'file' | 'default';
+  /** The file's dataDir, when OPENFED_DATA_DIR replaced a different one. */
+  overriddenFileValue?: string;
+  /** The configuration file, when one was read. */
+  file?: string;
+}
+
+export function loadConfigWithOrigins(env: Env = process.env): { config: Config; dataDir: DataDirOrigin } {
   const file = env.OPENFED_CONFIG;
   const raw = file ? readConfigFile(file) : {};
-  return parseConfig(applyEnvOverrides(raw, env), file);
+  const config = parseConfig(applyEnvOverrides(raw, env), file);
+  const fileValue = isTree(raw) && typeof raw.dataDir === 'string' ? raw.dataDir : undefined;
+  const envValue = env.OPENFED_DATA_DIR || undefined;
+  const dataDir: DataDirOrigin = {
+    source: envValue !== undefined ? 'OPENFED_DATA_DIR' : fileValue !== undefined ? 'file' : 'default',
+    ...(envValue !== undefined && fileValue !== undefined && resolve(envValue) !== resolve(fileValue) ? { overriddenFileValue: fileValue } : {}),
+    ...(file ? { file } : {}),
+  };
+  return { config, dataDir };
+}
+
+/** One line for `openfed doctor`: the effective data directory and why it is that one. */
+export function describeDataDir(dataDir: string, origin: DataDirOrigin): string {
+  const where = origin.file ? ` in ${origin.file}` : '';
+  switch (origin.source) {
+    case 'OPENFED_DATA_DIR':
+      return origin.overriddenFileValue !== undefined
+        ? `${dataDir}, from OPENFED_DATA_DIR, which overrides dataDir ${origin.overriddenFileValue}${where}`
+        : `${dataDir}, from OPENFED_DATA_DIR`;
+    case 'file':
+      return `${dataDir}, from dataDir${where}`;
+    case 'default':
+      return `${dataDir}, the default (neither dataDir nor OPENFED_DATA_DIR is set)`;
+  }
+}
+
+/** The start-up warning when OPENFED_DATA_DIR replaced a different dataDir from the file; undefined when it did not. */
+export function dataDirOverrideWarning(dataDir: string, origin: DataDirOrigin): string | undefined {
+  if (origin.overriddenFileValue === undefined) return undefined;
+  return (
+    `OPENFED_DATA_DIR (${dataDir}) overrides dataDir ${origin.overriddenFileValue}${origin.file ? ` in ${origin.file}` : ''}: ` +
+    'generated keys and secrets, the demo users file and the audit log are in the former; unset one of the two'
+  );
 }
 
 /** Validates an in-memory object (tests and embedding use this directly). */

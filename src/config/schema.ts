@@ -288,7 +288,10 @@ export const configSchema = z
     dataDir: z
       .string()
       .default('./data')
-      .describe('Where generated state lives: the self-signed key, the demo users file, generated secrets.'),
+      .describe(
+        'Where generated state lives: the self-signed key, the demo users file, generated secrets, the audit log. ' +
+          'OPENFED_DATA_DIR takes precedence (logged at start when the two differ).',
+      ),
     directory: z
       .object({
         ldap: ldapSchema.optional(),
@@ -514,7 +517,8 @@ export const configSchema = z
           .default(3)
           .describe(
             'Bad passwords per user (counted separately for unknown and familiar addresses) before further attempts are refused. ' +
-              'Must be below the domain\'s lockoutThreshold, or AD locks the account first; recommended: half of it (AD 10 -> 5).',
+              'Both counters together let twice this many reach AD, so keep 2 x threshold below the domain\'s lockoutThreshold, ' +
+              'or AD can lock the account first (AD 10 -> at most 4; AD 0 never locks). openfed doctor checks it; enforce warns at start.',
           ),
         observationWindowMinutes: durationMinutes(
           30,

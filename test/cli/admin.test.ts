@@ -135,9 +135,12 @@ describe('openfed doctor', () => {
       assert.equal(check('public metadata')?.detail, `${baseUrl}/FederationMetadata/2007-06/FederationMetadata.xml: reachable, signed by the primary certificate ${primary}, entityID http://127.0.0.1/adfs/services/trust`);
       assert.ok(report.checks.every((c) => c.status !== 'FAIL'));
 
-      // Extranet lockout below the domain's own threshold (the Samba test domain locks at 5).
-      assert.equal(check('extranet lockout')?.status, 'OK');
-      assert.match(check('extranet lockout')?.detail ?? '', /^logOnly, lockout\.threshold 3 below the lockoutThreshold of DC=[^ ]+ \(5\)$/);
+      // The Samba test domain locks at 5: the default 3 per kind of address lets 6 bad passwords reach it.
+      assert.equal(check('extranet lockout')?.status, 'WARN');
+      assert.match(
+        check('extranet lockout')?.detail ?? '',
+        /^lockout\.threshold 3 counts unknown and familiar addresses separately: 6 bad passwords can reach AD, not below the lockoutThreshold of DC=[^ ]+ \(5\), so AD can still lock the account; use 2 or less$/,
+      );
       const atDomainThreshold = configFile({
         server: { baseUrl },
         directory: { ldap: ldapWithoutPassword },
@@ -318,8 +321,14 @@ describe('openfed sessions revoke', () => {
 describe('doctor: extranet lockout against the domain policy (pure)', () => {
   const domain = (threshold: number) => ({ domain: 'DC=contoso,DC=com', threshold });
   const cases: Array<[Parameters<typeof lockoutPolicyCheck>[0], number, 'OK' | 'WARN' | 'FAIL']> = [
-    [{ mode: 'enforce', threshold: 5 }, 10, 'OK'],
-    [{ mode: 'enforce', threshold: 9 }, 10, 'OK'],
+    [{ mode: 'enforce', threshold: 4 }, 10, 'OK'],
+    [{ mode: 'enforce', threshold: 3 }, 7, 'OK'],
+    // Twice the threshold (familiar and unknown addresses) reaches the domain's: a warning.
+    [{ mode: 'enforce', threshold: 5 }, 10, 'WARN'],
+    [{ mode: 'enforce', threshold: 9 }, 10, 'WARN'],
+    [{ mode: 'enforce', threshold: 3 }, 5, 'WARN'],
+    [{ mode: 'logOnly', threshold: 3 }, 5, 'WARN'],
+    // One counter alone reaches it: AD locks first whatever the address.
     [{ mode: 'enforce', threshold: 10 }, 10, 'FAIL'],
     [{ mode: 'enforce', threshold: 12 }, 10, 'FAIL'],
     [{ mode: 'logOnly', threshold: 10 }, 10, 'WARN'],
@@ -332,8 +341,11 @@ describe('doctor: extranet lockout against the domain policy (pure)', () => {
       assert.equal(lockoutPolicyCheck(lockout, domain(threshold)).status, status);
     });
   }
-  test('the advice is half the domain threshold', () => {
-    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 10 }, domain(10)).detail, /use 5 or less$/);
+  test('the advice is the largest threshold whose double is below the domain threshold', () => {
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 10 }, domain(10)).detail, /use 4 or less$/);
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 5 }, domain(10)).detail, /: 10 bad passwords can reach AD, .*; use 4 or less$/);
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 4 }, domain(10)).detail, /^enforce, lockout\.threshold 4: twice it \(unknown and familiar addresses\) is below the lockoutThreshold of DC=contoso,DC=com \(10\)$/);
     assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 1 }, domain(1)).detail, /leaves no room below it/);
+    assert.match(lockoutPolicyCheck({ mode: 'enforce', threshold: 1 }, domain(2)).detail, /leaves no room below it/);
   });
 });
