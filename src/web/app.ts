@@ -1,28 +1,27 @@
 /**
- * The express application: security headers, request logging with a correlation id, cookies,
- * routes, and the one error handler that turns anything thrown into a page.
+ * The public port: request ids, security headers and completion lines for every request; the front
+ * doors and the express application behind them (routes.ts), and express's error handler, which
+ * answers through the same error response as the doors (error-response.ts).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import cookieParser from 'cookie-parser';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { NotFoundError, ProtocolError, toProblem } from '../errors.js';
+import { InternalError, NotFoundError, type Protocol } from '../errors.js';
 import { requestContext, type Logger } from '../log.js';
 import type { AppDeps, WebContext } from './context.js';
 import { createCsrf } from './csrf.js';
-import { PAGE_MESSAGES } from './messages.js';
+import { DEFAULT_CSP } from './csp.js';
+import { answerError } from './error-response.js';
+import { PassiveEndpoint } from './passive/endpoint.js';
+import type { TrustProxy } from './passive/http.js';
 import { PasswordAuthenticator } from './password-auth.js';
-import { serviceName } from './render.js';
-import { preRouter, registerEarlyRoutes, registerRoutes, ROUTES } from './routes.js';
+import { frontDoors, registerRoutes, ROUTES } from './routes.js';
+import { ASSETS_DIR, VIEWS_DIR } from './views.js';
 
-const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
-const ASSETS_DIR = fileURLToPath(new URL('../../views/assets', import.meta.url));
-
-type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
-
-export class ProxyConfigError extends Error {}
+/** server.trustedProxies names something that is neither an address nor a CIDR. */
+export class ProxyConfigError extends InternalError {}
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -71,29 +70,17 @@ function logCompletion(logger: AppDeps['logger'], req: IncomingMessage & { origi
 
 /**
  * helmet's headers, worked out once: the policy is the same for every response, so there is no
- * reason to run helmet's middleware chain per request. Pages that post elsewhere widen form-action
- * themselves (post-binding.ts).
+ * reason to run helmet's middleware chain per request. The Content-Security-Policy is ours (csp.ts),
+ * so that pages which must widen it (posting a token elsewhere) start from the same one.
  */
 function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
-  const headers: Array<[string, string]> = [];
+  const headers: Array<[string, string]> = [['Content-Security-Policy', DEFAULT_CSP]];
   const recorder = {
     setHeader: (name: string, value: string | number | readonly string[]) => void headers.push([name, String(value)]),
     removeHeader: () => undefined,
   };
   helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'none'"],
-        // Only our own files (views/assets): never inline script, never another origin.
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-      },
-    },
+    contentSecurityPolicy: false,
     strictTransportSecurity: new URL(deps.config.server.baseUrl).protocol === 'https:',
   })({} as never, recorder as never, (err?: unknown) => {
     if (err) throw err;
@@ -101,10 +88,15 @@ function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
   return headers;
 }
 
-export function createApp(deps: AppDeps): Express {
+/**
+ * The request listener of the public port. Every request gets its id, security headers and
+ * completion line here; then a front door (routes.ts: the passive endpoint, the metadata) answers it
+ * on Node's own request and response, or express serves it (pages and forms).
+ */
+export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   const securityHeaders = staticSecurityHeaders(deps);
-  const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory) };
+  const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory), passive: new PassiveEndpoint(deps) };
 
   app.disable('x-powered-by');
   // Pages are no-store and the metadata sets its own ETag: a hash of every body would be wasted work.
@@ -132,52 +124,17 @@ export function createApp(deps: AppDeps): Express {
     if (req.url !== ROUTES.health && req.url !== ROUTES.adfsProbe) logCompletion(logger, req, res, id);
     return id;
   };
-  // Requests the pre-router answers (the metadata, the hot path of token requests) skip express's
-  // per-request set-up: they get the same id, headers and completion line. The hot path hands
-  // anything it does not answer to express, or an error it met past the point of no return.
-  const preRouted = preRouter(ctx, app.get('trust proxy fn') as (address: string, hop: number) => boolean);
-  const hotPathFailures = new WeakMap<IncomingMessage, unknown>();
-  const expressHandle = (app as unknown as { handle: NodeHandler }).handle.bind(app);
-  (app as unknown as { handle: NodeHandler }).handle = (req, res, next) => {
-    requestContext.run({ reqId: begin(req, res) }, () => {
-      const serve = preRouted(req);
-      if (serve === undefined) return expressHandle(req, res, next);
-      serve(req, res, (err) => {
-        if (err !== undefined) hotPathFailures.set(req, err);
-        expressHandle(req, res, next);
-      });
-    });
-  };
-  app.use((req: Request, _res: Response, next: NextFunction) => next(hotPathFailures.get(req)));
-  // Static, public and polled by every relying party: served before cookies are parsed.
-  registerEarlyRoutes(app, ctx);
+  const doorFor = frontDoors(ctx, app.get('trust proxy fn') as TrustProxy);
+
   app.use(cookieParser());
-
   registerRoutes(app, ctx, ASSETS_DIR);
-
   app.use((_req: Request, _res: Response, next: NextFunction) => next(new NotFoundError()));
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const problem = toProblem(err);
-    const log = req.log ?? deps.logger;
-    if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
-    else log.warn({ reason: (err as Error)?.message, messageId: problem.messageId }, 'request rejected');
-    if (err instanceof ProtocolError) {
-      // A protocol request refused before anyone could be answered (AD FS event 1201).
-      const protocol = problem.messageId.startsWith('saml') || problem.messageId === 'idp_initiated_not_allowed' ? 'saml2' : 'wsfed';
-      deps.audit.record({ type: 'token.refused', protocol, reason: problem.messageId, clientIp: req.ip ?? '' }, String(req.id ?? ''));
-    }
-    if (res.headersSent) return;
-    const message = PAGE_MESSAGES[problem.messageId];
-    res.status(problem.status).set('Cache-Control', 'no-store');
-    if (req.path === '/readyz' || req.accepts(['html', 'json']) === 'json') {
-      res.json({ error: problem.messageId, message: message.text, requestId: String(req.id ?? '') });
-      return;
-    }
-    res.render('error', { title: message.title, text: message.text, requestId: String(req.id ?? ''), serviceName: serviceName(deps) }, (renderErr, html) => {
-      // A broken template must not turn an error page into a stack trace.
-      if (renderErr) res.type('text/plain').send(`${message.title}. Reference: ${String(req.id ?? '')}`);
-      else res.send(html);
-    });
+    const protocol = res.locals.protocol as Protocol | undefined;
+    answerError(req, res, deps, { err, protocol, clientIp: req.ip ?? '', requestId: String(req.id ?? ''), log: req.log ?? deps.logger });
   });
-  return app;
+
+  return (req, res) => {
+    requestContext.run({ reqId: begin(req, res) }, () => (doorFor(req) ?? app)(req, res));
+  };
 }

@@ -36,4 +36,6 @@ export interface AppDeps {
 export interface WebContext extends AppDeps {
   csrf: import('./csrf.js').Csrf;
   passwords: import('./password-auth.js').PasswordAuthenticator;
+  /** The one front door of /adfs/ls/; express's pages that start a sign-on or sign-out go through it too. */
+  passive: import('./passive/endpoint.js').PassiveEndpoint;
 }

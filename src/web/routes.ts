@@ -1,51 +1,58 @@
 /**
- * Every route OpenFed serves, in one place. Handlers are thin: parse, call, render.
+ * Every route OpenFed serves, in one place.
+ *
+ * Front doors answer on Node's own request and response, before express: the passive endpoint
+ * (/adfs/ls/: every SAML 2.0 and WS-Federation message, passive/endpoint.ts) and the metadata
+ * (precomputed bytes, polled by every relying party). A check for these belongs in the door itself;
+ * express middleware never sees them. New protocol endpoints (WS-Trust next) are added here the same
+ * way: a path, the methods, a door.
+ *
+ * express serves the pages and forms people use: sign-in, home, sign-out, IdP-initiated sign-on,
+ * probes and static assets. Handlers are thin: parse, call, render.
  */
 import type { IncomingMessage } from 'node:http';
 import express, { type Express } from 'express';
 import type { WebContext } from './context.js';
-import { hotPath, type HotHandler } from './hot-path.js';
-import { ROUTES } from './route-paths.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
+import { idpInitiatedSignOn } from './handlers/idp-initiated.js';
 import { federationMetadata } from './handlers/metadata.js';
-import { passiveEndpoint } from './handlers/passive.js';
-import { idpInitiatedSignOn } from './handlers/saml2.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
+import { passiveDoor, type NodeHandler, type TrustProxy } from './passive/http.js';
+import { ROUTES } from './route-paths.js';
 
 export { ROUTES } from './route-paths.js';
 
+interface FrontDoor {
+  path: string;
+  methods: ReadonlySet<string>;
+  handler: NodeHandler;
+}
+
 /**
- * Requests answered before express sees them (app.ts): the metadata's precomputed bytes, polled by
- * every relying party, and token requests of browsers that already have a session (hot-path.ts),
- * which hand anything else to express. Returns the handler when the request is one, else
- * undefined. Express matches paths case-insensitively, so does this; anything else (a trailing
- * slash, another method) goes on to express and its routes below.
+ * The front door a request is for, or undefined (express then serves it). Paths match as express
+ * matches them: case-insensitively, with or without one trailing slash.
  */
-export function preRouter(ctx: WebContext, trustProxy: (address: string, hop: number) => boolean): (req: IncomingMessage) => HotHandler | undefined {
-  const metadataPath = ROUTES.federationMetadata.toLowerCase();
-  const metadata = federationMetadata(ctx);
-  const ssoPath = ROUTES.sso.toLowerCase();
-  const hot = hotPath(ctx, trustProxy);
+export function frontDoors(ctx: WebContext, trustProxy: TrustProxy): (req: IncomingMessage) => NodeHandler | undefined {
+  const doors: FrontDoor[] = [
+    { path: ROUTES.sso, methods: new Set(['GET', 'HEAD', 'POST']), handler: passiveDoor(ctx, ctx.passive, trustProxy) },
+    { path: ROUTES.federationMetadata, methods: new Set(['GET', 'HEAD']), handler: federationMetadata(ctx) },
+  ];
+  const byPath = new Map(doors.map((door) => [normalise(door.path), door]));
   return (req) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    const path = (q < 0 ? url : url.slice(0, q)).toLowerCase();
-    // Token requests: a GET with a query and cookies (without them there is no session to use).
-    if (path === ssoPath) return req.method === 'GET' && q >= 0 && req.headers.cookie !== undefined ? hot : undefined;
-    return path === metadataPath && (req.method === 'GET' || req.method === 'HEAD') ? metadata : undefined;
+    const door = byPath.get(normalise(q < 0 ? url : url.slice(0, q)));
+    return door?.methods.has(req.method ?? '') ? door.handler : undefined;
   };
 }
 
-/** Routes that need no cookies, body or session: before the rest of the middleware. */
-export function registerEarlyRoutes(app: Express, ctx: WebContext): void {
-  app.get(ROUTES.federationMetadata, federationMetadata(ctx));
+function normalise(path: string): string {
+  const lower = path.toLowerCase();
+  return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
 }
 
-/**
- * The routes behind express's middleware. A check added as middleware here (a rate limit, a header
- * rule) does not see what preRouter answers: give the hot path (hot-path.ts) the same check.
- */
+/** The express routes: pages and forms. */
 export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string): void {
   const forms = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
 
@@ -59,14 +66,16 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.post(ROUTES.signIn, forms, ctx.csrf.protect, submitSignIn(ctx));
   app.post(ROUTES.signOut, forms, ctx.csrf.protect, signOut(ctx));
 
-  // Relying parties POST here cross-site: no CSRF token (the protocol message is the credential).
-  const protocolForms = express.urlencoded({
-    extended: false,
-    limit: Math.ceil(ctx.config.saml.maxMessageBytes * 1.4) + 16_384,
-    parameterLimit: 8,
-  });
-  app.get(ROUTES.sso, passiveEndpoint(ctx));
-  app.post(ROUTES.sso, protocolForms, passiveEndpoint(ctx));
-  app.get(ROUTES.idpInitiatedSignOn, idpInitiatedSignOn(ctx));
-  app.get(ROUTES.idpInitiatedSignOnAspx, idpInitiatedSignOn(ctx));
+  // SAML: its refusals are audited as SAML's (error-response.ts), whatever their message id.
+  const saml2 = protocolRoute('saml2');
+  app.get(ROUTES.idpInitiatedSignOn, saml2, idpInitiatedSignOn(ctx));
+  app.get(ROUTES.idpInitiatedSignOnAspx, saml2, idpInitiatedSignOn(ctx));
+}
+
+/** Names the protocol of an express route, for the error handler's audit record. */
+function protocolRoute(protocol: 'saml2' | 'wsfed'): express.RequestHandler {
+  return (_req, res, next) => {
+    res.locals.protocol = protocol;
+    next();
+  };
 }

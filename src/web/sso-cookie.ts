@@ -3,7 +3,7 @@
  * parties POST back to us cross-site, Lax over plain HTTP (browsers refuse SameSite=None without
  * Secure). The session itself lives server-side.
  */
-import type { CookieOptions, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Principal } from '../directory/types.js';
 import { isWellFormedId } from '../sessions/ids.js';
 import { sessionExpiresAt } from '../sessions/index.js';
@@ -19,7 +19,15 @@ export function isHttps(deps: Pick<AppDeps, 'config'>): boolean {
   return new URL(deps.config.server.baseUrl).protocol === 'https:';
 }
 
-export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieOptions {
+/** How our cookies are set: what express's res.cookie and cookie.serialize both take. */
+export interface CookieSettings {
+  httpOnly: boolean;
+  secure: boolean;
+  sameSite: 'none' | 'lax' | 'strict';
+  path: string;
+}
+
+export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieSettings {
   const https = isHttps(deps);
   return { httpOnly: true, secure: https, sameSite: https ? 'none' : 'lax', path: '/' };
 }
@@ -27,6 +35,11 @@ export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieOptions {
 /** The session id a cookie value names, if it is shaped like one. */
 export function sessionIdOf(value: unknown): string | undefined {
   return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
+}
+
+/** The session id in a request's cookies (however they were parsed), if it is shaped like one. */
+export function sessionIdIn(cookies: Readonly<Record<string, unknown>> | undefined, deps: Pick<AppDeps, 'config'>): string | undefined {
+  return sessionIdOf(cookies?.[deps.config.sessions.cookieName]);
 }
 
 function cookieValue(req: Request, name: string): string | undefined {
@@ -76,12 +89,4 @@ export async function startSession(
   // "keep me signed in" the cookie lives as long as the session.
   res.cookie(deps.config.sessions.cookieName, id, persistent ? { ...ssoCookieOptions(deps), expires: new Date(record.expiresAt) } : ssoCookieOptions(deps));
   return { id, record };
-}
-
-export async function endSession(req: Request, res: Response, deps: AppDeps): Promise<CurrentSession | undefined> {
-  const current = await readSession(req, deps);
-  const id = cookieValue(req, deps.config.sessions.cookieName);
-  if (id) await deps.sessions.destroy(id);
-  res.clearCookie(deps.config.sessions.cookieName, ssoCookieOptions(deps));
-  return current;
 }

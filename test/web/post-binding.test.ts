@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { escapeHtml, postBindingPage } from '../../src/web/handlers/post-binding.js';
+import { escapeHtml, postBindingPage } from '../../src/web/passive/post-binding.js';
 import { readPostForm } from '../helpers/saml.js';
 
 const HOSTILE = [`"><script>alert(1)</script>`, `' onfocus='x`, 'a&amp;b', 'Ünïcødé – ✓', 'line1\r\nline2', '&#34;', ''];

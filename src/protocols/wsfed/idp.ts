@@ -15,6 +15,7 @@ import { TokenRefusedError, WsfedError } from '../../errors.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
 import type { SessionRecord } from '../../sessions/types.js';
+import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
 import { sessionIndexFor } from '../session-values.js';
 import { buildSignInResponse, type Claim, type TOKEN_TYPE } from './token.js';
@@ -83,26 +84,19 @@ export interface WsfedDeps {
 const MAX_WCTX = 16_384;
 const invalid = (detail: string) => new WsfedError('wsfed_request_invalid', detail);
 
-function single(params: Record<string, unknown>, name: string, max: number): string | undefined {
-  const value = params[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalid(`${name} is not a single value`);
-  if (value.length > max) throw invalid(`${name} is longer than ${max} characters`);
-  return value;
-}
-
 /** The wsignin1.0 parameters, refused when malformed: sizes capped, one value each. */
-export function readSignInRequest(params: Record<string, unknown>): SignInRequest {
-  const realm = single(params, 'wtrealm', 1024);
+export function readSignInRequest(params: Params): SignInRequest {
+  const single = (name: string, max: number) => singleParam(params, name, invalid, max);
+  const realm = single('wtrealm', 1024);
   if (!realm) throw invalid('wtrealm is missing');
-  const wfresh = single(params, 'wfresh', 10);
+  const wfresh = single('wfresh', 10);
   if (wfresh !== undefined && !/^\d+$/.test(wfresh)) throw invalid('wfresh is not a number of minutes');
   return {
     realm,
-    wreply: single(params, 'wreply', 2048),
-    wctx: single(params, 'wctx', MAX_WCTX),
+    wreply: single('wreply', 2048),
+    wctx: single('wctx', MAX_WCTX),
     wfresh: wfresh === undefined ? undefined : Number(wfresh),
-    username: single(params, 'username', 256),
+    username: single('username', 256),
   };
 }
 

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { WebContext } from '../context.js';
 import { renderPage } from '../render.js';
 import { readSession } from '../sso-cookie.js';
-import { signOutEverywhere } from './saml2-logout.js';
+import { expressRequestParts, writeAnswer } from '../passive/http.js';
 
 /** GET /: who is signed in, with a sign-out button; otherwise a link to sign in. */
 export function home(ctx: WebContext) {
@@ -29,5 +29,5 @@ export function home(ctx: WebContext) {
  * endpoint (CSRF-checked, so no other site can sign a user out).
  */
 export function signOut(ctx: WebContext) {
-  return (req: Request, res: Response) => signOutEverywhere(req, res, ctx);
+  return async (req: Request, res: Response) => writeAnswer(req, res, ctx, await ctx.passive.signOutEverywhere(expressRequestParts(req, { fromSignOutForm: true })));
 }

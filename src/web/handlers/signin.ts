@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { BadRequestError, ServiceUnavailableError } from '../../errors.js';
 import { TooManyAttemptsError } from '../../lockout/guard.js';
+import { singleParam, type Params } from '../../protocols/params.js';
 import type { WebContext } from '../context.js';
 import { isLocalPath } from '../local-path.js';
 import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
@@ -9,12 +10,9 @@ import { renderPage } from '../render.js';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
+/** A form field we rendered: once, as a string (a repeated field arrives as an array and is refused). */
 function field(body: unknown, name: string): string | undefined {
-  const value = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
-  if (value === undefined) return undefined;
-  // Repeated fields arrive as arrays; a form we rendered never sends one.
-  if (typeof value !== 'string') throw new BadRequestError(`field ${name} is not a single string`);
-  return value;
+  return singleParam(typeof body === 'object' && body !== null ? (body as Params) : {}, name, (detail) => new BadRequestError(detail));
 }
 
 function pendingIdFrom(value: unknown): string | undefined {

@@ -1,25 +1,7 @@
-import type { ServerResponse } from 'node:http';
-import type { AppDeps } from '../context.js';
-import { serviceName } from '../render.js';
-
 /**
- * The HTTP-POST binding page: a form that submits itself through a script from our own origin,
- * and a button for browsers without JavaScript. Its CSP allows posting to this one ACS only.
+ * The HTTP-POST binding page: a form that submits itself through a script from our own origin, and a
+ * button for browsers without JavaScript. Its CSP (http.ts) allows posting to this one endpoint only.
  */
-export function renderPost(res: ServerResponse, ctx: Pick<AppDeps, 'config'>, url: string, fields: Record<string, string>): void {
-  // Node's own response (the hot path has no express one); a HEAD request gets the headers only.
-  const body = postBindingPage({ title: 'Signing in', serviceName: serviceName(ctx), action: url, fields });
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Security-Policy', postCsp(new URL(url).origin));
-  res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  // The string goes to the socket as it is (encoded once, natively), not through a Buffer copy of it.
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body, 'utf8');
-}
-
-function postCsp(origin: string): string {
-  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action ${origin}; frame-ancestors 'none'; base-uri 'none'`;
-}
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 const HTML_SPECIAL = /[&<>"']/g;

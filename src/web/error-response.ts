@@ -1,0 +1,60 @@
+/**
+ * The one place a failure becomes a response: logged (internal causes at error, refusals at warn),
+ * audited when a protocol message was refused (AD FS event 1201, under the protocol of the route that
+ * received it), and answered as the error page — or JSON for a client that prefers it — with the
+ * status and message id errors.ts decides. Used by the front doors on Node's response and by express's
+ * error middleware alike, so a refusal reads the same whichever way the request came in.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import accepts from 'accepts';
+import { ProtocolError, toProblem, type Protocol } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { AppDeps } from './context.js';
+import { PAGE_MESSAGES } from './messages.js';
+import { serviceName } from './render.js';
+import { renderView } from './views.js';
+
+export interface Failure {
+  err: unknown;
+  /** The protocol of the route that received the message, when it is a protocol endpoint. */
+  protocol?: Protocol;
+  clientIp: string;
+  requestId: string;
+  log: Logger;
+}
+
+export function answerError(req: IncomingMessage, res: ServerResponse, deps: Pick<AppDeps, 'audit' | 'config'>, failure: Failure): void {
+  const { err, protocol, requestId, log } = failure;
+  const problem = toProblem(err);
+  if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
+  else log.warn({ reason: (err as Error | undefined)?.message, messageId: problem.messageId }, 'request rejected');
+  if (protocol !== undefined && err instanceof ProtocolError) {
+    deps.audit.record({ type: 'token.refused', protocol, reason: problem.messageId, clientIp: failure.clientIp }, requestId);
+  }
+  if (res.headersSent) return;
+  const message = PAGE_MESSAGES[problem.messageId];
+  res.statusCode = problem.status;
+  res.setHeader('Cache-Control', 'no-store');
+  if (wantsJson(req)) {
+    send(res, 'application/json; charset=utf-8', JSON.stringify({ error: problem.messageId, message: message.text, requestId }));
+    return;
+  }
+  renderView('error', { title: message.title, text: message.text, requestId, serviceName: serviceName(deps) }).then(
+    (html) => send(res, 'text/html; charset=utf-8', html),
+    // A broken template must not turn an error page into a stack trace.
+    () => send(res, 'text/plain; charset=utf-8', `${message.title}. Reference: ${requestId}`),
+  );
+}
+
+/** Probes and API-style clients get JSON: /readyz always, anyone else who prefers it to HTML. */
+function wantsJson(req: IncomingMessage): boolean {
+  const path = (req.url ?? '').split('?', 1)[0];
+  return path === '/readyz' || accepts(req).type(['html', 'json']) === 'json';
+}
+
+function send(res: ServerResponse, type: string, body: string): void {
+  if (res.headersSent) return;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body, 'utf8');
+}
