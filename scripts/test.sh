@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# npm test: installs what the tests need (Debian packages), starts a real Samba AD domain controller,
-# runs every test with node's test runner, and stops everything again — also when a test fails.
+# npm test: lints (npm run lint: typecheck, layering rules, unused dependencies and files), installs
+# what the tests need (Debian packages), starts a real Samba AD domain controller, runs every test with
+# node's test runner, and stops everything again — also when a test fails.
 # Redis servers are started by the tests themselves (test/helpers/redis.ts), one per test file.
 #
 #   OPENFED_TEST_AD_DIR   where the throwaway domain lives (default /tmp/openfed-samba-ad)
 #   OPENFED_TEST_KEEP_AD  1 = leave the DC running afterwards (quicker reruns while developing)
 #   OPENFED_TEST_FILES    run only these test files (space-separated) instead of all of them
+#   OPENFED_TEST_LINT     0 = skip the lint step (CI never does)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,6 +15,24 @@ AD_DIR=${OPENFED_TEST_AD_DIR:-/tmp/openfed-samba-ad}
 RUN_DIR=.test-run
 mkdir -p "$RUN_DIR"
 log() { echo "[test] $*" >&2; }
+
+# --------------------------------------------------------------------------- lint
+# package.json "lint": tsc, then depcruise (.dependency-cruiser.cjs), then knip (knip.jsonc); the
+# first that fails stops it, and its report is the end of the output.
+if [ "${OPENFED_TEST_LINT:-1}" != 0 ]; then
+  log "lint: npm run lint"
+  if ! npm run --silent lint 2>&1 | tee "$RUN_DIR/lint.txt"; then
+    if grep -q 'error TS[0-9]' "$RUN_DIR/lint.txt"; then
+      what="typecheck (tsc -p tsconfig.json --noEmit)"
+    elif grep -q 'dependency violations' "$RUN_DIR/lint.txt"; then
+      what="layering rules (depcruise src, rules in .dependency-cruiser.cjs)"
+    else
+      what="unused or unlisted dependencies, or unused files (knip, settings in knip.jsonc)"
+    fi
+    log "lint failed: $what — see above (also in $RUN_DIR/lint.txt); no test was run"
+    exit 1
+  fi
+fi
 
 # --------------------------------------------------------------------------- Debian packages
 # (samba-ad.sh installs the Samba packages itself.)
