@@ -10,7 +10,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { InternalError, NotFoundError, type Protocol } from '../errors.js';
 import { requestContext, type Logger } from '../log.js';
-import type { AppDeps, WebContext } from './context.js';
+import type { AppDeps } from './context.js';
+import type { WebContext } from './web-context.js';
 import { createCsrf } from './csrf.js';
 import { DEFAULT_CSP } from './csp.js';
 import { answerError } from './error-response.js';

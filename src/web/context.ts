@@ -31,11 +31,3 @@ export interface AppDeps {
   /** Secret for CSRF tokens (shared by every node of a farm). */
   csrfSecret: string;
 }
-
-/** AppDeps plus the web layer's own helpers, handed to every handler factory. */
-export interface WebContext extends AppDeps {
-  csrf: import('./csrf.js').Csrf;
-  passwords: import('./password-auth.js').PasswordAuthenticator;
-  /** The one front door of /adfs/ls/; express's pages that start a sign-on or sign-out go through it too. */
-  passive: import('./passive/endpoint.js').PassiveEndpoint;
-}

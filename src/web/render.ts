@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { WebContext } from './context.js';
+import type { WebContext } from './web-context.js';
 
 /**
  * Renders a page from views/ with what every page needs: the CSRF token for its forms, the request

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import express, { type Express } from 'express';
-import type { WebContext } from './context.js';
+import type { WebContext } from './web-context.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { idpInitiatedSignOn } from './handlers/idp-initiated.js';

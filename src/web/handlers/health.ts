@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { WebContext } from '../context.js';
+import type { WebContext } from '../web-context.js';
 
 /** GET /healthz and /adfs/probe: the process answers. No dependency is checked, as AD FS's probe. */
 export function healthz() {

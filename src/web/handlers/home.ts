@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { WebContext } from '../context.js';
+import type { WebContext } from '../web-context.js';
 import { renderPage } from '../render.js';
 import { readSession } from '../sso-cookie.js';
 import { expressRequestParts, writeAnswer } from '../passive/http.js';

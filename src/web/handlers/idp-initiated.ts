@@ -6,7 +6,7 @@
 import type { Request, Response } from 'express';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import { singleParam } from '../../protocols/params.js';
-import type { WebContext } from '../context.js';
+import type { WebContext } from '../web-context.js';
 import { expressRequestParts, writeAnswer } from '../passive/http.js';
 import { renderPage } from '../render.js';
 import { readSession } from '../sso-cookie.js';

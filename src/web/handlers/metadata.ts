@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { WebContext } from '../context.js';
+import type { WebContext } from '../web-context.js';
 
 /**
  * GET /FederationMetadata/2007-06/FederationMetadata.xml: precomputed, signed bytes. Relying parties

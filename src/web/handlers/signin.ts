@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { BadRequestError, ServiceUnavailableError } from '../../errors.js';
 import { TooManyAttemptsError } from '../../lockout/guard.js';
 import { singleParam, type Params } from '../../protocols/params.js';
-import type { WebContext } from '../context.js';
+import type { WebContext } from '../web-context.js';
 import { isLocalPath } from '../local-path.js';
 import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
 import { readSession, startSession } from '../sso-cookie.js';
