@@ -156,6 +156,7 @@ function describeIssue(issue: z.core.$ZodIssue | undefined, source?: string): st
   return `configuration key ${key}: ${expected}${where}`;
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+/** A key's path as the configuration's messages spell it: directory.ldap.urls[0]. */
+export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : (i ? '.' : '') + String(p))).join('');
 }
