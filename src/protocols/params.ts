@@ -12,7 +12,8 @@ export type Params = Readonly<Record<string, unknown>>;
  * string, longer than `maxLength`) the error `refuse` makes, which names the protocol's own error.
  */
 export function singleParam(params: Params, name: string, refuse: (detail: string) => Error, maxLength = Number.POSITIVE_INFINITY): string | undefined {
-  const value = params[name];
+  // Own properties only: 'constructor' or '__proto__' in a query is a name like any other, not Object's.
+  const value = Object.hasOwn(params, name) ? params[name] : undefined;
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw refuse(`${name} is not a single value`);
   if (value.length > maxLength) throw refuse(`${name} is longer than ${maxLength} characters`);

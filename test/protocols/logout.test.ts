@@ -298,3 +298,19 @@ describe('logoutChainSchema refuses what is not a chain', () => {
     });
   }
 });
+
+describe('an SP still awaited when the chain moves on', () => {
+  test('never answered: the logout is partial, not a success', () => {
+    const first = nextStep(beginLogout({ participants: [SP_A, SP_B], wsfedCleanup: [] }));
+    assert.equal(first.kind, 'ask');
+    if (first.kind !== 'ask') return;
+    // No answered()/couldNotAsk() for SP_A: its answer never came.
+    const second = nextStep(first.waiting);
+    assert.equal(second.kind, 'ask');
+    if (second.kind !== 'ask') return;
+    assert.equal(second.waiting.awaiting, SP_B.rpEntityId);
+    const done = nextStep(answered(second.waiting, SP_B.rpEntityId, STATUS.success).chain);
+    assert.equal(done.kind, 'done');
+    assert.equal(done.kind === 'done' && done.result, 'partial');
+  });
+});

@@ -85,3 +85,14 @@ describe('refused with the caller’s error', () => {
     assert.equal(calls, 0);
   });
 });
+
+describe("names Object's prototype has are names like any other", () => {
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    test(`${name} absent from the parameters: undefined, not Object's`, () => {
+      assert.equal(singleParam({}, name, () => new Error('refused')), undefined);
+    });
+  }
+  test('constructor given once: its value', () => {
+    assert.equal(singleParam({ constructor: 'x' } as Params, 'constructor', () => new Error('refused')), 'x');
+  });
+});

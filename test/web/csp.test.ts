@@ -91,3 +91,12 @@ describe('widened', () => {
     });
   }
 });
+
+describe('a URL that is no http(s) origin never widens the policy', () => {
+  for (const url of ['javascript:alert(1)', 'data:text/html,x', 'file:///etc/passwd', 'https://a;b.example/']) {
+    test(url, () => {
+      assert.throws(() => contentSecurityPolicy({ formAction: url }), /no CSP source/);
+      assert.throws(() => contentSecurityPolicy({ images: [url] }), /no CSP source/);
+    });
+  }
+});

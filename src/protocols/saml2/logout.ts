@@ -68,10 +68,12 @@ export function refuseLogout(initiator: LogoutInitiator): LogoutChain {
   return { initiator, remaining: [], partial: false, unknownPrincipal: true, wsfedCleanup: [] };
 }
 
-export function nextStep(chain: LogoutChain): LogoutStep {
+export function nextStep(waiting: LogoutChain): LogoutStep {
+  // An SP still awaited whose answer never came counts as one that did not confirm.
+  const chain = waiting.awaiting === undefined ? waiting : { ...waiting, awaiting: undefined, partial: true };
   const [participant, ...rest] = chain.remaining;
   if (!participant) {
-    const done = { ...chain, remaining: [], awaiting: undefined };
+    const done = { ...chain, remaining: [] };
     return { kind: 'done', result: done.unknownPrincipal ? 'unknown-principal' : done.partial ? 'partial' : 'success', chain: done };
   }
   return { kind: 'ask', participant, waiting: { ...chain, remaining: rest, awaiting: participant.rpEntityId } };

@@ -30,7 +30,10 @@ export function passiveDoor(deps: AppDeps, endpoint: PassiveEndpoint, trustProxy
     const clientIp = proxyaddr(req, trustProxy);
     const fail = (err: unknown) => answerError(req, res, deps, { err, clientIp, requestId: req.id, log: req.log });
     const serve = (params: Record<string, unknown>) =>
-      endpoint.handle(requestParts(req, params, clientIp)).then((answer) => writeAnswer(req, res, deps, answer), fail);
+      endpoint
+        .handle(requestParts(req, params, clientIp))
+        .then((answer) => writeAnswer(req, res, deps, answer))
+        .catch(fail);
     if (req.method !== 'POST') return void serve(parseQuery(rawQueryOf(req.url)));
     readForm(req, res, (err?: unknown) => {
       if (err !== undefined) return fail(err);
