@@ -28,22 +28,13 @@ import {
   isFetchableMetadataUrl,
   MAX_METADATA_BYTES,
   parseSpMetadata,
+  type AcsEndpoint,
+  type SloEndpoint,
   type SpMetadata,
 } from './sp-metadata.js';
 import { InternalError } from '../errors.js';
 
-export interface AcsEndpoint {
-  url: string;
-  binding: 'post' | 'redirect';
-  index?: number;
-  isDefault: boolean;
-}
-
-export interface SloEndpoint {
-  url: string;
-  binding: 'redirect' | 'post';
-  responseUrl?: string;
-}
+export type { AcsEndpoint, SloEndpoint } from './sp-metadata.js';
 
 export interface SamlRelyingParty
   extends Omit<

@@ -13,7 +13,6 @@ import { NS } from '../xml/namespaces.js';
 import { parseXml } from '../xml/parse.js';
 import { attribute, childElements, textOf, type Element } from '../xml/query.js';
 import { verifySignedRoot } from '../xml/verify.js';
-import type { AcsEndpoint, SloEndpoint } from './registry.js';
 import { InternalError } from '../errors.js';
 
 /** Largest metadata document read, from a file or the network. Federation aggregates are bigger; a single SP's is not. */
@@ -27,6 +26,20 @@ const BINDINGS: ReadonlyMap<string, 'post' | 'redirect'> = new Map([
   ['urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'post'],
   ['urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', 'redirect'],
 ]);
+
+/** Endpoints as metadata and configuration give them; registry.ts re-exports these for protocol code. */
+export interface AcsEndpoint {
+  url: string;
+  binding: 'post' | 'redirect';
+  index?: number;
+  isDefault: boolean;
+}
+
+export interface SloEndpoint {
+  url: string;
+  binding: 'redirect' | 'post';
+  responseUrl?: string;
+}
 
 export interface SpMetadata {
   entityId: string;
