@@ -25,6 +25,14 @@ import {
 
 export type SignatureAlgorithm = 'rsa-sha256' | 'rsa-sha1';
 
+/**
+ * A relying party's `signatureAlgorithm` setting ('sha256' | 'sha1', in configuration and metadata) as
+ * the XML layer names it: the one mapping, so sha1 is chosen only where an RP was configured for it.
+ */
+export function signatureAlgorithmFor(setting: 'sha256' | 'sha1'): SignatureAlgorithm {
+  return setting === 'sha1' ? 'rsa-sha1' : 'rsa-sha256';
+}
+
 export interface VerifyOptions {
   /** The only keys that count; KeyInfo in the message is ignored. */
   certificates: readonly X509Certificate[];

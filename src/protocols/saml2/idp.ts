@@ -21,7 +21,7 @@ import { XmlError } from '../../xml/errors.js';
 import { deriveSessionValue, sessionIndexFor } from '../session-values.js';
 import { parseXml } from '../../xml/parse.js';
 import type { Element } from '../../xml/query.js';
-import { hasSignature, verifySignedRoot } from '../../xml/verify.js';
+import { hasSignature, signatureAlgorithmFor, verifySignedRoot } from '../../xml/verify.js';
 import { decodePostMessage, decodeRedirectMessage, encodePostMessage, signedRedirectQuery, verifyRedirectSignature } from './bindings.js';
 import { ATTRNAME_FORMAT, AUTHN_CONTEXT, BINDING, isUnspecifiedNameIdFormat, NAME_ID_FORMAT, STRONGER_AUTHN_CONTEXTS, type NameIdFormatName } from './constants.js';
 import {
@@ -264,7 +264,7 @@ export class SamlIdp {
       signAssertion: rp.signAssertion,
       signResponse: rp.signResponse,
       key: this.deps.keys.primary,
-      algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+      algorithm: signatureAlgorithmFor(rp.signatureAlgorithm),
       encryption: rp.encryptClaims && rp.encryptionCertificate ? { certificate: rp.encryptionCertificate } : undefined,
     });
     return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success', nameId: nameIdValue };
@@ -299,7 +299,7 @@ export class SamlIdp {
   }
 
   private checkSignature(rp: SamlRelyingParty, input: IncomingMessage, xml: string, unverified: Element): { root: Element; signed: boolean } {
-    const allowSha1 = rp.signatureAlgorithm === 'sha1';
+    const allowSha1 = signatureAlgorithmFor(rp.signatureAlgorithm) === 'rsa-sha1';
     if (input.binding === 'redirect') {
       // The Redirect binding signs the query string; an XML signature inside would be ignored by
       // us, so refuse it rather than have two notions of "signed" (bindings §3.4.4.1).
@@ -515,7 +515,7 @@ export class SamlIdp {
     id: string,
     relayState: string | undefined,
   ): LogoutHop {
-    const algorithm = rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256';
+    const algorithm = signatureAlgorithmFor(rp.signatureAlgorithm);
     const key = this.deps.keys.primary;
     if (binding === 'redirect') {
       const query = signedRedirectQuery(param, xml, relayState, key.privateKey, algorithm);

@@ -15,6 +15,7 @@ import { TokenRefusedError, WsfedError } from '../../errors.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
 import type { SessionRecord } from '../../sessions/types.js';
+import { signatureAlgorithmFor, type SignatureAlgorithm } from '../../xml/verify.js';
 import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
 import { sessionIndexFor } from '../session-values.js';
@@ -60,7 +61,7 @@ interface WsfedRp {
   replyUrls: string[];
   tokenType: keyof typeof TOKEN_TYPE;
   lifetimeMs: number;
-  algorithm: 'rsa-sha256' | 'rsa-sha1';
+  algorithm: SignatureAlgorithm;
   microsoft365: boolean;
   config?: WsfedRelyingPartyConfig;
 }
@@ -114,7 +115,7 @@ export class WsfedIdp {
           replyUrls: [m365.replyUrl],
           tokenType: 'saml11',
           lifetimeMs: m365.tokenLifetimeMinutes * 60_000,
-          algorithm: m365.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+          algorithm: signatureAlgorithmFor(m365.signatureAlgorithm),
           microsoft365: true,
         }
       : undefined;
@@ -133,7 +134,7 @@ export class WsfedIdp {
         replyUrls: rp.replyUrls,
         tokenType: rp.tokenType,
         lifetimeMs: rp.tokenLifetimeMinutes * 60_000,
-        algorithm: rp.signatureAlgorithm === 'sha1' ? 'rsa-sha1' : 'rsa-sha256',
+        algorithm: signatureAlgorithmFor(rp.signatureAlgorithm),
         microsoft365: false,
         config: rp,
       });
