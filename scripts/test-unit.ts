@@ -163,9 +163,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => ch
 child.on('close', (code, signal) => {
   cleanUp();
   // node's own summary (tests, pass, fail, duration_ms) is the last thing printed, unless no test ran.
+  // A file that defines no test still counts as one passing test, printed as "✔ <its path> (…ms)".
   const tests = [...output.matchAll(/^ℹ tests (\d+)$/gm)].at(-1)?.[1];
-  if (Number(tests ?? 0) === 0) {
-    log('no test ran: treating as a failure');
+  const empty = files.filter((file) => output.includes(`\n✔ ${join(REPO, file)} (`) || output.startsWith(`✔ ${join(REPO, file)} (`));
+  if (Number(tests ?? 0) === 0 || empty.length > 0) {
+    log(`no test ran${empty.length > 0 ? ` in ${empty.join(', ')}` : ''}: treating as a failure`);
     process.exit(1);
   }
   process.exit(code ?? (signal ? 1 : 0));
