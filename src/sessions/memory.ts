@@ -231,8 +231,4 @@ export class MemoryReplayCache implements ReplayCache {
     this.seen.set(digest, true, now + ttlMs);
     return true;
   }
-
-  async forget(key: string): Promise<void> {
-    this.seen.delete(replayKeyDigest(key));
-  }
 }

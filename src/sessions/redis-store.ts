@@ -404,8 +404,4 @@ export class RedisReplayCache implements ReplayCache {
     );
     return stored === 'OK';
   }
-
-  async forget(key: string): Promise<void> {
-    await this.connection.run('forget replay entry', (c) => c.del(this.prefix + replayKeyDigest(key)));
-  }
 }

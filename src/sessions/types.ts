@@ -64,10 +64,4 @@ export interface PendingRequest {
 export interface ReplayCache {
   /** true the first time `key` is seen within `ttlMs`; false when it was seen before (a replay). */
   firstUse(key: string, ttlMs: number): Promise<boolean>;
-  /**
-   * Takes back a firstUse() whose message was then not acted on (the hot path claims a request ID
-   * together with its session read, and hands the request on when it does not answer it), so the
-   * one that does act on it can claim it again.
-   */
-  forget(key: string): Promise<void>;
 }

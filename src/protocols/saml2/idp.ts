@@ -183,11 +183,6 @@ export class SamlIdp {
     return inspected.received;
   }
 
-  /** Takes back an admit() whose request was then not answered, so that it can be received again. */
-  async unadmit(inspected: Inspected): Promise<void> {
-    await this.deps.replay.forget(inspected.firstUse.key);
-  }
-
   /** IdP-initiated (unsolicited) sign-on for an RP that allows it, to its default ACS. */
   unsolicited(rpEntityId: string, relayState: string | undefined): TrustedAuthnRequest {
     const rp = this.deps.registry.get(rpEntityId);
