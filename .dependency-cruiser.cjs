@@ -14,7 +14,7 @@
 const CORE = '^src/(protocols|xml|claims|policy|authn)/';
 
 /** npm packages the protocol core may not use (they belong to the web layer, Redis and LDAP). */
-const IO_PACKAGES = ['express', 'ioredis', 'ldapts', 'cookie-parser', 'helmet', 'passport'];
+const IO_PACKAGES = ['express', 'ioredis', 'ldapts', 'cookie-parser', 'cookie', 'body-parser', 'accepts', 'proxy-addr', 'helmet', 'passport', 'ejs', 'csrf-csrf'];
 
 /** A module path in node_modules for one of the packages (also matches @types/<name>). */
 const packagePaths = (names) => `(^|/)node_modules/(@types/)?(${names.join('|')})/`;
@@ -46,6 +46,15 @@ module.exports = {
         'directory (src/directory/active-directory.ts) or the server wiring (src/server.ts).',
       from: { path: CORE },
       to: { path: '^src/(web/|redis/|directory/active-directory\\.ts$|server\\.ts$)' },
+    },
+    {
+      name: 'passive-endpoint-no-express',
+      severity: 'error',
+      comment:
+        'The passive front door (src/web/passive/endpoint.ts) takes request parts and returns an outcome: ' +
+        'no express, no HTTP library. Its HTTP side is src/web/passive/http.ts.',
+      from: { path: '^src/web/passive/endpoint\\.ts$' },
+      to: { path: packagePaths(['express', 'body-parser', 'cookie-parser', 'cookie', 'proxy-addr', 'accepts', 'ejs']) },
     },
     {
       name: 'ioredis-only-in-src-redis',
