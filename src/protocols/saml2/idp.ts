@@ -254,7 +254,7 @@ export class SamlIdp {
       skewMs: this.deps.settings.clockSkewSeconds * 1000,
       deliveryMs: SUBJECT_CONFIRMATION_MS,
     });
-    // Sign the assertion, encrypt it for SPs with an encryption certificate, then sign the response.
+    // Sign the assertion, encrypt it when the SP has an encryption certificate and encryptClaims is on (AD FS EncryptClaims), then sign the response.
     const xml = await sealResponse(built, {
       signAssertion: rp.signAssertion,
       signResponse: rp.signResponse,
