@@ -35,7 +35,7 @@ const HOUR_MS = 3_600_000;
 /** Compare-and-set retries: each loss means another node changed the set, which is rare. */
 const MAX_ATTEMPTS = 5;
 
-/** A ring that can be stopped (timers, the store's connection). */
+/** A ring that can be stopped (timers; the store, with its Redis connection when it opened its own). */
 export interface OpenKeyRing extends KeyRing {
   close(): Promise<void>;
 }
