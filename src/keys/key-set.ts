@@ -3,7 +3,7 @@
  * next certificate published ahead of its promotion, and former primaries still published until
  * they expire, so a token signed just before a rollover keeps validating at relying parties that
  * refreshed our metadata. Pure: the document, its edits and the rollover decision (AD FS
- * AutoCertificateRollover); storage is in store.ts and sessions/key-set-store.ts, timers in
+ * AutoCertificateRollover); storage is in store.ts and keys/redis-store.ts, timers in
  * key-manager.ts.
  */
 import { X509Certificate } from 'node:crypto';

@@ -1,7 +1,7 @@
 /**
  * Extranet Smart Lockout (AD FS ESL) as pure functions of (state, address, time, settings): no I/O,
  * so every rule is unit-tested with a hand-moved clock. The guard (guard.ts) applies them to a
- * store; the stores (sessions/lockout-store.ts) only keep the state atomically.
+ * store; the stores (lockout/redis-store.ts) only keep the state atomically.
  *
  * Rules (federation reference §2.5):
  * - Per user, separate bad-password counters for familiar and unknown addresses. A familiar address
