@@ -17,11 +17,10 @@ import { SAML } from '@node-saml/node-saml';
 import request from 'supertest';
 import { stringify } from 'yaml';
 import type { RpListing } from '../../src/cli/rp.js';
-import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { parseXml } from '../../src/xml/parse.js';
-import { craftAuthnRequest, decodeSamlResponse, readPostForm, redirectQuery } from '../helpers/saml.js';
+import { craftAuthnRequest, decodeSamlResponse, redirectQuery } from '../helpers/saml.js';
 import { startRedisServer } from '../helpers/redis.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { signOnThroughForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { signElement } from '../../src/xml/sign.js';
 import { simpleSpMetadata, testKey } from '../relying-parties/fixtures.js';
 
@@ -89,16 +88,8 @@ async function answer(server: TestServer, path: string): Promise<{ status: numbe
 const accepted = (r: { status: number }) => r.status === 303;
 
 /** Signs in at OpenFed from a protocol request and returns where the token is posted. */
-async function signOn(server: TestServer, path: string): Promise<{ action: string; fields: Record<string, string> }> {
-  const agent = request.agent(server.url);
-  const first = await agent.get(path);
-  assert.equal(first.status, 303, first.text.slice(0, 300));
-  const form = await agent.get(first.headers.location!).expect(200);
-  const pending = /name="pending" value="([^"]+)"/.exec(form.text)?.[1];
-  const posted = await agent.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending });
-  assert.equal(posted.status, 303, posted.text.slice(0, 300));
-  const page = await agent.get(posted.headers.location!).expect(200);
-  return readPostForm(page.text);
+function signOn(server: TestServer, path: string): Promise<{ action: string; fields: Record<string, string> }> {
+  return signOnThroughForm(server.url, path);
 }
 
 /** A local web server for SP metadata (what the SP publishes can change during a test). */

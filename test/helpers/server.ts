@@ -2,6 +2,7 @@
  * A live OpenFed for a test file: real HTTP on a free loopback port, a fresh data directory, and
  * whichever directory and session store the test asks for.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,9 @@ import type { Config, ConfigInput } from '../../src/config/schema.js';
 import type { Directory } from '../../src/directory/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import request from 'supertest';
+import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
+import { readPostForm } from './saml.js';
 
 /** keys.encryptionSecret of every test server unless the test gives its own. */
 export const TEST_KEY_ENCRYPTION_SECRET = 'test-only key encryption secret, 32+ characters';
@@ -51,4 +55,19 @@ export function csrfFrom(html: string): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('page has no CSRF token');
   return m[1]!;
+}
+
+/**
+ * A protocol request (a path under /adfs/ls/) from a browser with no session, through the sign-in
+ * form as the demo user, to the auto-POST form OpenFed answers with at the end.
+ */
+export async function signOnThroughForm(url: string, path: string): Promise<{ action: string; fields: Record<string, string> }> {
+  const agent = request.agent(url);
+  const first = await agent.get(path);
+  assert.equal(first.status, 303, first.text.slice(0, 300));
+  const form = await agent.get(first.headers.location!).expect(200);
+  const pending = /name="pending" value="([^"]+)"/.exec(form.text)?.[1];
+  const posted = await agent.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending });
+  assert.equal(posted.status, 303, posted.text.slice(0, 300));
+  return readPostForm((await agent.get(posted.headers.location!).expect(200)).text);
 }

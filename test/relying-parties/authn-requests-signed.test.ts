@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SAML } from '@node-saml/node-saml';
 import request from 'supertest';
-import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
-import { craftAuthnRequest, decodeSamlResponse, readPostForm, redirectQuery } from '../helpers/saml.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { craftAuthnRequest, decodeSamlResponse, redirectQuery } from '../helpers/saml.js';
+import { signOnThroughForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { capturingLogger, file, simpleSpMetadata, testKey, type TestKey } from './fixtures.js';
 
 /** Signed requests name the IdP as Destination: node-saml's entryPoint below. */
@@ -72,14 +71,7 @@ describe('AuthnRequestsSigned in SP metadata', () => {
     assert.deepEqual(await send(unsignedQuery(SIGNS)), { status: 400, error: 'saml_signature_invalid' });
     assert.deepEqual(await send(await signedQuery(SIGNS, stranger)), { status: 400, error: 'saml_signature_invalid' }, 'signed, but not by the SP');
 
-    const agent = request.agent(server.url);
-    const first = await agent.get(`/adfs/ls/?${await signedQuery(SIGNS, spKey)}`);
-    assert.equal(first.status, 303, first.text.slice(0, 300));
-    const form = await agent.get(first.headers.location!).expect(200);
-    const pending = /name="pending" value="([^"]+)"/.exec(form.text)?.[1];
-    const posted = await agent.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending });
-    assert.equal(posted.status, 303, posted.text.slice(0, 300));
-    const token = readPostForm((await agent.get(posted.headers.location!).expect(200)).text);
+    const token = await signOnThroughForm(server.url, `/adfs/ls/?${await signedQuery(SIGNS, spKey)}`);
     assert.equal(token.action, acsOf(SIGNS));
     assert.match(decodeSamlResponse(token.fields.SAMLResponse!), /StatusCode Value="urn:oasis:names:tc:SAML:2\.0:status:Success"/);
   });

@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
-import request from 'supertest';
-import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { fromPem, generateSelfSigned, type SigningKey } from '../../src/keys/signing-key.js';
 import { AUTHN_CONTEXT, ATTRNAME_FORMAT, NAME_ID_FORMAT } from '../../src/protocols/saml2/constants.js';
 import { encryptAssertion, sealResponse, type EncryptionOptions } from '../../src/protocols/saml2/encrypt.js';
@@ -20,8 +18,8 @@ import { NS } from '../../src/xml/namespaces.js';
 import { parseXml } from '../../src/xml/parse.js';
 import { childElements } from '../../src/xml/query.js';
 import { signElement } from '../../src/xml/sign.js';
-import { craftAuthnRequest, decodeSamlResponse, makeKeyPair, readPostForm, redirectQuery, xmlsec1Verify, type KeyPair } from '../helpers/saml.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { craftAuthnRequest, decodeSamlResponse, makeKeyPair, redirectQuery, xmlsec1Verify, type KeyPair } from '../helpers/saml.js';
+import { signOnThroughForm, startTestServer, type TestServer } from '../helpers/server.js';
 import { file, simpleSpMetadata, testKey } from '../relying-parties/fixtures.js';
 
 const IDP = 'https://idp.example.test/adfs/services/trust';
@@ -288,14 +286,7 @@ describe('encryptClaims (AD FS EncryptClaims): SPs registered from metadata that
 
   /** Signs the demo user in for an SP-initiated request and returns the Response OpenFed POSTs back. */
   async function samlResponseFor(entityId: string): Promise<{ base64: string; xml: string }> {
-    const agent = request.agent(server.url);
-    const first = await agent.get(`/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: entityId, acsUrl: `${entityId}/acs` }).xml)}`);
-    assert.equal(first.status, 303, first.text.slice(0, 300));
-    const form = await agent.get(first.headers.location!).expect(200);
-    const pending = /name="pending" value="([^"]+)"/.exec(form.text)?.[1];
-    const posted = await agent.post('/signin').type('form').send({ _csrf: csrfFrom(form.text), username: DEMO_USER, password: DEMO_PASSWORD, pending });
-    assert.equal(posted.status, 303, posted.text.slice(0, 300));
-    const token = readPostForm((await agent.get(posted.headers.location!).expect(200)).text);
+    const token = await signOnThroughForm(server.url, `/adfs/ls/?${redirectQuery(craftAuthnRequest({ issuer: entityId, acsUrl: `${entityId}/acs` }).xml)}`);
     assert.equal(token.action, `${entityId}/acs`);
     return { base64: token.fields.SAMLResponse!, xml: decodeSamlResponse(token.fields.SAMLResponse!) };
   }
