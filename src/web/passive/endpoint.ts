@@ -14,9 +14,8 @@ import { BadRequestError, WsfedError, type Protocol } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { readParked, type Parked } from '../../protocols/parked.js';
 import { singleParam, type Params } from '../../protocols/params.js';
-import type { Received, TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
+import type { LogoutHop, Received, TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
 import { answered, beginLogout, couldNotAsk, nextStep, refuseLogout, type LogoutChain, type LogoutStep } from '../../protocols/saml2/logout.js';
-import type { LogoutHop } from '../../protocols/saml2/idp.js';
 import { readSignInRequest, WA, wsfedParticipant, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
 import type { AppDeps } from '../context.js';
 import { ROUTES } from '../route-paths.js';
@@ -155,7 +154,7 @@ export class PassiveEndpoint {
       case 'LogoutRequest':
         return this.logoutRequest(reply, received, session);
       case 'LogoutResponse':
-        return this.logoutResponse(received);
+        return this.logoutResponse(request, received);
     }
   }
 
@@ -234,12 +233,12 @@ export class PassiveEndpoint {
   }
 
   /** A LogoutResponse from an SP we sent a LogoutRequest to: note the answer, go on to the next SP. */
-  private async logoutResponse(received: Extract<Received, { kind: 'LogoutResponse' }>): Promise<PassiveOutcome> {
+  private async logoutResponse(request: PassiveRequest, received: Extract<Received, { kind: 'LogoutResponse' }>): Promise<PassiveOutcome> {
     const parked = received.relayState ? readParked((await this.deps.pending.take(received.relayState))?.state) : undefined;
     if (parked?.kind !== 'slo') return signedOut({ partial: false, returnTo: null }, []);
     const { chain, confirmed } = answered(parked.chain, received.rp.entityId, received.response.statusCode);
-    if (!confirmed) this.deps.logger.warn({ event: 'saml2.logout_not_confirmed', rp: received.rp.entityId }, 'an SP did not confirm logout');
-    return this.advance(undefined, chain);
+    if (!confirmed) request.log.warn({ event: 'saml2.logout_not_confirmed', rp: received.rp.entityId }, 'an SP did not confirm logout');
+    return this.advance(request, chain);
   }
 
   private async signOut(reply: Reply, returnTo?: string): Promise<PassiveOutcome> {
@@ -257,7 +256,7 @@ export class PassiveEndpoint {
   }
 
   /** Runs the chain until a browser hop is needed (its state parked) or everyone was told. */
-  private async advance(request: PassiveRequest | undefined, start: LogoutChain): Promise<PassiveOutcome> {
+  private async advance(request: PassiveRequest, start: LogoutChain): Promise<PassiveOutcome> {
     let chain = start;
     for (;;) {
       const step = nextStep(chain);
@@ -270,7 +269,7 @@ export class PassiveEndpoint {
     }
   }
 
-  private logoutDone(request: PassiveRequest | undefined, step: Extract<LogoutStep, { kind: 'done' }>): PassiveOutcome {
+  private logoutDone(request: PassiveRequest, step: Extract<LogoutStep, { kind: 'done' }>): PassiveOutcome {
     const { chain } = step;
     const response = chain.initiator && this.deps.saml.logoutResponse(chain.initiator, step.result);
     // WS-Fed RPs are cleaned up by the browser loading wsignoutcleanup1.0 as images (as AD FS does):
@@ -339,11 +338,11 @@ function signedOut(locals: { partial: boolean; returnTo: string | null }, cleanu
 }
 
 /** A browser hop of single logout. */
-function hop(request: PassiveRequest | undefined, to: LogoutHop, cleanup: readonly string[]): PassiveOutcome {
+function hop(request: PassiveRequest, to: LogoutHop, cleanup: readonly string[]): PassiveOutcome {
   if (to.action === 'post') return { kind: 'post', url: to.url, fields: to.fields, title: cleanup.length ? 'Signing you out…' : 'Signing in', cleanup };
   // Cleanup images need a page to load on, and after our own sign-out form a 303 elsewhere would
   // meet that page's CSP form-action: a same-origin page moves on instead.
-  if (cleanup.length || request?.fromSignOutForm) return { kind: 'page', view: 'redirect', title: 'Signing you out…', locals: { target: to.url }, cleanup };
+  if (cleanup.length || request.fromSignOutForm) return { kind: 'page', view: 'redirect', title: 'Signing you out…', locals: { target: to.url }, cleanup };
   return { kind: 'redirect', location: to.url };
 }
 
