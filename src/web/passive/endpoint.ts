@@ -168,7 +168,8 @@ export class PassiveEndpoint {
     const outcome = await this.deps.saml.answer(trusted, session);
     if (outcome.action === 'signin') return this.park(reply, { kind: 'saml2', request: trusted }, outcome);
     if (outcome.status === 'success' && session) {
-      await this.remember(session, trusted.rpEntityId);
+      // The record just read already names the SP on every token after the first: no write then.
+      if (!session.record.relyingParties.includes(trusted.rpEntityId)) await this.deps.sessions.addRelyingParty(session.id, trusted.rpEntityId);
       this.issued(request, { protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId });
     } else {
       request.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
@@ -206,7 +207,8 @@ export class PassiveEndpoint {
     if (outcome.action === 'signin') return this.park(reply, { kind: 'wsfed', request: trusted }, outcome);
     // WsfedIdp answers with a token only for a session; a sign-in otherwise.
     if (!session) return this.park(reply, { kind: 'wsfed', request: trusted }, { forceAuthn: false });
-    await this.remember(session, wsfedParticipant(trusted.realm));
+    const participant = wsfedParticipant(trusted.realm);
+    if (!session.record.relyingParties.includes(participant)) await this.deps.sessions.addRelyingParty(session.id, participant);
     this.issued(request, { protocol: 'wsfed', rp: trusted.realm, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId });
     return { kind: 'post', url: outcome.url, fields: outcome.fields, title: 'Signing in', cleanup: [] };
   }
@@ -282,11 +284,6 @@ export class PassiveEndpoint {
 
   private session(request: PassiveRequest): Promise<CurrentSession | undefined> {
     return lookupSession(sessionIdIn(request.cookies, this.deps), this.deps);
-  }
-
-  /** Names the RP in the session for logout; the record just read already has it on every token after the first. */
-  private async remember(session: CurrentSession, participant: string): Promise<void> {
-    if (!session.record.relyingParties.includes(participant)) await this.deps.sessions.addRelyingParty(session.id, participant);
   }
 
   /** What every token leaves behind: one log line and one audit record (which the metrics count). */

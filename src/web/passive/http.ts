@@ -29,12 +29,13 @@ export function passiveDoor(deps: AppDeps, endpoint: PassiveEndpoint, trustProxy
   return (req, res) => {
     const clientIp = proxyaddr(req, trustProxy);
     const fail = (err: unknown) => answerError(req, res, deps, { err, clientIp, requestId: req.id, log: req.log });
+    const rawQuery = rawQueryOf(req.url);
     const serve = (params: Record<string, unknown>) =>
       endpoint
-        .handle(requestParts(req, params, clientIp))
+        .handle(requestParts(req, params, rawQuery, clientIp))
         .then((answer) => writeAnswer(req, res, deps, answer))
         .catch(fail);
-    if (req.method !== 'POST') return void serve(parseQuery(rawQueryOf(req.url)));
+    if (req.method !== 'POST') return void serve(parseQuery(rawQuery));
     readForm(req, res, (err?: unknown) => {
       if (err !== undefined) return fail(err);
       void serve(((req as IncomingMessage & { body?: Record<string, unknown> }).body ?? {}) as Record<string, unknown>);
@@ -42,11 +43,11 @@ export function passiveDoor(deps: AppDeps, endpoint: PassiveEndpoint, trustProxy
   };
 }
 
-function requestParts(req: IncomingMessage, params: Record<string, unknown>, clientIp: string): PassiveRequest {
+function requestParts(req: IncomingMessage, params: Record<string, unknown>, rawQuery: string, clientIp: string): PassiveRequest {
   return {
     method: req.method ?? 'GET',
     params,
-    rawQuery: rawQueryOf(req.url),
+    rawQuery,
     // cookie-parser's parser: a malformed header yields what it can, never an error.
     cookies: req.headers.cookie === undefined ? {} : parseCookies(req.headers.cookie),
     clientIp,
@@ -74,8 +75,11 @@ function rawQueryOf(url: string | undefined): string {
   return q < 0 ? '' : url!.slice(q + 1);
 }
 
-/** Writes what the door decided: cookies first, then the page, the redirect or the error. */
-export async function writeAnswer(req: IncomingMessage | Request, res: ServerResponse | Response, deps: AppDeps, answer: PassiveAnswer): Promise<void> {
+/**
+ * Writes what the door decided: cookies first, then the page, the redirect or the error. Synchronous
+ * but for the pages rendered from a template: a token page costs no promise of its own.
+ */
+export function writeAnswer(req: IncomingMessage | Request, res: ServerResponse | Response, deps: AppDeps, answer: PassiveAnswer): void | Promise<void> {
   for (const change of answer.cookies) res.appendHeader('Set-Cookie', cookieHeader(change));
   const { outcome } = answer;
   switch (outcome.kind) {
@@ -91,8 +95,9 @@ export async function writeAnswer(req: IncomingMessage | Request, res: ServerRes
       res.end();
       return;
     case 'page': {
-      const html = await renderView(outcome.view, { ...outcome.locals, title: outcome.title, cleanup: outcome.cleanup, requestId: req.id, serviceName: serviceName(deps) });
-      return send(res, 200, html, outcome.cleanup.length ? contentSecurityPolicy({ images: outcome.cleanup }) : undefined);
+      const csp = outcome.cleanup.length ? contentSecurityPolicy({ images: outcome.cleanup }) : undefined;
+      const locals = { ...outcome.locals, title: outcome.title, cleanup: outcome.cleanup, requestId: req.id, serviceName: serviceName(deps) };
+      return renderView(outcome.view, locals).then((html) => send(res, 200, html, csp));
     }
     case 'refused':
       return answerError(req, res, deps, { err: outcome.error, protocol: outcome.protocol, clientIp: clientIpOf(req), requestId: req.id, log: req.log });
