@@ -59,7 +59,7 @@ void sameShapes;
 /** A digest of the browser's flow cookie: the parked request belongs to that browser only. */
 const flow = z.string().min(1);
 
-export const parkedSchema = z.discriminatedUnion('kind', [
+const parkedSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('saml2'), flow, request: trustedAuthnRequestSchema }),
   z.object({ kind: z.literal('wsfed'), flow, request: trustedSignInSchema }),
   z.object({ kind: z.literal('slo'), chain: logoutChainSchema }),

@@ -33,7 +33,7 @@ export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieSettings 
 }
 
 /** The session id a cookie value names, if it is shaped like one. */
-export function sessionIdOf(value: unknown): string | undefined {
+function sessionIdOf(value: unknown): string | undefined {
   return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
 }
 

@@ -12,13 +12,13 @@ import type { LogoutInitiator, LogoutParticipant } from './idp.js';
 
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 
-export const logoutParticipantSchema = z.object({
+const logoutParticipantSchema = z.object({
   rpEntityId: z.string(),
   nameId: z.object({ format: z.string(), value: z.string() }),
   sessionIndex: z.string(),
 }) satisfies z.ZodType<LogoutParticipant>;
 
-export const logoutInitiatorSchema = z.object({
+const logoutInitiatorSchema = z.object({
   rpEntityId: z.string(),
   requestId: z.string(),
   relayState: z.string().optional(),
