@@ -26,7 +26,10 @@ export function makeKeyPair(cn: string): KeyPair {
 }
 
 const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&#34;': '"', '&quot;': '"', '&#39;': "'", '&apos;': "'" };
-const unescapeHtml = (s: string) => s.replace(/&(amp|lt|gt|quot|apos|#34|#39);/g, (m) => ENTITIES[m] ?? m);
+const unescapeHtml = (s: string) =>
+  s.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-f]+);/gi, (m, ref: string) =>
+    ENTITIES[m] ?? (ref.startsWith('#') ? String.fromCodePoint(ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : Number(ref.slice(1))) : m),
+  );
 
 /** The auto-submitting form of the HTTP-POST binding page. */
 export function readPostForm(html: string): { action: string; fields: Record<string, string> } {

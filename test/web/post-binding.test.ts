@@ -27,13 +27,21 @@ test('title, service name and cleanup URLs are escaped too', () => {
     fields: { SAMLRequest: 'abc' },
     cleanup: ['https://rp.example.test/?wa=wsignoutcleanup1.0&x="><img src=y>'],
   });
-  assert.ok(page.includes('<title>&lt;b&gt;out&lt;/b&gt; – idp&#34;x</title>'));
+  assert.ok(page.includes('<title>&lt;b&gt;out&lt;/b&gt; &#8211; idp&#34;x</title>'));
   assert.ok(page.includes('<header class="brand">idp&#34;x</header>'));
   assert.ok(page.includes('src="https://rp.example.test/?wa=wsignoutcleanup1.0&amp;x=&#34;&gt;&lt;img src=y&gt;"'));
   assert.equal(page.match(/<img /g)?.length, 1);
 });
 
-test('escapeHtml replaces exactly the five characters that matter', () => {
+test('escapeHtml replaces the five characters that matter, and writes anything beyond ASCII as a character reference', () => {
   assert.equal(escapeHtml(`&<>"'`), '&amp;&lt;&gt;&#34;&#39;');
-  assert.equal(escapeHtml('plain é ✓\r\n'), 'plain é ✓\r\n');
+  assert.equal(escapeHtml('plain\r\n'), 'plain\r\n');
+  assert.equal(escapeHtml('é ✓ 🙂'), '&#233; &#10003; &#128578;', 'a surrogate pair is one character');
+});
+
+test('the page is ASCII whatever it carries, and every value still comes back as it went in', () => {
+  const relayState = 'Ünïcødé – ✓ 🙂 日本';
+  const page = postBindingPage({ title: 'Signing you out…', serviceName: 'sts.exämple.test', action: 'https://sp.example.test/acs', fields: { SAMLResponse: 'PHNhbWw+', RelayState: relayState } });
+  assert.match(page, /^[\x00-\x7F]*$/);
+  assert.equal(readPostForm(page).fields.RelayState, relayState);
 });

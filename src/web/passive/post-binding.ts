@@ -4,11 +4,18 @@
  */
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
-const HTML_SPECIAL = /[&<>"']/g;
+/** The five characters that could end an attribute or element, and every code point beyond ASCII. */
+const TO_ESCAPE = /[&<>"'\u{80}-\u{10FFFF}]/gu;
 
-/** Text for an HTML attribute value or element content: the five characters that could end either, escaped. */
+/**
+ * Text for an HTML attribute value or element content: the five characters that could end either
+ * escaped, and anything beyond ASCII as a numeric character reference, which the browser decodes to
+ * the same character (a form submits it as typed). The page then stays ASCII from end to end: V8
+ * keeps it in one-byte strings, so the 10 KB of a token are neither widened to two bytes per
+ * character when they are concatenated nor re-encoded for the socket (about 11 µs of a token).
+ */
 export function escapeHtml(value: string): string {
-  return value.replace(HTML_SPECIAL, (c) => HTML_ESCAPES[c]!);
+  return value.replace(TO_ESCAPE, (c) => HTML_ESCAPES[c] ?? `&#${c.codePointAt(0)};`);
 }
 
 export interface PostBindingPage {
@@ -23,7 +30,7 @@ export interface PostBindingPage {
 /**
  * The page as a string: it is served with every token, where a template engine's per-render work
  * (include lookups on disk, a locals object, the CSRF cookie other pages need) cost more than
- * building it. The markup is views/partials/top.ejs + bottom.ejs around the form.
+ * building it. The markup is views/partials/top.ejs + bottom.ejs around the form, in ASCII (see escapeHtml).
  */
 export function postBindingPage(page: PostBindingPage): string {
   const title = escapeHtml(page.title);
@@ -36,8 +43,8 @@ export function postBindingPage(page: PostBindingPage): string {
   for (const url of page.cleanup ?? []) images += `<img class="cleanup" src="${escapeHtml(url)}" alt="" width="1" height="1">\n`;
   return (
     `<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n  <meta name="viewport" content="width=device-width, initial-scale=1">\n` +
-    `  <meta name="referrer" content="no-referrer">\n  <title>${title} – ${service}</title>\n  <link rel="stylesheet" href="/assets/openfed.css">\n</head>\n` +
-    `<body>\n<main class="card">\n  <header class="brand">${service}</header>\n\n  <h1>Signing you in…</h1>\n` +
+    `  <meta name="referrer" content="no-referrer">\n  <title>${title} &#8211; ${service}</title>\n  <link rel="stylesheet" href="/assets/openfed.css">\n</head>\n` +
+    `<body>\n<main class="card">\n  <header class="brand">${service}</header>\n\n  <h1>Signing you in&#8230;</h1>\n` +
     `  <form method="post" action="${escapeHtml(page.action)}" id="post-binding">\n    ${inputs}\n` +
     `    <noscript><p>JavaScript is off: press Continue to finish signing in.</p></noscript>\n    <button type="submit">Continue</button>\n  </form>\n` +
     `  ${images}\n\n  <script src="/assets/autopost.js"></script>\n</main>\n</body>\n</html>\n\n`
