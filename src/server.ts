@@ -27,7 +27,7 @@ import { openRelyingPartyStore } from './relying-parties/store.js';
 import { openRedis } from './redis/connection.js';
 import { ROUTES } from './web/route-paths.js';
 import { createSessionStores } from './sessions/index.js';
-import { createApp } from './web/app.js';
+import { createPublicListener } from './web/app.js';
 import { listen, listenUrl } from './web/listen.js';
 import { createManagementApp } from './web/management.js';
 import { DependencyMetrics, Metrics } from './metrics/metrics.js';
@@ -111,11 +111,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Rebuilt when `openfed rp add|remove` changes the WS-Fed relying parties.
     wsfed: new WsfedIdp({ issuer, config, relyingParties: registry, clock, keys, sessionSecret }),
   };
-  const app = createApp(deps);
+  const listener = createPublicListener(deps);
   const tls = config.server.tls;
   const server = tls
-    ? createHttpsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, app)
-    : createHttpServer(app);
+    ? createHttpsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, listener)
+    : createHttpServer(listener);
   // Slow-loris protection: a client gets this long to send its headers.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;

@@ -94,7 +94,7 @@ function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
  * completion line here; then a front door (routes.ts: the passive endpoint, the metadata) answers it
  * on Node's own request and response, or express serves it (pages and forms).
  */
-export function createApp(deps: AppDeps): RequestListener {
+export function createPublicListener(deps: AppDeps): RequestListener {
   const app = express();
   const securityHeaders = staticSecurityHeaders(deps);
   const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory), passive: new PassiveEndpoint(deps) };
