@@ -32,23 +32,15 @@ export function ssoCookieOptions(deps: Pick<AppDeps, 'config'>): CookieSettings 
   return { httpOnly: true, secure: https, sameSite: https ? 'none' : 'lax', path: '/' };
 }
 
-/** The session id a cookie value names, if it is shaped like one. */
-function sessionIdOf(value: unknown): string | undefined {
-  return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
-}
-
 /** The session id in a request's cookies (however they were parsed), if it is shaped like one. */
 export function sessionIdIn(cookies: Readonly<Record<string, unknown>> | undefined, deps: Pick<AppDeps, 'config'>): string | undefined {
-  return sessionIdOf(cookies?.[deps.config.sessions.cookieName]);
-}
-
-function cookieValue(req: Request, name: string): string | undefined {
-  return sessionIdOf(req.cookies?.[name]);
+  const value = cookies?.[deps.config.sessions.cookieName];
+  return typeof value === 'string' && isWellFormedId(value) ? value : undefined;
 }
 
 /** The signed-in user's session, or undefined. Throws StoreUnavailableError when the store is down. */
 export function readSession(req: Request, deps: AppDeps): Promise<CurrentSession | undefined> {
-  return lookupSession(cookieValue(req, deps.config.sessions.cookieName), deps);
+  return lookupSession(sessionIdIn(req.cookies as Record<string, unknown> | undefined, deps), deps);
 }
 
 /** The live session with this id, or undefined (none, unknown or expired). */
@@ -72,7 +64,7 @@ export async function startSession(
   /** "Keep me signed in": a longer session in a cookie that outlives the browser. */
   persistent = false,
 ): Promise<CurrentSession> {
-  const previous = cookieValue(req, deps.config.sessions.cookieName);
+  const previous = sessionIdIn(req.cookies as Record<string, unknown> | undefined, deps);
   if (previous) await deps.sessions.destroy(previous);
   const now = deps.clock.now();
   const record: SessionRecord = {
