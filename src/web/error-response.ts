@@ -36,13 +36,13 @@ export function answerError(req: IncomingMessage, res: ServerResponse, deps: Pic
   res.statusCode = problem.status;
   res.setHeader('Cache-Control', 'no-store');
   if (wantsJson(req)) {
-    send(res, 'application/json; charset=utf-8', JSON.stringify({ error: problem.messageId, message: message.text, requestId }));
+    sendBody(res, 'application/json; charset=utf-8', JSON.stringify({ error: problem.messageId, message: message.text, requestId }));
     return;
   }
   renderView('error', { title: message.title, text: message.text, requestId, serviceName: serviceName(deps) }).then(
-    (html) => send(res, 'text/html; charset=utf-8', html),
+    (html) => sendBody(res, 'text/html; charset=utf-8', html),
     // A broken template must not turn an error page into a stack trace.
-    () => send(res, 'text/plain; charset=utf-8', `${message.title}. Reference: ${requestId}`),
+    () => sendBody(res, 'text/plain; charset=utf-8', `${message.title}. Reference: ${requestId}`),
   );
 }
 
@@ -52,7 +52,12 @@ function wantsJson(req: IncomingMessage): boolean {
   return path === '/readyz' || accepts(req).type(['html', 'json']) === 'json';
 }
 
-function send(res: ServerResponse, type: string, body: string): void {
+/**
+ * A whole body written to Node's response with its type and byte length; nothing when a response is
+ * already under way. The string goes to the socket as it is (encoded once, natively), not through a
+ * Buffer copy of it.
+ */
+export function sendBody(res: ServerResponse, type: string, body: string): void {
   if (res.headersSent) return;
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', Buffer.byteLength(body));

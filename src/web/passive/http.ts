@@ -11,7 +11,7 @@ import proxyaddr from 'proxy-addr';
 import type { Request, Response } from 'express';
 import type { AppDeps } from '../context.js';
 import { contentSecurityPolicy } from '../csp.js';
-import { answerError } from '../error-response.js';
+import { answerError, sendBody } from '../error-response.js';
 import { serviceName } from '../render.js';
 import { renderView } from '../views.js';
 import { postBindingPage } from './post-binding.js';
@@ -112,10 +112,7 @@ function send(res: ServerResponse, status: number, html: string, csp: string | u
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   if (csp !== undefined) res.setHeader('Content-Security-Policy', csp);
-  res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  // The string goes to the socket as it is (encoded once, natively), not through a Buffer copy of it.
-  res.setHeader('Content-Length', Buffer.byteLength(html));
-  res.end(html, 'utf8');
+  sendBody(res, 'text/html; charset=utf-8', html);
 }
 
 /** As express's res.cookie / res.clearCookie write them (cookie.serialize, Max-Age in seconds plus Expires). */
