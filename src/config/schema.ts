@@ -498,6 +498,29 @@ export const configSchema = z
         message: 'expected supportMultipleDomain: true for more than one domain (each domain needs its own issuer)',
       })
       .describe('Microsoft 365 / Entra ID federation.'),
+    wsTrust: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Serve WS-Trust for rich clients (MSAL\'s username-password flow, Office before modern authentication, scripted sign-ins): ' +
+              '/adfs/services/trust/2005/usernamemixed and /adfs/services/trust/13/usernamemixed, and the WS-MetadataExchange document ' +
+              '/adfs/services/trust/mex that lists them; FederationMetadata.xml then names them. Passwords go through the same checks as ' +
+              'the sign-in form (extranet lockout, per-address throttling, audit). Requests are answered only over HTTPS (server.tls, or a ' +
+              'trusted proxy that says X-Forwarded-Proto: https): a UsernameToken carries the password in clear text.',
+          ),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(4096)
+          .max(1_048_576)
+          .default(65_536)
+          .describe('Largest SOAP request accepted, in bytes (a real RequestSecurityToken is 2-3 KB).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('WS-Trust (active federation) endpoints, as AD FS publishes them for Microsoft 365.'),
     lockout: z
       .object({
         mode: z
