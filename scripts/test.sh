@@ -41,6 +41,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+# MSAL for Python reads the MEX document in test/protocols/wstrust/mex.test.ts; Debian's package serves Debian's python3.
+/usr/bin/python3 -c 'import msal' >/dev/null 2>&1 || need+=(python3-msal)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { log "missing packages ${need[*]}: run as root or install them"; exit 1; }
   log "installing ${need[*]}"
