@@ -30,10 +30,17 @@ export type MessageId =
   | 'wsfed_unknown_reply'
   | 'm365_domain_not_federated'
   | 'm365_no_immutable_id'
+  | 'wstrust_request_invalid'
+  | 'wstrust_not_https'
+  | 'wstrust_wrong_destination'
+  | 'wstrust_action_not_supported'
+  | 'wstrust_message_expired'
+  | 'wstrust_unknown_relying_party'
+  | 'wstrust_authentication_failed'
   | 'internal_error';
 
 /** The protocols a refusal can belong to; the route that received the message names it. */
-export type Protocol = 'saml2' | 'wsfed';
+export type Protocol = 'saml2' | 'wsfed' | 'wstrust';
 
 export class OpenFedError extends Error {
   constructor(
@@ -150,6 +157,42 @@ export class TokenRefusedError extends ProtocolError {
   }
 }
 
+/**
+ * What a SOAP fault says (SOAP 1.2 §5.4.6): the Code (Sender: the request is at fault; Receiver: we
+ * are; MustUnderstand and VersionMismatch are the envelope's own) and a Subcode naming the exact
+ * condition from WS-Trust 1.3 §11 / WS-Trust 2005 (wst), WS-Security 1.0 §12 (wsse) or WS-Addressing
+ * 1.0 SOAP binding §6.4 (wsa). SOAP 1.1 has no subcode: its faultcode is the subcode itself.
+ */
+export type SoapFaultCode = 'Sender' | 'Receiver' | 'MustUnderstand' | 'VersionMismatch';
+export type SoapFaultSubcode =
+  | 'wst:InvalidRequest'
+  | 'wst:FailedAuthentication'
+  | 'wst:RequestFailed'
+  | 'wst:InvalidScope'
+  | 'wst:BadRequest'
+  | 'wsse:FailedAuthentication'
+  | 'wsse:InvalidSecurity'
+  | 'wsse:UnsupportedSecurityToken'
+  | 'wsse:MessageExpired'
+  | 'wsa:DestinationUnreachable'
+  | 'wsa:ActionNotSupported'
+  | 'wsa:ActionMismatch'
+  | 'wsa:MessageAddressingHeaderRequired'
+  | 'wsa:OnlyAnonymousAddressSupported';
+
+/** A WS-Trust request refused: always a SOAP fault, never a page (nobody is there to read one). */
+export class WsTrustError extends ProtocolError {
+  constructor(
+    messageId: MessageId,
+    detail: string,
+    readonly soap: { code: SoapFaultCode; subcode: SoapFaultSubcode } = { code: 'Sender', subcode: 'wst:InvalidRequest' },
+    status?: number,
+  ) {
+    // SOAP 1.2 HTTP binding (part 2, §7.5.1.2): a Sender fault is 400, any other 500.
+    super(status ?? (soap.code === 'Sender' ? 400 : 500), messageId, detail);
+  }
+}
+
 export interface Problem {
   status: number;
   messageId: MessageId;
@@ -180,6 +223,29 @@ export function toWsfedFault(err: unknown): WsfedFault {
   if (err instanceof WsfedError) return err.fault;
   if (err instanceof OpenFedError && err.status < 500) return 'wst:InvalidRequest';
   return 'wst:RequestFailed';
+}
+
+export interface SoapFaultAnswer {
+  code: SoapFaultCode;
+  /** Always present: clients (MSAL) read Code/Subcode/Value and Reason/Text together. */
+  subcode: SoapFaultSubcode;
+  status: number;
+  messageId: MessageId;
+}
+
+/**
+ * The SOAP fault for anything thrown while answering a WS-Trust request. A wrong password, an unknown
+ * user and a locked account are one fault (WS-Security's FailedAuthentication, as AD FS answers), so
+ * the endpoint tells a password sprayer nothing the sign-in form would not.
+ */
+export function toSoapFault(err: unknown): SoapFaultAnswer {
+  if (err instanceof WsTrustError) return { ...err.soap, status: err.status, messageId: err.messageId };
+  // Otherwise the HTTP status the error already has (403 refused, 413, 429 throttled, 503 directory
+  // down) says more than a bare 400/500 would; the fault names the condition.
+  const problem = toProblem(err);
+  if (problem.status >= 500) return { code: 'Receiver', subcode: 'wst:RequestFailed', ...problem };
+  const refused = err instanceof TokenRefusedError || problem.status === 429;
+  return { code: 'Sender', subcode: refused ? 'wst:RequestFailed' : 'wst:InvalidRequest', ...problem };
 }
 
 /** May this error go back to the relying party as a protocol answer, or must the user read it here? */

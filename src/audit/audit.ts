@@ -5,6 +5,7 @@
  * reason codes and relying parties only.
  */
 import { openSync } from 'node:fs';
+import type { Protocol } from '../errors.js';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { REDACT_PATHS } from '../log.js';
 
@@ -13,8 +14,8 @@ export type AuditEvent =
   | { type: 'signin.failed'; user: string; reason: string; clientIp: string }
   | { type: 'lockout.blocked'; user: string; clientIp: string; familiar: boolean }
   | { type: 'lockout.reset'; user: string; by: string }
-  | { type: 'token.issued'; protocol: 'saml2' | 'wsfed'; rp: string; upn: string; nameId?: string; clientIp: string }
-  | { type: 'token.refused'; protocol: 'saml2' | 'wsfed'; rp?: string; reason: string; clientIp: string }
+  | { type: 'token.issued'; protocol: Protocol; rp: string; upn: string; nameId?: string; clientIp: string }
+  | { type: 'token.refused'; protocol: Protocol; rp?: string; reason: string; clientIp: string }
   | { type: 'signout'; upn?: string; initiator?: string; relyingParties: number; clientIp: string }
   | { type: 'admin.change'; command: string; target: string; by: string };
 

@@ -61,6 +61,17 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
     title: 'Account not ready',
     text: 'Your account is missing the identifier Microsoft 365 needs. Contact your help desk.',
   },
+  // WS-Trust refusals are read by a program (and shown by it, if at all): the text is a SOAP fault's Reason.
+  wstrust_request_invalid: { title: 'Invalid request', text: 'The request is not a WS-Trust Issue request this service can read.' },
+  wstrust_not_https: { title: 'HTTPS required', text: 'A user name and password are only accepted over HTTPS.' },
+  wstrust_wrong_destination: { title: 'Wrong address', text: 'The request was addressed (wsa:To) to another endpoint than the one that received it.' },
+  wstrust_action_not_supported: { title: 'Not supported', text: 'This endpoint does not support the requested action or WS-Trust version.' },
+  wstrust_message_expired: { title: 'Request expired', text: 'The request\'s timestamp has expired or is not yet valid. Check the client\'s clock.' },
+  wstrust_unknown_relying_party: {
+    title: 'Unknown application',
+    text: 'The application named in AppliesTo is not registered with this sign-in service.',
+  },
+  wstrust_authentication_failed: { title: 'Authentication failed', text: 'The security token could not be authenticated or authorized.' },
   internal_error: { title: 'Something went wrong', text: 'An unexpected error occurred. Give the reference below to your help desk.' },
 };
 

@@ -19,7 +19,9 @@ import { signatureAlgorithmFor, type SignatureAlgorithm } from '../../xml/verify
 import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
 import { sessionIndexFor } from '../session-values.js';
-import { buildSignInResponse, type Claim, type TOKEN_TYPE } from './token.js';
+import type { Principal } from '../../directory/types.js';
+import { newSamlId } from '../saml2/response.js';
+import { buildSignInResponse, buildTokenAssertion, signTokenAssertion, type Claim, type TOKEN_TYPE, type TokenInput } from './token.js';
 
 export const WA = { signIn: 'wsignin1.0', signOut: 'wsignout1.0', signOutCleanup: 'wsignoutcleanup1.0' } as const;
 
@@ -31,6 +33,8 @@ export const wsfedParticipant = (realm: string): string => `${WSFED_SESSION_PREF
 
 const PASSWORD_AUTHN_METHOD = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password';
 const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
+/** SAML 1.1 core §7.1: the AuthenticationMethod AD FS writes for a UsernameToken. */
+const SAML11_PASSWORD_METHOD = 'urn:oasis:names:tc:SAML:1.0:am:password';
 
 export interface SignInRequest {
   realm: string;
@@ -54,6 +58,39 @@ export interface TrustedSignIn {
 export type WsfedOutcome =
   | { action: 'post'; url: string; fields: Record<string, string>; /** for the audit trail */ nameId: string }
   | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
+
+/** Who a token is for and how they proved it, whether from an SSO session or a WS-Trust request. */
+interface TokenSubject {
+  principal: Principal;
+  persistent: boolean;
+  authnInstant: number;
+  clientIp: string;
+  replyUrl: string;
+  sessionIndex: string;
+  authnMethod: string;
+}
+
+/** A principal authenticated by a WS-Trust request (no SSO session). */
+export interface ActiveSubject {
+  principal: Principal;
+  authnInstant: number;
+  clientIp: string;
+  /** Asked for in the request; else the relying party's configured type. */
+  tokenType?: keyof typeof TOKEN_TYPE;
+}
+
+/** A signed token for WS-Trust's answer. */
+export interface ActiveToken {
+  /** The signed assertion, byte for byte. */
+  assertion: string;
+  assertionId: string;
+  tokenType: keyof typeof TOKEN_TYPE;
+  appliesTo: string;
+  notBefore: number;
+  notOnOrAfter: number;
+  /** For the audit trail. */
+  nameId: string;
+}
 
 interface WsfedRp {
   realm: string;
@@ -169,28 +206,79 @@ export class WsfedIdp {
       return { action: 'signin', forceAuthn: trusted.wfresh !== undefined, loginHint: trusted.loginHint };
     }
     const { record } = session;
-    const token = rp.microsoft365 ? this.microsoft365Token(record, clientIp) : this.genericToken(rp, record);
-    const now = this.deps.clock.now();
-    const wresult = buildSignInResponse({
+    const input = this.tokenInput(rp, {
+      principal: record.principal,
+      persistent: record.persistent,
+      authnInstant: record.authnInstant,
+      clientIp,
+      replyUrl: trusted.replyUrl,
+      sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
+      authnMethod: AUTHN_CONTEXT.passwordProtectedTransport,
+    });
+    const fields: Record<string, string> = { wa: WA.signIn, wresult: buildSignInResponse(input) };
+    // wctx goes back byte for byte: Entra keeps its whole request state in it.
+    if (trusted.wctx !== undefined) fields.wctx = trusted.wctx;
+    return { action: 'post', url: trusted.replyUrl, fields, nameId: input.nameIdentifier.value };
+  }
+
+  /** Is `realm` a relying party we issue WS-Federation tokens to (Microsoft 365 included)? */
+  knows(realm: string): boolean {
+    return this.rps.has(realm);
+  }
+
+  /**
+   * A token for `realm` to a principal who proved who they are just now, without a browser session:
+   * WS-Trust's answer. The same relying party settings and claims as the passive sign-in; the
+   * authentication method is what the requestor sent (a password in a UsernameToken).
+   */
+  issue(realm: string, subject: ActiveSubject): ActiveToken {
+    const rp = this.rps.get(realm);
+    if (!rp) throw new WsfedError('wsfed_unknown_realm', `no WS-Fed relying party ${realm.slice(0, 200)}`);
+    const tokenType = subject.tokenType ?? rp.tokenType;
+    const input = this.tokenInput(
+      { ...rp, tokenType },
+      {
+        principal: subject.principal,
+        persistent: false,
+        authnInstant: subject.authnInstant,
+        clientIp: subject.clientIp,
+        replyUrl: rp.replyUrls[0]!,
+        // No session outlives this token: its index only has to be unique.
+        sessionIndex: newSamlId(),
+        authnMethod: tokenType === 'saml11' ? SAML11_PASSWORD_METHOD : AUTHN_CONTEXT.passwordProtectedTransport,
+      },
+    );
+    const assertion = buildTokenAssertion(input);
+    return {
+      assertion: signTokenAssertion(assertion, input),
+      assertionId: assertion.id,
+      tokenType,
+      appliesTo: rp.realm,
+      notBefore: input.now,
+      notOnOrAfter: input.now + input.lifetimeMs,
+      nameId: input.nameIdentifier.value,
+    };
+  }
+
+  /** Everything a token for `rp` says, from one place for the passive and the active answer. */
+  private tokenInput(rp: WsfedRp, subject: TokenSubject): TokenInput {
+    const token = rp.microsoft365 ? this.microsoft365Token(subject.principal, subject.persistent, subject.clientIp) : this.genericToken(rp, subject.principal);
+    return {
       issuer: token.issuer,
       realm: rp.realm,
-      replyUrl: trusted.replyUrl,
-      now,
+      replyUrl: subject.replyUrl,
+      now: this.deps.clock.now(),
       lifetimeMs: rp.lifetimeMs,
       skewMs: this.deps.config.saml.clockSkewSeconds * 1000,
       nameIdentifier: token.nameIdentifier,
       claims: token.claims,
-      authnMethod: AUTHN_CONTEXT.passwordProtectedTransport,
-      authnInstant: record.authnInstant,
-      sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
+      authnMethod: subject.authnMethod,
+      authnInstant: subject.authnInstant,
+      sessionIndex: subject.sessionIndex,
       tokenType: rp.tokenType,
       key: this.deps.keys.primary,
       algorithm: rp.algorithm,
-    });
-    const fields: Record<string, string> = { wa: WA.signIn, wresult };
-    // wctx goes back byte for byte: Entra keeps its whole request state in it.
-    if (trusted.wctx !== undefined) fields.wctx = trusted.wctx;
-    return { action: 'post', url: trusted.replyUrl, fields, nameId: token.nameIdentifier.value };
+    };
   }
 
   /** wfresh=N: the password must have been typed within N minutes (0: in answer to this request). */
@@ -205,9 +293,8 @@ export class WsfedIdp {
    * from the source anchor, UPN, insidecorporatenetwork, authnmethodsreferences, psso — under the
    * issuer of the user's federated domain.
    */
-  private microsoft365Token(record: SessionRecord, clientIp: string) {
+  private microsoft365Token(p: Principal, persistent: boolean, clientIp: string) {
     const m365 = this.deps.config.microsoft365;
-    const p = record.principal;
     const issuer = microsoft365IssuerFor(m365, this.deps.issuer, p);
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
     if (!immutableId) throw new TokenRefusedError('m365_no_immutable_id', `${p.userPrincipalName} has no ${m365.immutableIdSource}`);
@@ -217,7 +304,7 @@ export class WsfedIdp {
       { type: CLAIM_TYPE.insideCorporateNetwork, values: [String(this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
       { type: CLAIM_TYPE.authnMethodsReferences, values: [PASSWORD_AUTHN_METHOD] },
     ];
-    if (record.persistent) claims.push({ type: CLAIM_TYPE.psso, values: ['true'] });
+    if (persistent) claims.push({ type: CLAIM_TYPE.psso, values: ['true'] });
     return {
       issuer,
       nameIdentifier: { format: UNSPECIFIED, value: immutableId },
@@ -225,14 +312,14 @@ export class WsfedIdp {
     };
   }
 
-  private genericToken(rp: WsfedRp, record: SessionRecord) {
+  private genericToken(rp: WsfedRp, principal: Principal) {
     const config = rp.config!;
-    const value = claimValues(record.principal, config.nameIdentifier.source)[0];
+    const value = claimValues(principal, config.nameIdentifier.source)[0];
     if (value === undefined) throw new WsfedError('wsfed_request_invalid', `no ${config.nameIdentifier.source} for the NameIdentifier`, 'wst:RequestFailed', 403);
     return {
       issuer: this.deps.issuer,
       nameIdentifier: { format: config.nameIdentifier.format, value },
-      claims: config.claims.map((c) => ({ type: c.type, values: claimValues(record.principal, c.source) })),
+      claims: config.claims.map((c) => ({ type: c.type, values: claimValues(principal, c.source) })),
     };
   }
 
