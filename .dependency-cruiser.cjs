@@ -2,16 +2,20 @@
  * The layering of src/ (issue #12), checked by `npm run lint` (`depcruise src`) and so by `npm test`.
  *
  *   - no import cycles;
- *   - the protocol core (protocols, xml, claims, policy, authn) is plain logic: no HTTP framework,
- *     no Redis, no LDAP, nothing from the web layer or the server wiring;
+ *   - the protocol core (protocols, xml, claims, policy, authn) and the readiness rules (readiness)
+ *     are plain logic: no HTTP framework, no Redis, no LDAP, nothing from the web layer or the
+ *     server wiring;
  *   - only src/redis/ talks to Redis (ioredis), only src/directory/ talks LDAP (ldapts);
  *   - src/ never reaches into test/ or scripts/; src/errors.ts depends on nothing in src/.
  *
  * A rule's `comment` is what `depcruise` prints next to a violation.
  */
 
-/** The protocol core: every folder here must stay free of I/O libraries and the web layer. */
-const CORE = '^src/(protocols|xml|claims|policy|authn)/';
+/**
+ * The protocol core, and the Microsoft 365 readiness rules (users in, findings out; the CLI reads
+ * the directory): every folder here must stay free of I/O libraries and the web layer.
+ */
+const CORE = '^src/(protocols|xml|claims|policy|authn|readiness)/';
 
 /** npm packages the protocol core may not use (they belong to the web layer, Redis and LDAP). */
 const IO_PACKAGES = ['express', 'ioredis', 'ldapts', 'cookie-parser', 'cookie', 'body-parser', 'accepts', 'proxy-addr', 'helmet', 'passport', 'ejs', 'csrf-csrf'];
@@ -33,7 +37,7 @@ module.exports = {
       name: 'core-no-io-packages',
       severity: 'error',
       comment:
-        'src/protocols, src/xml, src/claims, src/policy and src/authn are plain protocol logic: ' +
+        'src/protocols, src/xml, src/claims, src/policy, src/authn and src/readiness are plain logic: ' +
         `no ${IO_PACKAGES.join(', ')}. Take what they need as a parameter or an interface instead.`,
       from: { path: CORE },
       to: { path: packagePaths(IO_PACKAGES) },
