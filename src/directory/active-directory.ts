@@ -28,13 +28,13 @@ import tls from 'node:tls';
 import { Client, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import { systemClock, type Clock } from '../clock.js';
 import type { LdapConfig } from '../config/schema.js';
-import { ServiceUnavailableError } from '../errors.js';
+import { BadRequestError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { classifyBindFailure } from './ad-errors.js';
-import { crossRefFilter, groupsOfFilter, sidsFilter, userFilter } from './ldap-filter.js';
+import { crossRefFilter, groupByNameFilter, groupFilter, groupsOfFilter, sidsFilter, userFilter, usersInScopeFilter } from './ldap-filter.js';
 import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
 import { primaryGroupSid, sidToString } from './sid.js';
-import type { AuthFailureReason, AuthResult, Directory, GroupRef, HealthResult, Principal } from './types.js';
+import type { AuthFailureReason, AuthResult, Directory, DirectoryUserRecord, GroupRef, HealthResult, Principal, UserScope } from './types.js';
 import { InternalError } from '../errors.js';
 
 export interface ActiveDirectoryOptions {
@@ -89,6 +89,19 @@ const USER_ATTRIBUTES = [
   'givenName',
   'sn',
 ];
+/** What `openfed m365 readiness` reads of each user: the attributes Entra Connect syncs and IdFix checks. */
+const LISTED_USER_ATTRIBUTES = [
+  'objectGUID',
+  'mS-DS-ConsistencyGuid',
+  'userPrincipalName',
+  'sAMAccountName',
+  'mail',
+  'proxyAddresses',
+  'displayName',
+  'userAccountControl',
+];
+/** Below AD's MaxPageSize (1000), so the DC never trims a page. */
+const USER_PAGE_SIZE = 500;
 /** BUILTIN aliases (Users, Administrators...) are local to domain controllers, meaningless to a relying party. */
 const BUILTIN_DOMAIN_SID_PREFIX = 'S-1-5-32-';
 /** AD answers at most 1000 entries per page (MaxPageSize); a user in more groups needs paging. */
@@ -258,6 +271,61 @@ export class ActiveDirectory implements Directory {
       if (!Number.isInteger(threshold) || threshold < 0) throw new DirectoryUnavailable(`${domain} has no readable lockoutThreshold`);
       return { url: conn.url, domain, threshold };
     });
+  }
+
+  /**
+   * The users in `scope` as Entra Connect would read them, for `openfed m365 readiness`. A group is
+   * named by DN, sAMAccountName or cn; its members are found transitively by the DC. A scope that
+   * names nothing (no such OU or group) throws BadRequestError; no DC, ServiceUnavailableError.
+   */
+  async listUsers(scope: UserScope): Promise<DirectoryUserRecord[]> {
+    this.assertOpen();
+    try {
+      const groupDn = 'group' in scope ? await this.groupDnOf(scope.group) : undefined;
+      const base = 'ou' in scope ? scope.ou : this.config.baseDn;
+      const entries = await this.withService(`list the users under ${base}`, async (client) => {
+        try {
+          const { searchEntries } = await client.search(base, {
+            scope: 'sub',
+            filter: usersInScopeFilter(groupDn),
+            attributes: LISTED_USER_ATTRIBUTES,
+            explicitBufferAttributes: BINARY_ATTRIBUTES,
+            paged: { pageSize: USER_PAGE_SIZE },
+          });
+          return searchEntries;
+        } catch (err) {
+          // Returned, not thrown: withService would take any other error for a failing DC.
+          if (err instanceof ResultCodeError && err.code === 32) return undefined;
+          throw err;
+        }
+      });
+      if (!entries) throw new BadRequestError(`${base} does not exist`);
+      return entries.map(userRecordOf);
+    } catch (err) {
+      if (err instanceof DirectoryUnavailable) throw new ServiceUnavailableError('directory_unavailable', err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  private async groupDnOf(group: string): Promise<string> {
+    const byDn = /=.*,\s*dc=/i.test(group);
+    const base = byDn ? group : (await this.domainInfo()).domainDn;
+    const { searchEntries } = await this.withService(`find group ${group}`, async (client) => {
+      try {
+        return await client.search(base, {
+          scope: byDn ? 'base' : 'sub',
+          filter: byDn ? groupFilter() : groupByNameFilter(group),
+          attributes: ['cn'],
+        });
+      } catch (err) {
+        if (err instanceof ResultCodeError && err.code === 32) return { searchEntries: [] };
+        throw err;
+      }
+    });
+    const [first, ...more] = searchEntries;
+    if (!first) throw new BadRequestError(`no group ${group}`);
+    if (more.length > 0) throw new BadRequestError(`${searchEntries.length} groups are named ${group}: give its DN`);
+    return first.dn;
   }
 
   async close(): Promise<void> {
@@ -749,6 +817,28 @@ function upnOf(entry: Entry, domain: DomainNames): string {
   const sam = stringValue(entry, 'sAMAccountName');
   if (!sam) throw new DirectoryUnavailable(`${entry.dn} lacks sAMAccountName (no read access?)`);
   return `${sam}@${domain.dnsDomain}`;
+}
+
+function userRecordOf(entry: Entry): DirectoryUserRecord {
+  const objectGuid = bufferValue(entry, 'objectGUID');
+  const sam = stringValue(entry, 'sAMAccountName');
+  if (!objectGuid || !sam) throw new DirectoryUnavailable(`${entry.dn} lacks objectGUID or sAMAccountName (no read access?)`);
+  const record: DirectoryUserRecord = {
+    dn: entry.dn,
+    sAMAccountName: sam,
+    proxyAddresses: stringValues(entry, 'proxyAddresses'),
+    objectGuid,
+    userAccountControl: Number(stringValue(entry, 'userAccountControl') ?? 0),
+  };
+  const upn = stringValue(entry, 'userPrincipalName');
+  if (upn !== undefined) record.userPrincipalName = upn;
+  const mail = stringValue(entry, 'mail');
+  if (mail !== undefined) record.mail = mail;
+  const displayName = stringValue(entry, 'displayName');
+  if (displayName !== undefined) record.displayName = displayName;
+  const consistencyGuid = bufferValue(entry, 'mS-DS-ConsistencyGuid');
+  if (consistencyGuid !== undefined) record.consistencyGuid = consistencyGuid;
+  return record;
 }
 
 function groupRefOf(group: Entry): GroupRef {

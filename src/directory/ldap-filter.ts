@@ -7,7 +7,7 @@
  * values (SIDs, GUIDs) go in as Buffers, because ldapts's string-filter parser re-encodes "\xx"
  * escapes >= 0x80 as UTF-8 and then matches nothing.
  */
-import { AndFilter, EqualityFilter, ExtensibleFilter, type Filter, OrFilter } from 'ldapts';
+import { AndFilter, EqualityFilter, ExtensibleFilter, type Filter, NotFilter, OrFilter } from 'ldapts';
 
 /** LDAP_MATCHING_RULE_IN_CHAIN: AD walks `member` transitively on the server. */
 const IN_CHAIN = '1.2.840.113556.1.4.1941';
@@ -41,4 +41,26 @@ export function groupsOfFilter(userDn: string, primaryGroupSid: Buffer | undefin
 /** The crossRef of a domain in CN=Partitions, which holds its NetBIOS and DNS names. */
 export function crossRefFilter(domainDn: string): Filter {
   return new AndFilter({ filters: [eq('objectClass', 'crossRef'), eq('nCName', domainDn)] });
+}
+
+/**
+ * The user accounts a readiness run reads: people, not computers or contacts, and not the critical
+ * system objects (Administrator, Guest, krbtgt) that Entra Connect's default rules never sync.
+ * With `groupDn`, only transitive members of that group: the DC walks nested groups itself. A
+ * user's primary group (usually Domain Users) is not in `member`, so it never matches here.
+ */
+export function usersInScopeFilter(groupDn?: string): Filter {
+  const filters = [eq('objectCategory', 'person'), eq('objectClass', 'user'), new NotFilter({ filter: eq('isCriticalSystemObject', 'TRUE') })];
+  if (groupDn !== undefined) filters.push(new ExtensibleFilter({ matchType: 'memberOf', rule: IN_CHAIN, value: groupDn }));
+  return new AndFilter({ filters });
+}
+
+/** Any group: to check that a DN an admin gave names one. */
+export function groupFilter(): Filter {
+  return eq('objectClass', 'group');
+}
+
+/** A group by its pre-Windows 2000 name or its cn, the two names an admin types. */
+export function groupByNameFilter(name: string): Filter {
+  return new AndFilter({ filters: [eq('objectClass', 'group'), new OrFilter({ filters: [eq('sAMAccountName', name), eq('cn', name)] })] });
 }

@@ -33,6 +33,29 @@ export interface Principal {
 }
 
 /**
+ * A user as Entra Connect would read it, for the readiness checks: the attributes as stored, with
+ * nothing filled in (no implicit UPN), since what is missing is what those checks look for.
+ */
+export interface DirectoryUserRecord {
+  dn: string;
+  sAMAccountName: string;
+  /** Only the explicit userPrincipalName. */
+  userPrincipalName?: string;
+  mail?: string;
+  /** Every value, prefix included (SMTP:, smtp:, X500:, sip: ...). */
+  proxyAddresses: string[];
+  displayName?: string;
+  /** Raw 16 bytes of objectGUID. */
+  objectGuid: Buffer;
+  /** Raw bytes of ms-DS-ConsistencyGuid when set. */
+  consistencyGuid?: Buffer;
+  userAccountControl: number;
+}
+
+/** Which users a readiness run covers: a subtree, the transitive members of a group, or all of baseDn. */
+export type UserScope = { ou: string } | { group: string } | { all: true };
+
+/**
  * The closed set of reasons a password sign-in can fail. Each AD bind sub-code maps to one of
  * these in ad-errors.ts; what the user is shown is decided in web/, never here.
  */
