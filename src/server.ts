@@ -95,7 +95,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     clock,
     csrfSecret,
     registry,
-    metadata: new MetadataCache({ entityId: issuer, baseUrl, keys: () => ({ primary: keys.primary, ...(keys.next ? { next: keys.next } : {}), previous: keys.previous }), registry, clock }),
+    metadata: new MetadataCache({
+      entityId: issuer,
+      baseUrl,
+      keys: () => ({ primary: keys.primary, ...(keys.next ? { next: keys.next } : {}), previous: keys.previous }),
+      registry,
+      clock,
+      // The STS role names usernamemixed and the MEX only when they are served.
+      ...(config.wsTrust.enabled ? { wsTrust: {} } : {}),
+    }),
     saml: new SamlIdp({
       issuer,
       ssoUrl: `${baseUrl}${ROUTES.sso}`,

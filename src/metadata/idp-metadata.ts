@@ -5,8 +5,9 @@
  * holding in AD FS's order
  *   1. RoleDescriptor xsi:type="fed:ApplicationServiceType": signing keys, TargetScopes, passive endpoint;
  *   2. RoleDescriptor xsi:type="fed:SecurityTokenServiceType": signing keys, token types, the claim
- *      types offered, the WS-Trust endpoint (only when WS-Trust is served) and the passive endpoint
- *      /adfs/ls/ — what Entra ID reads for WS-Federation and for token-signing certificate rollover;
+ *      types offered, the WS-Trust endpoint with its MEX reference (only when WS-Trust is served) and
+ *      the passive endpoint /adfs/ls/ — what Entra ID reads for WS-Federation and for token-signing
+ *      certificate rollover;
  *   3. IDPSSODescriptor: signing keys, SLO and SSO at /adfs/ls/ for Redirect and POST, the NameID
  *      formats we issue, and the attributes relying parties are configured to receive.
  * AD FS also publishes an SPSSODescriptor (itself as SP toward claims-provider trusts, ACS at /adfs/ls/);
@@ -21,6 +22,7 @@ import { NS, SAML11_ASSERTION_NS } from '../xml/namespaces.js';
 import { signElement } from '../xml/sign.js';
 import { ATTRNAME_FORMAT, BINDING, NAME_ID_FORMAT } from '../protocols/saml2/constants.js';
 import { CLAIM_TYPE } from '../claims/claim-types.js';
+import { WS_TRUST_PATHS } from '../protocols/wstrust/constants.js';
 
 const SAML2_PROTOCOL = 'urn:oasis:names:tc:SAML:2.0:protocol';
 
@@ -134,8 +136,6 @@ export interface IdpMetadataInput {
 }
 
 export const IDP_SSO_PATH = '/adfs/ls/';
-const WS_TRUST_DEFAULT_PATH = '/adfs/services/trust/2005/usernamemixed';
-const MEX_DEFAULT_PATH = '/adfs/services/trust/mex';
 
 /** Hundreds of offered attributes stay far below this; it only lifts the signer's message-sized default. */
 const MAX_METADATA_BYTES = 1_048_576;
@@ -172,15 +172,16 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
   const wsTrust =
     input.wsTrust !== undefined
       ? {
-          address: `${base}${input.wsTrust.endpointPath ?? WS_TRUST_DEFAULT_PATH}`,
-          mex: `${base}${input.wsTrust.mexPath ?? MEX_DEFAULT_PATH}`,
+          address: `${base}${input.wsTrust.endpointPath ?? WS_TRUST_PATHS.usernameMixed['2005']}`,
+          mex: `${base}${input.wsTrust.mexPath ?? WS_TRUST_PATHS.mex}`,
         }
       : undefined;
   // As AD FS: a role speaking WS-Trust lists both WS-Trust versions before WS-Federation.
-  const wsProtocols = [...(wsTrust ? [WSFED_PROTOCOL.wsTrust13, WSFED_PROTOCOL.wsTrust2005] : []), WSFED_PROTOCOL.federation].join(' ');
-  const roleStart = (type: 'ApplicationServiceType' | 'SecurityTokenServiceType') =>
+  const protocols = (wsTrustSpoken: boolean) =>
+    [...(wsTrustSpoken ? [WSFED_PROTOCOL.wsTrust13, WSFED_PROTOCOL.wsTrust2005] : []), WSFED_PROTOCOL.federation].join(' ');
+  const roleStart = (type: 'ApplicationServiceType' | 'SecurityTokenServiceType', wsTrustSpoken: boolean) =>
     `<md:RoleDescriptor xmlns:xsi="${WSFED_NS.xsi}" xmlns:fed="${WSFED_NS.fed}" xmlns:wsa="${WSFED_NS.wsa}" xsi:type="fed:${type}"` +
-    ` protocolSupportEnumeration="${wsProtocols}"` +
+    ` protocolSupportEnumeration="${protocols(wsTrustSpoken)}"` +
     (input.serviceDisplayName !== undefined ? ` ServiceDisplayName="${escapeXml(input.serviceDisplayName)}"` : '') +
     '>';
   const endpointReference = (address: string, metadata = '') =>
@@ -189,13 +190,15 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
 
   // WebServiceDescriptorType's sequence (KeyDescriptor, TokenTypesOffered, ClaimTypesOffered, TargetScopes),
   // then the role's endpoints. The schema makes one WS-Trust endpoint mandatory per role; it is left out
-  // until WS-Trust is served, since consumers (WIF, Microsoft.IdentityModel, Entra ID) read the keys
-  // and the passive endpoint, and a dead active endpoint is worse than none.
+  // where OpenFed serves none, since consumers (WIF, Microsoft.IdentityModel, Entra ID) read the keys
+  // and the passive endpoint, and a dead active endpoint is worse than none. The application-service
+  // role never has one: AD FS's ApplicationServiceEndpoint is an issuedtokenmixed endpoint (AD FS as a
+  // relying party taking tokens from other STSes), which OpenFed does not serve; usernamemixed belongs
+  // to the STS role alone. Hence that role speaks WS-Federation only.
   const applicationService =
-    roleStart('ApplicationServiceType') +
+    roleStart('ApplicationServiceType', false) +
     keyDescriptors +
     `<fed:TargetScopes>${endpointReference(passive)}${endpointReference(input.entityId)}</fed:TargetScopes>` +
-    (wsTrust ? `<fed:ApplicationServiceEndpoint>${endpointReference(wsTrust.address)}</fed:ApplicationServiceEndpoint>` : '') +
     passiveRequestor +
     '</md:RoleDescriptor>';
 
@@ -206,7 +209,7 @@ export function buildIdpMetadata(input: IdpMetadataInput): string {
       '</auth:ClaimType>',
   ).join('');
   const securityTokenService =
-    roleStart('SecurityTokenServiceType') +
+    roleStart('SecurityTokenServiceType', wsTrust !== undefined) +
     keyDescriptors +
     `<fed:TokenTypesOffered>${TOKEN_TYPES_OFFERED.map((t) => `<fed:TokenType Uri="${t}"/>`).join('')}</fed:TokenTypesOffered>` +
     `<fed:ClaimTypesOffered>${claimTypes}</fed:ClaimTypesOffered>` +

@@ -164,21 +164,26 @@ describe('federation metadata (AD FS shape)', () => {
     assert.deepEqual(endpointAddresses(only(app, FED, 'PassiveRequestorEndpoint')), [PASSIVE]);
   });
 
-  test('with WS-Trust on, both roles advertise it: SecurityTokenServiceEndpoint with the MEX reference, ApplicationServiceEndpoint', () => {
+  test('with WS-Trust on, the STS role advertises it as AD FS does: both versions, usernamemixed with the MEX reference', () => {
     const xml = buildIdpMetadata(input({ wsTrust: {}, serviceDisplayName: 'Contoso & Co' }));
     const { app, sts } = roles(parse(xml));
-    for (const role of [app, sts]) {
-      assert.equal(role.getAttribute('protocolSupportEnumeration'), [...WS_TRUST, WSFED_PROTOCOL].join(' '));
-      assert.equal(role.getAttribute('ServiceDisplayName'), 'Contoso & Co');
-    }
+    // AD FS's order: WS-Trust 1.3, WS-Trust 2005, WS-Federation.
+    assert.equal(sts.getAttribute('protocolSupportEnumeration'), [...WS_TRUST, WSFED_PROTOCOL].join(' '));
+    for (const role of [app, sts]) assert.equal(role.getAttribute('ServiceDisplayName'), 'Contoso & Co');
     assert.deepEqual(names(sts).slice(-2), [`${FED} SecurityTokenServiceEndpoint`, `${FED} PassiveRequestorEndpoint`]);
+    // <EndpointReference><Address>…/2005/usernamemixed</Address><Metadata><mex:Metadata><MetadataSection Dialect=mex>
+    // <MetadataReference><Address>…/mex</Address>: AD FS's nesting, with the endpoint OpenFed serves.
     const stsEndpoint = only(only(sts, FED, 'SecurityTokenServiceEndpoint'), WSA, 'EndpointReference');
+    assert.deepEqual(names(stsEndpoint), [`${WSA} Address`, `${WSA} Metadata`]);
     assert.equal(only(stsEndpoint, WSA, 'Address').textContent, 'https://sts.contoso.com/adfs/services/trust/2005/usernamemixed');
     const section = only(only(only(stsEndpoint, WSA, 'Metadata'), MEX, 'Metadata'), MEX, 'MetadataSection');
     assert.equal(section.getAttribute('Dialect'), MEX);
     assert.equal(only(only(section, MEX, 'MetadataReference'), WSA, 'Address').textContent, 'https://sts.contoso.com/adfs/services/trust/mex');
-    assert.deepEqual(names(app).slice(-3), [`${FED} TargetScopes`, `${FED} ApplicationServiceEndpoint`, `${FED} PassiveRequestorEndpoint`]);
-    assert.deepEqual(endpointAddresses(only(app, FED, 'ApplicationServiceEndpoint')), ['https://sts.contoso.com/adfs/services/trust/2005/usernamemixed']);
+    // AD FS's ApplicationServiceEndpoint is an issuedtokenmixed endpoint, which OpenFed does not serve:
+    // the application-service role keeps no WS-Trust endpoint, and so does not claim WS-Trust.
+    assert.deepEqual(names(app).slice(-2), [`${FED} TargetScopes`, `${FED} PassiveRequestorEndpoint`]);
+    assert.equal(children(app, FED, 'ApplicationServiceEndpoint').length, 0);
+    assert.equal(app.getAttribute('protocolSupportEnumeration'), WSFED_PROTOCOL);
 
     const custom = roles(parse(buildIdpMetadata(input({ wsTrust: { endpointPath: '/adfs/services/trust/13/usernamemixed', mexPath: '/mex?a=1&b=2' } })))).sts;
     const epr = only(only(custom, FED, 'SecurityTokenServiceEndpoint'), WSA, 'EndpointReference');
@@ -277,5 +282,23 @@ describe('GET federation metadata at the canonical and the lower-case path', () 
     assert.deepEqual(endpointAddresses(only(sts, FED, 'PassiveRequestorEndpoint')), ['https://sts.contoso.test/adfs/ls/']);
     const verified = xmlsec1Verify(xml, server.deps.keys.primary.certificate.toString(), ENTITY_DESCRIPTOR_ID);
     assert.ok(verified.ok, verified.output);
+  });
+
+  test('wsTrust.enabled (the default) puts the WS-Trust endpoint and its MEX in the STS role; false leaves them out', async () => {
+    const stsEndpoint = (xml: string) => children(roles(parse(xml)).sts, FED, 'SecurityTokenServiceEndpoint');
+    const [served] = stsEndpoint(((await getRaw(CANONICAL)).body as Buffer).toString('utf8'));
+    assert.ok(served, 'SecurityTokenServiceEndpoint');
+    assert.equal(only(only(served, WSA, 'EndpointReference'), WSA, 'Address').textContent, 'https://sts.contoso.test/adfs/services/trust/2005/usernamemixed');
+    assert.match(served.textContent ?? '', /https:\/\/sts\.contoso\.test\/adfs\/services\/trust\/mex/);
+
+    const off = await startTestServer({ server: { baseUrl: 'https://sts.contoso.test' }, wsTrust: { enabled: false } });
+    try {
+      const res = await fetch(`${off.url}${CANONICAL}`);
+      const xml = await res.text();
+      assert.deepEqual(stsEndpoint(xml), []);
+      assert.equal(roles(parse(xml)).sts.getAttribute('protocolSupportEnumeration'), WSFED_PROTOCOL);
+    } finally {
+      await off.stop();
+    }
   });
 });
