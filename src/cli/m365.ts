@@ -17,6 +17,7 @@ import type { SigningKey } from '../keys/signing-key.js';
 import { ELEMENT_NODE } from '../xml/query.js';
 import { attribute, NS, parseXml, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
 import { InternalError } from '../errors.js';
+import { readinessCommand } from './m365-readiness.js';
 
 export type Protocol = 'wsfed' | 'saml';
 
@@ -576,6 +577,8 @@ export function m365Command(env: Record<string, string | undefined> = process.en
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
       if (!report.ok) process.exitCode = 1;
     });
+
+  m365.addCommand(readinessCommand(env));
 
   return m365;
 }

@@ -12,7 +12,7 @@
 import { federatedDomainFor, microsoft365ImmutableId, type Microsoft365Config } from '../claims/microsoft365.js';
 import type { DirectoryUserRecord, Principal } from '../directory/types.js';
 
-export type Severity = 'error' | 'warning';
+type Severity = 'error' | 'warning';
 
 /** Every check, in the order findings of one user are listed. */
 export const CHECKS = [

@@ -142,7 +142,7 @@ export function ldapConfig(ad: AdFacts, overrides: Partial<LdapConfig> = {}): Ld
 }
 
 /** ldapsearch/ldapmodify as Administrator over LDAPS, verifying the DC certificate. */
-async function asAdmin(ad: AdFacts, tool: 'ldapsearch' | 'ldapmodify', args: string[], input?: string): Promise<string> {
+async function asAdmin(ad: AdFacts, tool: 'ldapsearch' | 'ldapmodify' | 'ldapdelete', args: string[], input?: string): Promise<string> {
   const child = run(tool, ['-x', '-H', ad.ldapsUrl, '-D', ad.adminDn, '-w', ad.adminPassword, '-o', 'nettimeout=5', ...args], {
     env: { ...process.env, LDAPTLS_CACERT: ad.caFile, LDAPTLS_REQCERT: 'demand' },
   });
@@ -150,6 +150,18 @@ async function asAdmin(ad: AdFacts, tool: 'ldapsearch' | 'ldapmodify', args: str
     child.child.stdin?.end(input);
   }
   return (await child).stdout;
+}
+
+/** Applies LDIF records (changetype add, modify or delete) as Administrator: how a test seeds its own entries. */
+export async function applyLdifAsAdmin(ad: AdFacts, ldif: string): Promise<void> {
+  await asAdmin(ad, 'ldapmodify', [], ldif);
+}
+
+/** Deletes an entry and everything below it, as Administrator; an entry already gone is no error. */
+export async function deleteTreeAsAdmin(ad: AdFacts, dn: string): Promise<void> {
+  await asAdmin(ad, 'ldapdelete', ['-r', dn]).catch((err: { stderr?: string }) => {
+    if (!/No such object/i.test(err.stderr ?? '')) throw err;
+  });
 }
 
 /**
