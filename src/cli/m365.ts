@@ -15,8 +15,10 @@ import { federationIdentifier, type Config } from '../config/schema.js';
 import { readPublishedKeys } from '../keys/published.js';
 import type { SigningKey } from '../keys/signing-key.js';
 import { ELEMENT_NODE } from '../xml/query.js';
-import { attribute, NS, parseXml, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
+import { attribute, NS, parseXml, requiredChild, textOf, verifySignedRoot, XmlError, type Element, type Node } from '../xml/index.js';
 import { InternalError } from '../errors.js';
+import { SOAP_NS, WS_TRUST_PATHS, type WsTrustVersion } from '../protocols/wstrust/constants.js';
+import { MEX_NS, mexUsernameEndpoints } from '../protocols/wstrust/mex.js';
 import { readinessCommand } from './m365-readiness.js';
 
 export type Protocol = 'wsfed' | 'saml';
@@ -30,8 +32,12 @@ export interface M365Settings {
   displayName: string;
   issuerUri: string;
   passiveSignInUri: string;
-  /** WS-Fed only: the WS-Trust 2005 usernamemixed endpoint (for SAML, Entra expects an ECP endpoint here). */
+  /**
+   * WS-Fed with wsTrust.enabled only: the WS-Trust 2005 usernamemixed endpoint, as AD FS and Entra
+   * conventionally use (for SAML, Entra expects an ECP endpoint here).
+   */
   activeSignInUri?: string;
+  /** With activeSignInUri: the WS-MetadataExchange document rich clients read to find both versions. */
   metadataExchangeUri?: string;
   signOutUri: string;
   signingCertificate: string;
@@ -48,15 +54,18 @@ export interface M365Settings {
 export const PATHS = {
   passive: '/adfs/ls/',
   signOut: '/adfs/ls/?wa=wsignout1.0',
-  active: '/adfs/services/trust/2005/usernamemixed',
-  mex: '/adfs/services/trust/mex',
+  active: WS_TRUST_PATHS.usernameMixed['2005'],
+  mex: WS_TRUST_PATHS.mex,
   metadata: '/FederationMetadata/2007-06/FederationMetadata.xml',
   probe: '/adfs/probe',
 } as const;
 
-const WS_TRUST_NOTE =
-  'activeSignInUri and metadataExchangeUri name the WS-Trust endpoints AD FS publishes; OpenFed does not serve WS-Trust yet, ' +
-  'so rich clients that use them (Office before the 2015 modern-authentication update, basic-auth Exchange clients) cannot sign in.';
+const WS_TRUST_OFF_NOTE =
+  'wsTrust.enabled is false: activeSignInUri and metadataExchangeUri are left out, so rich clients that sign in with WS-Trust ' +
+  "(Office before the 2015 modern-authentication update, basic-auth Exchange clients, MSAL's username-password flow) cannot sign in.";
+const WS_TRUST_HTTP_NOTE =
+  'server.baseUrl is not https: rich clients drop http WS-Trust addresses from the metadata exchange document (MSAL keeps only https ones) ' +
+  'and the WS-Trust endpoints answer only over HTTPS, so activeSignInUri works only once OpenFed is reached over https.';
 const SAML_ACTIVE_NOTE =
   'For SAML, Entra ID uses activeSignInUri for an ECP endpoint, which OpenFed does not serve: activeSignInUri and metadataExchangeUri are left out.';
 
@@ -84,10 +93,12 @@ export function buildM365Settings(
   const protocol = options.protocol ?? 'wsfed';
   const base = baseUrlOf(config);
   const wsfed = protocol === 'wsfed';
+  const active = wsfed && config.wsTrust.enabled;
   const notes: string[] = [];
   if (!config.microsoft365.enabled) notes.push('microsoft365.enabled is false: OpenFed refuses Microsoft 365 sign-ins until it is set to true.');
-  if (wsfed) notes.push(WS_TRUST_NOTE);
-  else notes.push(SAML_ACTIVE_NOTE);
+  if (!wsfed) notes.push(SAML_ACTIVE_NOTE);
+  else if (!config.wsTrust.enabled) notes.push(WS_TRUST_OFF_NOTE);
+  else if (new URL(base).protocol !== 'https:') notes.push(WS_TRUST_HTTP_NOTE);
   if (config.microsoft365.supportMultipleDomain) {
     notes.push(`supportMultipleDomain: tokens for ${domain} (and its subdomains) carry the per-domain issuer; every federated domain needs its own configuration.`);
   }
@@ -96,7 +107,7 @@ export function buildM365Settings(
     displayName: options.displayName ?? `OpenFed ${new URL(base).hostname}`,
     issuerUri: microsoft365Issuer(config.microsoft365, federationIdentifier(config), domain),
     passiveSignInUri: `${base}${PATHS.passive}`,
-    ...(wsfed ? { activeSignInUri: `${base}${PATHS.active}`, metadataExchangeUri: `${base}${PATHS.mex}` } : {}),
+    ...(active ? { activeSignInUri: `${base}${PATHS.active}`, metadataExchangeUri: `${base}${PATHS.mex}` } : {}),
     // Entra sends SAML sign-out as a Redirect-binding LogoutRequest, which the bare passive endpoint takes.
     signOutUri: wsfed ? `${base}${PATHS.signOut}` : `${base}${PATHS.passive}`,
     signingCertificate: key.certificateBase64,
@@ -177,8 +188,8 @@ export function renderSettings(s: M365Settings): string {
     '#',
     `#   issuerUri                        ${s.issuerUri}`,
     `#   passiveSignInUri                 ${s.passiveSignInUri}`,
-    ...(s.activeSignInUri ? [`#   activeSignInUri                  ${s.activeSignInUri}  (WS-Trust: not served yet)`] : []),
-    ...(s.metadataExchangeUri ? [`#   metadataExchangeUri              ${s.metadataExchangeUri}  (WS-Trust: not served yet)`] : []),
+    ...(s.activeSignInUri ? [`#   activeSignInUri                  ${s.activeSignInUri}  (WS-Trust 2005 usernamemixed)`] : []),
+    ...(s.metadataExchangeUri ? [`#   metadataExchangeUri              ${s.metadataExchangeUri}  (WS-MetadataExchange: lists WS-Trust 1.3 and 2005)`] : []),
     `#   signOutUri                       ${s.signOutUri}`,
     `#   signingCertificate               thumbprint ${s.signingCertificateThumbprint}, valid until ${s.signingCertificateNotAfter}`,
     `#   nextSigningCertificate           ${s.nextSigningCertificate ? 'present' : 'none (no next key yet)'}`,
@@ -249,13 +260,29 @@ class FetchFailure extends InternalError {}
 interface Fetched {
   status: number;
   date: string | null;
+  contentType: string | null;
+  /** Where a redirect not followed (a POST's) points. */
+  location: string | null;
   body: Buffer;
 }
 
-async function fetchCapped(fetchFn: typeof fetch, url: string, timeoutMs: number, maxBytes: number, method = 'GET'): Promise<Fetched> {
+interface FetchRequest {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+async function fetchCapped(fetchFn: typeof fetch, url: string, timeoutMs: number, maxBytes: number, request: FetchRequest = {}): Promise<Fetched> {
   let res: Response;
   try {
-    res = await fetchFn(url, { method, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetchFn(url, {
+      method: request.method ?? 'GET',
+      ...(request.headers ? { headers: request.headers } : {}),
+      ...(request.body !== undefined ? { body: request.body } : {}),
+      // A followed redirect turns a POST into a GET: report it instead.
+      redirect: request.method === 'POST' ? 'manual' : 'follow',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
     throw new FetchFailure(describeFetchError(error, timeoutMs));
   }
@@ -284,7 +311,13 @@ async function fetchCapped(fetchFn: typeof fetch, url: string, timeoutMs: number
       throw new FetchFailure(describeFetchError(error, timeoutMs));
     }
   }
-  return { status: res.status, date: res.headers.get('date'), body: Buffer.concat(chunks) };
+  return {
+    status: res.status,
+    date: res.headers.get('date'),
+    contentType: res.headers.get('content-type'),
+    location: res.headers.get('location'),
+    body: Buffer.concat(chunks),
+  };
 }
 
 function describeFetchError(error: unknown, timeoutMs: number): string {
@@ -389,7 +422,18 @@ export async function verifyM365(input: VerifyInput): Promise<VerifyReport> {
     add('probe', 'FAIL', `${probeUrl}: ${(error as Error).message}`);
   }
 
-  // 7. Clock: the server's Date header against ours.
+  // 7-9. WS-Trust, as a rich client meets it: the MEX document, then each usernamemixed endpoint.
+  if (config.wsTrust.enabled) {
+    const settingsAddress = (v: WsTrustVersion) => `${baseUrlOf(config)}${WS_TRUST_PATHS.usernameMixed[v]}`;
+    await checkMex(`${url}${PATHS.mex}`, settingsAddress, { fetchFn, timeoutMs, maxBytes, add });
+    for (const version of ['2005', '13'] as const) {
+      await checkActiveEndpoint(`active-${version}`, `${url}${WS_TRUST_PATHS.usernameMixed[version]}`, { fetchFn, timeoutMs, add });
+    }
+  } else {
+    add('ws-trust', 'OK', 'not checked: wsTrust.enabled is false (no activeSignInUri or metadataExchangeUri in the settings)');
+  }
+
+  // 10. Clock: the server's Date header against ours.
   if (!fetched) add('clock', 'WARN', 'not checked: no response');
   else if (!fetched.date || Number.isNaN(Date.parse(fetched.date))) add('clock', 'WARN', 'the response has no usable Date header');
   else {
@@ -488,6 +532,120 @@ function checkDocument(
   }
 }
 
+interface ProbeContext {
+  fetchFn: typeof fetch;
+  timeoutMs: number;
+  add: (name: string, status: CheckStatus, reason: string) => void;
+}
+
+/**
+ * The MEX as MSAL reads it (protocols/wstrust/mex.ts, mexUsernameEndpoints): it must parse, and list a
+ * username-password endpoint for WS-Trust 1.3 and 2005, each https and at the address the settings
+ * give Entra ID (from server.baseUrl, whatever --url the check runs against).
+ */
+async function checkMex(
+  mexUrl: string,
+  settingsAddress: (v: WsTrustVersion) => string,
+  ctx: ProbeContext & { maxBytes: number },
+): Promise<void> {
+  let fetched: Fetched;
+  try {
+    fetched = await fetchCapped(ctx.fetchFn, mexUrl, ctx.timeoutMs, ctx.maxBytes);
+  } catch (error) {
+    ctx.add('mex', 'FAIL', `${mexUrl}: ${(error as Error).message}`);
+    return;
+  }
+  if (fetched.status !== 200) {
+    ctx.add('mex', 'FAIL', `${mexUrl} answered HTTP ${fetched.status}`);
+    return;
+  }
+  let endpoints: ReturnType<typeof mexUsernameEndpoints>;
+  try {
+    const root = parseXml(fetched.body.toString('utf8'), { maxBytes: ctx.maxBytes }).documentElement!;
+    if (root.localName !== 'definitions' || root.namespaceURI !== MEX_NS.wsdl) {
+      ctx.add('mex', 'FAIL', `${mexUrl} is not a WSDL document (root <${root.localName}>): rich clients find no endpoint in it`);
+      return;
+    }
+    endpoints = mexUsernameEndpoints(root);
+  } catch (error) {
+    const reason = error instanceof XmlError ? `${error.code}: ${error.message}` : (error as Error).message;
+    ctx.add('mex', 'FAIL', `${mexUrl} is not acceptable XML (${reason})`);
+    return;
+  }
+  const problems: string[] = [];
+  const found: string[] = [];
+  for (const version of ['13', '2005'] as const) {
+    const name = version === '13' ? 'WS-Trust 1.3' : 'WS-Trust 2005';
+    const listed = endpoints.filter((e) => e.version === version).map((e) => e.address);
+    const expected = settingsAddress(version);
+    if (listed.length === 0) problems.push(`no ${name} username endpoint`);
+    else if (!listed.some((a) => a.toLowerCase().startsWith('https://'))) problems.push(`${name} at ${listed.join(', ')}, which rich clients drop (not https)`);
+    else if (!listed.includes(expected)) problems.push(`${name} at ${listed.join(', ')}, not ${expected}`);
+    else found.push(`${name} ${expected}`);
+  }
+  if (problems.length > 0) ctx.add('mex', 'FAIL', `${mexUrl} lists ${problems.join('; ')}`);
+  else ctx.add('mex', 'OK', `${mexUrl} lists ${found.join(' and ')}`);
+}
+
+/**
+ * An empty SOAP 1.2 request (no token: nothing reaches the directory or the lockout counters) must
+ * come back as a SOAP 1.2 fault with Code/Value, Code/Subcode/Value and Reason/Text: MSAL 1.21 crashes
+ * on a fault without both, and an HTML page or a stack trace means the endpoint is not WS-Trust at all.
+ */
+async function checkActiveEndpoint(name: string, endpointUrl: string, ctx: ProbeContext): Promise<void> {
+  const envelope = `<s:Envelope xmlns:s="${SOAP_NS['1.2']}"><s:Header/><s:Body/></s:Envelope>`;
+  let fetched: Fetched;
+  try {
+    fetched = await fetchCapped(ctx.fetchFn, endpointUrl, ctx.timeoutMs, 64 * 1024, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/soap+xml; charset=utf-8' },
+      body: envelope,
+    });
+  } catch (error) {
+    ctx.add(name, 'FAIL', `${endpointUrl}: ${(error as Error).message}`);
+    return;
+  }
+  const answered = `${endpointUrl} answered HTTP ${fetched.status}` + (fetched.location ? ` (redirect to ${fetched.location})` : '') + ` ${fetched.contentType ?? 'without a type'}`;
+  const text = fetched.body.toString('utf8');
+  if (STACK_TRACE.test(text)) {
+    ctx.add(name, 'FAIL', `${answered} carrying a stack trace`);
+    return;
+  }
+  const fault = soapFault(text);
+  if (typeof fault === 'string') ctx.add(name, 'FAIL', `${answered}, not a SOAP 1.2 fault (${fault})`);
+  else ctx.add(name, 'OK', `${endpointUrl} answers an empty request with a SOAP fault (${fault.code} / ${fault.subcode}: ${fault.reason})`);
+}
+
+/** A Node or .NET stack frame: "at fn (file.js:12:34)" or "at Ns.Type.Method() in File.cs:line 12". */
+const STACK_TRACE = /^\s*at .+(?::\d+:\d+\)?|:line \d+)\s*$/m;
+
+/** The fault's code, subcode and reason, or why the text is not a SOAP 1.2 fault. */
+function soapFault(text: string): { code: string; subcode: string; reason: string } | string {
+  const soap = SOAP_NS['1.2'];
+  let root: Element;
+  try {
+    root = parseXml(text).documentElement!;
+  } catch (error) {
+    return error instanceof XmlError ? `${error.code}` : 'unreadable';
+  }
+  if (root.namespaceURI !== soap || root.localName !== 'Envelope') return `root <${root.localName}> in ${root.namespaceURI ?? 'no namespace'}`;
+  try {
+    const body = requiredChild(root, soap, 'Body');
+    const fault = requiredChild(body, soap, 'Fault');
+    const code = requiredChild(fault, soap, 'Code');
+    const subcode = requiredChild(code, soap, 'Subcode');
+    const reason = requiredChild(requiredChild(fault, soap, 'Reason'), soap, 'Text');
+    return {
+      code: textOf(requiredChild(code, soap, 'Value')).trim(),
+      subcode: textOf(requiredChild(subcode, soap, 'Value')).trim(),
+      // The server's words in our report: one line, bounded.
+      reason: textOf(reason).replace(/\s+/g, ' ').trim().slice(0, 200),
+    };
+  } catch (error) {
+    return error instanceof XmlError ? error.message : 'unreadable';
+  }
+}
+
 function formatSkew(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
   if (s === 0) return 'same as';
@@ -564,7 +722,7 @@ export function m365Command(env: Record<string, string | undefined> = process.en
 
   m365
     .command('verify')
-    .description('fetch the federation metadata as Entra ID does and check signature, certificate, issuer, probe and clock')
+    .description('fetch the federation metadata as Entra ID does and check signature, certificate, issuer, probe, the WS-Trust endpoints and clock')
     .requiredOption('--domain <domain>', 'a domain from microsoft365.domains')
     .option('--url <url>', 'where OpenFed is reached (default: server.baseUrl)')
     .option('--json', 'print the report as JSON')

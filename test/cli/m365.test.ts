@@ -23,6 +23,7 @@ import {
   type VerifyReport,
 } from '../../src/cli/m365.js';
 import { ManualClock } from '../../src/clock.js';
+import { buildMex, USERNAME_MIXED_ENDPOINTS } from '../../src/protocols/wstrust/mex.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { ManagedKeyRing } from '../../src/keys/key-manager.js';
@@ -89,7 +90,26 @@ describe('m365 settings (pure)', () => {
     assert.equal(s.preferredAuthenticationProtocol, 'wsFed');
     assert.equal(s.federatedIdpMfaBehavior, 'acceptIfMfaDoneByFederatedIdp');
     assert.equal(s.promptLoginBehavior, 'translateToFreshPasswordAuthentication');
-    assert.ok(s.notes.some((n) => /does not serve WS-Trust yet/.test(n)));
+    // WS-Trust is served and baseUrl is https: nothing to warn about.
+    assert.deepEqual(
+      s.notes.filter((n) => /WS-Trust|activeSignInUri/.test(n)),
+      [],
+    );
+  });
+
+  test('wsTrust.enabled false: no activeSignInUri or metadataExchangeUri, and a note saying why', () => {
+    const s = buildM365Settings(parseConfig({ ...single, wsTrust: { enabled: false } }), key, { domain: 'contoso.com' });
+    assert.equal(s.activeSignInUri, undefined);
+    assert.equal(s.metadataExchangeUri, undefined);
+    assert.ok(s.notes.some((n) => /^wsTrust\.enabled is false: activeSignInUri and metadataExchangeUri are left out/.test(n)));
+    assert.deepEqual(Object.keys(graphBody(s)).filter((k) => /active|metadataExchange/.test(k)), []);
+    assert.doesNotMatch(newFederationCommand(s), /ActiveSignInUri|MetadataExchangeUri/);
+  });
+
+  test('an http baseUrl: the WS-Trust addresses are printed, with a note that rich clients drop http ones', () => {
+    const s = buildM365Settings(parseConfig({ ...single, server: { baseUrl: 'http://sts.contoso.test' } }), key, { domain: 'contoso.com' });
+    assert.equal(s.activeSignInUri, 'http://sts.contoso.test/adfs/services/trust/2005/usernamemixed');
+    assert.ok(s.notes.some((n) => /^server\.baseUrl is not https: rich clients drop http WS-Trust addresses/.test(n)));
   });
 
   test('several domains: each gets http://<domain>/adfs/services/trust/ with the trailing slash', () => {
@@ -183,13 +203,16 @@ describe('openfed m365 settings (CLI)', () => {
     assert.equal(settings.signingCertificateThumbprint, cliKey.thumbprint);
   });
 
-  test('text output: PowerShell command, Graph body, certificate update line, WS-Trust note', () => {
+  test('text output: PowerShell command, Graph body, certificate update line, the WS-Trust endpoints as served', () => {
     const result = runCli(['m365', 'settings', '--domain', 'contoso.com', '--protocol', 'wsfed'], setup.configFile);
     assert.equal(result.status, 0, result.stderr);
     const out = result.stdout;
     assert.match(out, /^New-MgDomainFederationConfiguration -DomainId 'contoso.com' .*-IssuerUri 'http:\/\/contoso.com\/adfs\/services\/trust\/'/m);
     assert.match(out, /^Update-MgDomainFederationConfiguration -DomainId 'contoso.com' -InternalDomainFederationId /m);
-    assert.match(out, /WS-Trust: not served yet/);
+    assert.match(out, /^# {3}activeSignInUri +https:\/\/sts\.contoso\.test\/adfs\/services\/trust\/2005\/usernamemixed {2}\(WS-Trust 2005 usernamemixed\)$/m);
+    assert.match(out, /^# {3}metadataExchangeUri +https:\/\/sts\.contoso\.test\/adfs\/services\/trust\/mex /m);
+    assert.match(out, / -ActiveSignInUri 'https:\/\/sts\.contoso\.test\/adfs\/services\/trust\/2005\/usernamemixed' /);
+    assert.doesNotMatch(out, /not served/);
     const json = /^\{[\s\S]*?^\}/m.exec(out);
     assert.ok(json);
     assert.equal(JSON.parse(json[0]).signingCertificate, cliKey.certificateBase64);
@@ -256,6 +279,12 @@ describe('openfed m365 settings (CLI)', () => {
   });
 });
 
+/**
+ * The live server runs without WS-Trust: its endpoints are routed by the WS-Trust door, and the
+ * WS-Trust checks are exercised against answers given by an injected fetch (below).
+ */
+const live: ConfigInput = { ...multiple, wsTrust: { enabled: false } };
+
 describe('m365 verify against a live OpenFed', () => {
   let server: TestServer;
   let serverKey: SigningKey;
@@ -264,7 +293,7 @@ describe('m365 verify against a live OpenFed', () => {
   let tamperMode: 'entityId' | 'unsigned' | 'huge' = 'entityId';
 
   before(async () => {
-    server = await startTestServer(multiple);
+    server = await startTestServer(live);
     serverKey = server.deps.keys.primary;
     // A stand-in that serves OpenFed's metadata altered after signing, and a healthy probe.
     tamper = createServer((req, res) => {
@@ -301,7 +330,7 @@ describe('m365 verify against a live OpenFed', () => {
     assert.equal(report.issuerUri, 'http://fabrikam.com/adfs/services/trust/');
     assert.deepEqual(
       report.checks.map((c) => c.name),
-      ['metadata', 'signature', 'certificate', 'entityID', 'issuer', 'certificate-lifetime', 'probe', 'clock'],
+      ['metadata', 'signature', 'certificate', 'entityID', 'issuer', 'certificate-lifetime', 'probe', 'ws-trust', 'clock'],
     );
     assert.match(check(report, 'issuer').reason, /per-domain issuer http:\/\/fabrikam\.com\/adfs\/services\/trust\//);
     assert.match(check(report, 'entityID').reason, /http:\/\/sts\.contoso\.test\/adfs\/services\/trust$/);
@@ -369,14 +398,14 @@ describe('m365 verify against a live OpenFed', () => {
   });
 
   test('the CLI with the server dataDir (same key): exit 0 and a JSON report; exit 1 on a failure', async () => {
-    const setup = cliSetup(multiple, server.dataDir);
+    const setup = cliSetup(live, server.dataDir);
     try {
       const args = [...CLI.slice(1), 'm365', 'verify', '--domain', 'contoso.com', '--url', server.url];
       const env = { ...process.env, OPENFED_CONFIG: setup.configFile };
       const json = await execFileAsync(CLI[0], [...args, '--json'], { env, timeout: 30_000 });
       const report = JSON.parse(json.stdout) as VerifyReport;
       assert.equal(report.ok, true, json.stdout);
-      assert.equal(report.checks.length, 8);
+      assert.equal(report.checks.length, 9);
       const text = await execFileAsync(CLI[0], args, { env, timeout: 30_000 });
       assert.match(text.stdout, /^OK {3}signature +rsa-sha256 signature verifies/m);
       assert.match(text.stdout, /No failures\.\n$/);
@@ -391,5 +420,116 @@ describe('m365 verify against a live OpenFed', () => {
     } finally {
       rmSync(setup.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('m365 verify: the WS-Trust checks (injected fetch)', () => {
+  const INTERNAL = 'http://10.0.0.5:8080';
+  const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
+  const fault = (code = '<s:Subcode><s:Value xmlns:t="http://schemas.xmlsoap.org/ws/2005/02/trust">t:InvalidRequest</s:Value></s:Subcode>') =>
+    `<s:Envelope xmlns:s="${SOAP12}"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value>${code}</s:Code>` +
+    '<s:Reason><s:Text xml:lang="en-US">The request was invalid or malformed.</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>';
+
+  interface Seen {
+    method: string;
+    path: string;
+    contentType: string | null;
+    body: string;
+  }
+
+  /** Answers by path; anything else is a 404. What was asked is recorded. */
+  function fakeFetch(answers: Record<string, () => Response>, seen: Seen[] = []): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(String(input));
+      seen.push({
+        method: init?.method ?? 'GET',
+        path: `${url.origin}${url.pathname}`,
+        contentType: new Headers(init?.headers).get('content-type'),
+        body: typeof init?.body === 'string' ? init.body : '',
+      });
+      const answer = answers[url.pathname];
+      return answer ? answer() : new Response('<html><body>Not found</body></html>', { status: 404, headers: { 'Content-Type': 'text/html' } });
+    }) as typeof fetch;
+  }
+  const soap = (body: string, status = 400) => () => new Response(body, { status, headers: { 'Content-Type': 'application/soap+xml; charset=utf-8' } });
+  const mex = (doc: string) => () => new Response(doc, { headers: { 'Content-Type': 'application/soap+xml; charset=utf-8' } });
+  const healthy = {
+    '/adfs/services/trust/mex': mex(buildMex({ baseUrl: BASE_URL })),
+    '/adfs/services/trust/2005/usernamemixed': soap(fault()),
+    '/adfs/services/trust/13/usernamemixed': soap(fault()),
+  };
+  const verify = (answers: Record<string, () => Response>, seen?: Seen[], input: ConfigInput = single) =>
+    verifyM365({ config: parseConfig(input), domain: 'contoso.com', key, url: INTERNAL, fetch: fakeFetch(answers, seen) });
+
+  test('a MEX listing both usernamemixed endpoints at the settings addresses, and SOAP faults for an empty request: OK', async () => {
+    const seen: Seen[] = [];
+    const report = await verify(healthy, seen);
+    assert.deepEqual(
+      report.checks.map((c) => c.name),
+      ['metadata', 'signature', 'certificate', 'entityID', 'issuer', 'certificate-lifetime', 'probe', 'mex', 'active-2005', 'active-13', 'clock'],
+    );
+    for (const name of ['mex', 'active-2005', 'active-13']) assert.equal(check(report, name).status, 'OK', check(report, name).reason);
+    // Fetched from --url, compared with what the settings give Entra ID (server.baseUrl).
+    assert.equal(
+      check(report, 'mex').reason,
+      `${INTERNAL}/adfs/services/trust/mex lists WS-Trust 1.3 ${BASE_URL}/adfs/services/trust/13/usernamemixed and WS-Trust 2005 ${BASE_URL}/adfs/services/trust/2005/usernamemixed`,
+    );
+    assert.match(check(report, 'active-13').reason, /SOAP fault \(s:Sender \/ t:InvalidRequest: The request was invalid or malformed\.\)/);
+
+    const posts = seen.filter((r) => r.method === 'POST');
+    assert.deepEqual(
+      posts.map((r) => r.path),
+      [`${INTERNAL}/adfs/services/trust/2005/usernamemixed`, `${INTERNAL}/adfs/services/trust/13/usernamemixed`],
+    );
+    for (const post of posts) {
+      assert.equal(post.contentType, 'application/soap+xml; charset=utf-8');
+      // SOAP 1.2, and nothing that could count as a sign-in attempt.
+      assert.equal(post.body, `<s:Envelope xmlns:s="${SOAP12}"><s:Header/><s:Body/></s:Envelope>`);
+    }
+  });
+
+  test('MEX problems FAIL: missing, not XML, not WSDL, http addresses, another host, a version missing', async () => {
+    const mexCheck = async (answer: () => Response) => check(await verify({ ...healthy, '/adfs/services/trust/mex': answer }), 'mex');
+    assert.match((await mexCheck(() => new Response('nope', { status: 404 }))).reason, /answered HTTP 404$/);
+    assert.match((await mexCheck(mex('<!DOCTYPE html><html></html>'))).reason, /is not acceptable XML \(dtd: /);
+    assert.match((await mexCheck(mex(`<s:Envelope xmlns:s="${SOAP12}"/>`))).reason, /is not a WSDL document \(root <Envelope>\)/);
+    assert.match(
+      (await mexCheck(mex(buildMex({ baseUrl: 'http://sts.contoso.test' })))).reason,
+      /WS-Trust 1\.3 at http:\/\/sts\.contoso\.test\/adfs\/services\/trust\/13\/usernamemixed, which rich clients drop \(not https\)/,
+    );
+    assert.match(
+      (await mexCheck(mex(buildMex({ baseUrl: 'https://old.contoso.test' })))).reason,
+      /WS-Trust 1\.3 at https:\/\/old\.contoso\.test\/adfs\/services\/trust\/13\/usernamemixed, not https:\/\/sts\.contoso\.test\/adfs\/services\/trust\/13\/usernamemixed/,
+    );
+    const only2005 = await mexCheck(mex(buildMex({ baseUrl: BASE_URL, endpoints: USERNAME_MIXED_ENDPOINTS.filter((e) => e.version === '2005') })));
+    assert.equal(only2005.status, 'FAIL');
+    assert.match(only2005.reason, /lists no WS-Trust 1\.3 username endpoint$/);
+  });
+
+  test('an active endpoint that does not answer a SOAP 1.2 fault with Code/Subcode and Reason FAILs', async () => {
+    const activeCheck = async (answer: () => Response) => check(await verify({ ...healthy, '/adfs/services/trust/2005/usernamemixed': answer }), 'active-2005');
+    const html = await activeCheck(() => new Response('<html><body>Sign in</body></html>', { headers: { 'Content-Type': 'text/html' } }));
+    assert.equal(html.status, 'FAIL');
+    assert.match(html.reason, /answered HTTP 200 text\/html, not a SOAP 1\.2 fault \(root <html> in no namespace\)/);
+    const trace = await activeCheck(soap('TypeError: Cannot read properties of undefined\n    at parseRequest (/app/dist/protocols/wstrust/request.js:41:17)\n', 500));
+    assert.match(trace.reason, /answered HTTP 500 .* carrying a stack trace$/);
+    const noSubcode = await activeCheck(soap(fault('')));
+    assert.match(noSubcode.reason, /not a SOAP 1\.2 fault \(<Code> has no <Subcode> child\)/);
+    const soap11 = await activeCheck(soap('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault/></s:Body></s:Envelope>', 500));
+    assert.match(soap11.reason, /root <Envelope> in http:\/\/schemas\.xmlsoap\.org\/soap\/envelope\//);
+    const redirected = await activeCheck(() => new Response(null, { status: 302, headers: { Location: 'https://sts.contoso.test/adfs/ls/' } }));
+    assert.match(redirected.reason, /answered HTTP 302 \(redirect to https:\/\/sts\.contoso\.test\/adfs\/ls\/\) without a type, not a SOAP 1\.2 fault/);
+  });
+
+  test('wsTrust.enabled false: one line saying WS-Trust is not checked, and nothing is asked of it', async () => {
+    const seen: Seen[] = [];
+    const report = await verify(healthy, seen, { ...single, wsTrust: { enabled: false } });
+    assert.equal(check(report, 'ws-trust').status, 'OK');
+    assert.match(check(report, 'ws-trust').reason, /^not checked: wsTrust\.enabled is false/);
+    assert.equal(report.checks.find((c) => c.name === 'mex'), undefined);
+    assert.deepEqual(
+      seen.filter((r) => /trust/.test(r.path)),
+      [],
+    );
   });
 });
