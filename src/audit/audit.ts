@@ -10,8 +10,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import { REDACT_PATHS } from '../log.js';
 
 export type AuditEvent =
-  | { type: 'signin.succeeded'; user: string; upn: string; method: string; clientIp: string; persistent: boolean }
-  | { type: 'signin.failed'; user: string; reason: string; clientIp: string }
+  | { type: 'signin.succeeded'; user: string; upn: string; method: string; clientIp: string; persistent: boolean; endpoint: 'form' | 'wstrust' }
+  | { type: 'signin.failed'; user: string; reason: string; clientIp: string; endpoint: 'form' | 'wstrust' }
   | { type: 'lockout.blocked'; user: string; clientIp: string; familiar: boolean }
   | { type: 'lockout.reset'; user: string; by: string }
   | { type: 'token.issued'; protocol: Protocol; rp: string; upn: string; nameId?: string; clientIp: string }

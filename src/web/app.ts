@@ -18,6 +18,7 @@ import { answerError } from './error-response.js';
 import { PassiveEndpoint } from './passive/endpoint.js';
 import type { TrustProxy } from './passive/http.js';
 import { PasswordAuthenticator } from './password-auth.js';
+import { PasswordSignIns } from '../authn/password.js';
 import { frontDoors, registerRoutes, ROUTES } from './routes.js';
 import { ASSETS_DIR, VIEWS_DIR } from './views.js';
 
@@ -97,7 +98,13 @@ function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
 export function createPublicListener(deps: AppDeps): RequestListener {
   const app = express();
   const securityHeaders = staticSecurityHeaders(deps);
-  const ctx: WebContext = { ...deps, csrf: createCsrf(deps), passwords: new PasswordAuthenticator(deps.directory), passive: new PassiveEndpoint(deps) };
+  const ctx: WebContext = {
+    ...deps,
+    csrf: createCsrf(deps),
+    passwords: new PasswordAuthenticator(deps.directory),
+    signIns: new PasswordSignIns(deps),
+    passive: new PassiveEndpoint(deps),
+  };
 
   app.disable('x-powered-by');
   // Pages are no-store and the metadata sets its own ETag: a hash of every body would be wasted work.

@@ -5,7 +5,7 @@
 import type { Request, Response } from 'express';
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import type { AuthFailureReason, Directory, Principal } from '../directory/types.js';
+import type { AuthFailureReason, AuthResult, Directory, Principal } from '../directory/types.js';
 
 export type PasswordOutcome =
   | { ok: true; principal: Principal }
@@ -19,11 +19,11 @@ interface FailureInfo {
 export class PasswordAuthenticator {
   private readonly passport = new Passport();
 
-  constructor(directory: Directory) {
+  constructor(private readonly directory: Directory) {
     this.passport.use(
       'password',
       new LocalStrategy({ usernameField: 'username', passwordField: 'password', session: false }, (username, password, done) => {
-        directory.authenticate(username, password).then(
+        this.check(username, password).then(
           (result) => {
             if (result.ok) return done(null, result.principal);
             // passport types `info` as { message }; ours carries the reason, read back below.
@@ -34,6 +34,14 @@ export class PasswordAuthenticator {
         );
       }),
     );
+  }
+
+  /**
+   * The check every password strategy ends in, also for credentials that came in another message
+   * than a form (a WS-Trust UsernameToken): the directory's bind, nothing else.
+   */
+  check(username: string, password: string): Promise<AuthResult> {
+    return this.directory.authenticate(username, password);
   }
 
   /** Runs the strategy on a request whose body has already been checked. */

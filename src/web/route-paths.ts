@@ -1,3 +1,5 @@
+import { WS_TRUST_PATHS } from '../protocols/wstrust/constants.js';
+
 /** Every path OpenFed serves (routes.ts wires them); handlers link to each other through these names. */
 export const ROUTES = {
   home: '/',
@@ -13,4 +15,8 @@ export const ROUTES = {
   /** AD FS 2.0's name for the same page, still in many bookmarks. */
   idpInitiatedSignOnAspx: '/adfs/ls/IdpInitiatedSignOn.aspx',
   federationMetadata: '/FederationMetadata/2007-06/FederationMetadata.xml',
+  /** WS-Trust for rich clients (wsTrust.enabled), at AD FS's paths (protocols/wstrust/constants.ts). */
+  wsTrust2005UsernameMixed: WS_TRUST_PATHS.usernameMixed['2005'],
+  wsTrust13UsernameMixed: WS_TRUST_PATHS.usernameMixed['13'],
+  mex: WS_TRUST_PATHS.mex,
 } as const;

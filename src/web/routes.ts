@@ -3,9 +3,10 @@
  *
  * Front doors answer on Node's own request and response, before express: the passive endpoint
  * (/adfs/ls/: every SAML 2.0 and WS-Federation message, passive/endpoint.ts) and the metadata
- * (precomputed bytes, polled by every relying party). A check for these belongs in the door itself;
- * express middleware never sees them. New protocol endpoints (WS-Trust next) are added here the same
- * way: a path, the methods, a door.
+ * (precomputed bytes, polled by every relying party), and with wsTrust.enabled the WS-Trust endpoints
+ * for rich clients (wstrust/endpoint.ts: SOAP in, SOAP out) and their WS-MetadataExchange document.
+ * A check for these belongs in the door itself; express middleware never sees them. A new protocol
+ * endpoint is added the same way: a path, the methods, a door.
  *
  * express serves the pages and forms people use: sign-in, home, sign-out, IdP-initiated sign-on,
  * probes and static assets. Handlers are thin: parse, call, render.
@@ -17,9 +18,12 @@ import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { idpInitiatedSignOn } from './handlers/idp-initiated.js';
 import { federationMetadata } from './handlers/metadata.js';
+import { mexDocument } from './handlers/mex.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
 import { passiveDoor, type NodeHandler, type TrustProxy } from './passive/http.js';
 import { ROUTES } from './route-paths.js';
+import { WsTrustEndpoint } from './wstrust/endpoint.js';
+import { wsTrustDoor } from './wstrust/http.js';
 
 export { ROUTES } from './route-paths.js';
 
@@ -38,6 +42,17 @@ export function frontDoors(ctx: WebContext, trustProxy: TrustProxy): (req: Incom
     { path: ROUTES.sso, methods: new Set(['GET', 'HEAD', 'POST']), handler: passiveDoor(ctx, ctx.passive, trustProxy) },
     { path: ROUTES.federationMetadata, methods: new Set(['GET', 'HEAD']), handler: federationMetadata(ctx) },
   ];
+  if (ctx.config.wsTrust.enabled) {
+    const endpoint = new WsTrustEndpoint(ctx);
+    const { maxMessageBytes } = ctx.config.wsTrust;
+    // Every method reaches the SOAP doors: what is not a POST still gets a SOAP fault, not a page.
+    const any = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+    doors.push(
+      { path: ROUTES.wsTrust2005UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '2005', maxMessageBytes, trustProxy) },
+      { path: ROUTES.wsTrust13UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '13', maxMessageBytes, trustProxy) },
+      { path: ROUTES.mex, methods: new Set(['GET', 'HEAD']), handler: mexDocument(ctx) },
+    );
+  }
   const byPath = new Map(doors.map((door) => [normalise(door.path), door]));
   return (req) => {
     const url = req.url ?? '';

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditLog } from '../../src/audit/audit.js';
 import type { Clock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
@@ -27,7 +28,7 @@ export interface TestServer extends RunningServer {
 
 export async function startTestServer(
   input: ConfigInput = {},
-  options: { clock?: Clock; directory?: Directory; logger?: Logger } = {},
+  options: { clock?: Clock; directory?: Directory; logger?: Logger; audit?: AuditLog } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'openfed-test-'));
   const config = parseConfig({

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
-import { BadRequestError, ServiceUnavailableError } from '../../errors.js';
+import type { PasswordSignIn } from '../../authn/password.js';
+import { BadRequestError } from '../../errors.js';
 import { TooManyAttemptsError } from '../../lockout/guard.js';
 import { singleParam, type Params } from '../../protocols/params.js';
 import type { WebContext } from '../web-context.js';
@@ -34,49 +35,36 @@ export function showSignIn(deps: WebContext) {
 /** POST /signin: check the password, start a session, continue what was pending. */
 export function submitSignIn(deps: WebContext) {
   return async (req: Request, res: Response) => {
-    const clientIp = req.ip ?? '';
+    // Only honoured when offered: a crafted form cannot extend a session the administrator keeps short.
+    const keepSignedIn = deps.config.sessions.keepMeSignedIn.enabled && field(req.body, 'kmsi') === 'true';
+    const pending = pendingIdFrom(field(req.body, 'pending'));
+    let outcome: PasswordSignIn;
     try {
-      await deps.lockout.throttleAddress(clientIp);
+      outcome = await deps.signIns.signIn(
+        {
+          username: field(req.body, 'username') ?? '',
+          password: field(req.body, 'password') ?? '',
+          clientIp: req.ip ?? '',
+          requestId: String(req.id),
+          log: req.log,
+          endpoint: 'form',
+          persistent: keepSignedIn,
+        },
+        () => deps.passwords.authenticate(req, res),
+      );
     } catch (err) {
       if (err instanceof TooManyAttemptsError) res.set('Retry-After', String(err.retryAfterSeconds));
       throw err;
     }
-    const pending = pendingIdFrom(field(req.body, 'pending'));
-    const rawUsername = field(req.body, 'username') ?? '';
-    const password = field(req.body, 'password') ?? '';
-    const username = rawUsername.normalize('NFC').trim();
-    const { maxUsernameLength, maxPasswordLength } = deps.config.web;
-
-    if (!username || !password) {
-      return renderSignIn(req, res.status(400), deps, { pending, username, error: FORM_MESSAGES.missing_fields });
-    }
-    if (username.length > maxUsernameLength || password.length > maxPasswordLength) {
-      return renderSignIn(req, res.status(400), deps, { pending, username: '', error: FORM_MESSAGES.too_long });
-    }
-
-    // Extranet smart lockout decides whether AD is asked at all, and learns from its answer.
-    const outcome = await deps.lockout.authenticate({ username, clientIp, requestId: String(req.id) }, () => deps.passwords.authenticate(req, res));
     if (!outcome.ok) {
-      req.log.info({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail }, 'sign-in failed');
-      deps.audit.record({ type: 'signin.failed', user: username, reason: outcome.reason, clientIp: req.ip ?? '' }, String(req.id));
-      if (outcome.reason === 'directory_unavailable') {
-        throw new ServiceUnavailableError('directory_unavailable', outcome.detail ?? 'no domain controller answered');
-      }
-      const message = SIGN_IN_MESSAGES[outcome.reason];
-      return renderSignIn(req, res.status(message.status), deps, { pending, username, error: message.text });
+      const { status, text } =
+        outcome.reason === 'missing_fields' || outcome.reason === 'too_long'
+          ? { status: 400, text: FORM_MESSAGES[outcome.reason] }
+          : SIGN_IN_MESSAGES[outcome.reason];
+      return renderSignIn(req, res.status(status), deps, { pending, username: outcome.username, error: text });
     }
 
-    // Only honoured when offered: a crafted form cannot extend a session the administrator keeps short.
-    const keepSignedIn = deps.config.sessions.keepMeSignedIn.enabled && field(req.body, 'kmsi') === 'true';
-    const session = await startSession(req, res, deps, outcome.principal, 'password', keepSignedIn);
-    req.log.info(
-      { event: 'signin.succeeded', username, upn: session.record.principal.userPrincipalName, method: 'password', persistent: keepSignedIn },
-      'sign-in succeeded',
-    );
-    deps.audit.record(
-      { type: 'signin.succeeded', user: username, upn: session.record.principal.userPrincipalName, method: 'password', clientIp: req.ip ?? '', persistent: keepSignedIn },
-      String(req.id),
-    );
+    await startSession(req, res, deps, outcome.principal, 'password', keepSignedIn);
     const resume = pending ? await deps.pending.take(pending) : undefined;
     // Only a path our own code stored is followed, and only if it is local: never a URL from the request.
     res.redirect(303, resume && isLocalPath(resume.path) ? resume.path : '/');

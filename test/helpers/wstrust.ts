@@ -1,0 +1,225 @@
+/**
+ * WS-Trust from the client's side: an OpenFed on HTTPS (rich clients drop http:// endpoints), SOAP
+ * requests written as MSAL writes them (and twisted, for the refusals), and Microsoft's own client —
+ * Debian's python3-msal, its mex, wstrust_request and wstrust_response modules — driving the real flow.
+ */
+import { execFile } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { DOMParser, type Element } from '@xmldom/xmldom';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { ISSUE_ACTION, KEY_TYPE_BEARER, REQUEST_TYPE_ISSUE, SOAP_NS, WS_TRUST_NS, WS_TRUST_PATHS, type SoapVersion, type WsTrustVersion } from '../../src/protocols/wstrust/constants.js';
+import { makeTlsMaterial } from './redis.js';
+import { startTestServer, type TestServer } from './server.js';
+
+export const M365_REALM = 'urn:federation:MicrosoftOnline';
+
+export interface WsTrustServer extends TestServer {
+  /** https://localhost:<port> */
+  base: string;
+  caFile: string;
+  ca: Buffer;
+  address(version: WsTrustVersion): string;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('could not allocate a port');
+  return address.port;
+}
+
+/** OpenFed serving HTTPS on localhost with a certificate from a throwaway CA; baseUrl is that address. */
+export async function startWsTrustServer(input: ConfigInput = {}, options: Parameters<typeof startTestServer>[1] = {}): Promise<WsTrustServer> {
+  const tls = makeTlsMaterial();
+  const port = await freePort();
+  const base = `https://localhost:${port}`;
+  const server = await startTestServer(
+    { ...input, server: { baseUrl: base, port, tls: { keyFile: tls.keyFile, certFile: tls.certFile }, ...input.server } },
+    options,
+  );
+  return {
+    ...server,
+    base,
+    caFile: tls.caFile,
+    ca: readFileSync(tls.caFile),
+    address: (version) => `${base}${WS_TRUST_PATHS.usernameMixed[version]}`,
+  };
+}
+
+export interface RstOptions {
+  version: WsTrustVersion;
+  soap?: SoapVersion;
+  to: string;
+  username: string;
+  password: string;
+  appliesTo?: string;
+  action?: string;
+  /** false: no Timestamp; default now .. now + 10 min. */
+  timestamp?: { created: string; expires?: string } | false;
+  /** Raw XML added to the Header (e.g. a block marked mustUnderstand). */
+  extraHeader?: string;
+  keyType?: string;
+  tokenType?: string;
+  messageId?: string;
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+
+/** A RequestSecurityToken as MSAL 1.21's wstrust_request._build_rst writes it. */
+export function buildRst(o: RstOptions): string {
+  const now = Date.now();
+  const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const ts = o.timestamp === false ? '' : `<wsu:Timestamp wsu:Id='_0'><wsu:Created>${o.timestamp?.created ?? iso(now)}</wsu:Created>${
+    o.timestamp ? (o.timestamp.expires ? `<wsu:Expires>${o.timestamp.expires}</wsu:Expires>` : '') : `<wsu:Expires>${iso(now + 600_000)}</wsu:Expires>`
+  }</wsu:Timestamp>`;
+  const soap = o.soap ?? '1.2';
+  return `<s:Envelope xmlns:s='${SOAP_NS[soap]}' xmlns:wsa='http://www.w3.org/2005/08/addressing' xmlns:wsu='http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd'>
+  <s:Header>
+    <wsa:Action s:mustUnderstand='1'>${o.action ?? ISSUE_ACTION[o.version]}</wsa:Action>
+    <wsa:MessageID>${o.messageId ?? 'urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'}</wsa:MessageID>
+    <wsa:ReplyTo><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>
+    <wsa:To s:mustUnderstand='1'>${esc(o.to)}</wsa:To>
+    ${o.extraHeader ?? ''}
+    <wsse:Security s:mustUnderstand='1' xmlns:wsse='http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd'>
+      ${ts}
+      <wsse:UsernameToken wsu:Id='ADALUsernameToken'><wsse:Username>${esc(o.username)}</wsse:Username><wsse:Password>${esc(o.password)}</wsse:Password></wsse:UsernameToken>
+    </wsse:Security>
+  </s:Header>
+  <s:Body>
+    <wst:RequestSecurityToken xmlns:wst='${WS_TRUST_NS[o.version]}'>
+      <wsp:AppliesTo xmlns:wsp='http://schemas.xmlsoap.org/ws/2004/09/policy'><wsa:EndpointReference><wsa:Address>${esc(o.appliesTo ?? M365_REALM)}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>
+      <wst:KeyType>${o.keyType ?? KEY_TYPE_BEARER[o.version]}</wst:KeyType>
+      <wst:RequestType>${REQUEST_TYPE_ISSUE[o.version]}</wst:RequestType>
+      ${o.tokenType ? `<wst:TokenType>${o.tokenType}</wst:TokenType>` : ''}
+    </wst:RequestSecurityToken>
+  </s:Body>
+</s:Envelope>`;
+}
+
+export interface SoapReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** POSTs (or sends `method`) over HTTPS trusting the test CA. */
+export function postSoap(
+  url: string,
+  body: string,
+  options: { ca: Buffer; contentType?: string; soapAction?: string; method?: string; headers?: Record<string, string> },
+): Promise<SoapReply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        method: options.method ?? 'POST',
+        ca: options.ca,
+        headers: {
+          'Content-Type': options.contentType ?? 'application/soap+xml; charset=utf-8',
+          ...(options.soapAction !== undefined ? { SOAPAction: options.soapAction } : {}),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface Fault {
+  soap: SoapVersion;
+  code: string;
+  subcode?: string;
+  /** The subcode's namespace, resolved from its prefix. */
+  subcodeNs?: string;
+  reason: string;
+}
+
+/** Reads a SOAP 1.2 or 1.1 fault; throws when the body is not one. */
+export function readFault(xml: string): Fault {
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  const root = doc.documentElement!;
+  const soap: SoapVersion = root.namespaceURI === SOAP_NS['1.1'] ? '1.1' : '1.2';
+  const env = SOAP_NS[soap];
+  const fault = root.getElementsByTagNameNS(env, 'Fault')[0];
+  if (!fault) throw new Error(`not a SOAP fault: ${xml.slice(0, 300)}`);
+  if (soap === '1.1') {
+    const code = fault.getElementsByTagName('faultcode')[0]!;
+    const [prefix] = (code.textContent ?? '').split(':');
+    return { soap, code: code.textContent ?? '', subcodeNs: code.lookupNamespaceURI(prefix ?? null) ?? undefined, reason: fault.getElementsByTagName('faultstring')[0]?.textContent ?? '' };
+  }
+  const values = fault.getElementsByTagNameNS(env, 'Value');
+  const subcode = values[1] as Element | undefined;
+  const [prefix] = (subcode?.textContent ?? '').split(':');
+  return {
+    soap,
+    code: values[0]?.textContent ?? '',
+    subcode: subcode?.textContent ?? undefined,
+    subcodeNs: subcode?.lookupNamespaceURI(prefix ?? null) ?? undefined,
+    reason: fault.getElementsByTagNameNS(env, 'Text')[0]?.textContent ?? '',
+  };
+}
+
+export type MsalResult =
+  | { ok: true; endpoint: { address: string; action: string }; type: string; token: string }
+  | { ok: false; error: string };
+
+/**
+ * Microsoft's client, unmodified: reads our MEX, picks the endpoint it prefers (or the one `version`
+ * forces, as when MEX lists only that one), sends its own RST and extracts the token from our answer.
+ */
+export function msalSignIn(o: { mexUrl: string; caFile: string; username: string; password: string; audience?: string; version?: WsTrustVersion }): Promise<MsalResult> {
+  const script = `
+import json, sys, requests
+from msal import mex, wstrust_request
+mex_url, ca, username, password, audience, version = sys.argv[1:7]
+s = requests.Session()
+# Only the test CA: REQUESTS_CA_BUNDLE and proxies from the environment would override it.
+s.trust_env = False
+s.verify = ca
+try:
+    endpoint = mex.send_request(mex_url, s)
+    if endpoint is None:
+        raise RuntimeError("MEX lists no usable endpoint")
+    if version:
+        doc = mex.Mex(s.get(mex_url).text)
+        action = mex.Mex.ACTION_13 if version == "13" else mex.Mex.ACTION_2005
+        chosen = [e for e in doc._get_endpoints(doc._get_bindings(), doc._get_username_password_policy_ids()) if e["action"] == action]
+        if not chosen:
+            raise RuntimeError("MEX lists no WS-Trust %s endpoint" % version)
+        endpoint = chosen[0]
+    result = wstrust_request.send_request(username, password, audience, endpoint["address"], endpoint["action"], s)
+    print(json.dumps({"ok": True, "endpoint": endpoint, "type": result["type"], "token": result["token"].decode("utf-8")}))
+except Exception as e:
+    print(json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}))
+`;
+  return new Promise((resolve, reject) => {
+    execFile(
+      // Debian's interpreter: python3-msal is a Debian package, not in another python3 on PATH.
+      '/usr/bin/python3',
+      ['-c', script, o.mexUrl, o.caFile, o.username, o.password, o.audience ?? M365_REALM, o.version ?? ''],
+      { timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error && !stdout) {
+          const missing = /No module named 'msal'/.test(stderr) ? ' (apt-get install python3-msal)' : '';
+          return reject(new Error(`python3-msal failed${missing}: ${stderr.slice(0, 500)}`));
+        }
+        try {
+          resolve(JSON.parse(stdout) as MsalResult);
+        } catch {
+          reject(new Error(`python3-msal printed no result: ${stdout.slice(0, 300)} ${stderr.slice(0, 300)}`));
+        }
+      },
+    );
+  });
+}
