@@ -279,12 +279,6 @@ describe('openfed m365 settings (CLI)', () => {
   });
 });
 
-/**
- * The live server runs without WS-Trust: its endpoints are routed by the WS-Trust door, and the
- * WS-Trust checks are exercised against answers given by an injected fetch (below).
- */
-const live: ConfigInput = { ...multiple, wsTrust: { enabled: false } };
-
 describe('m365 verify against a live OpenFed', () => {
   let server: TestServer;
   let serverKey: SigningKey;
@@ -293,7 +287,7 @@ describe('m365 verify against a live OpenFed', () => {
   let tamperMode: 'entityId' | 'unsigned' | 'huge' = 'entityId';
 
   before(async () => {
-    server = await startTestServer(live);
+    server = await startTestServer(multiple);
     serverKey = server.deps.keys.primary;
     // A stand-in that serves OpenFed's metadata altered after signing, and a healthy probe.
     tamper = createServer((req, res) => {
@@ -330,8 +324,10 @@ describe('m365 verify against a live OpenFed', () => {
     assert.equal(report.issuerUri, 'http://fabrikam.com/adfs/services/trust/');
     assert.deepEqual(
       report.checks.map((c) => c.name),
-      ['metadata', 'signature', 'certificate', 'entityID', 'issuer', 'certificate-lifetime', 'probe', 'ws-trust', 'clock'],
+      ['metadata', 'signature', 'certificate', 'entityID', 'issuer', 'certificate-lifetime', 'probe', 'mex', 'active-2005', 'active-13', 'clock'],
     );
+    // Over plain http the WS-Trust door still answers in SOAP: a fault, which is what verify asks of it.
+    assert.match(check(report, 'active-13').reason, /answers an empty request with a SOAP fault \(s:Sender \/ /);
     assert.match(check(report, 'issuer').reason, /per-domain issuer http:\/\/fabrikam\.com\/adfs\/services\/trust\//);
     assert.match(check(report, 'entityID').reason, /http:\/\/sts\.contoso\.test\/adfs\/services\/trust$/);
   });
@@ -398,14 +394,14 @@ describe('m365 verify against a live OpenFed', () => {
   });
 
   test('the CLI with the server dataDir (same key): exit 0 and a JSON report; exit 1 on a failure', async () => {
-    const setup = cliSetup(live, server.dataDir);
+    const setup = cliSetup(multiple, server.dataDir);
     try {
       const args = [...CLI.slice(1), 'm365', 'verify', '--domain', 'contoso.com', '--url', server.url];
       const env = { ...process.env, OPENFED_CONFIG: setup.configFile };
       const json = await execFileAsync(CLI[0], [...args, '--json'], { env, timeout: 30_000 });
       const report = JSON.parse(json.stdout) as VerifyReport;
       assert.equal(report.ok, true, json.stdout);
-      assert.equal(report.checks.length, 9);
+      assert.equal(report.checks.length, 11);
       const text = await execFileAsync(CLI[0], args, { env, timeout: 30_000 });
       assert.match(text.stdout, /^OK {3}signature +rsa-sha256 signature verifies/m);
       assert.match(text.stdout, /No failures\.\n$/);
