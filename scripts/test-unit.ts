@@ -40,6 +40,7 @@ const SERVICE_MARKERS: [RegExp, string][] = [
   // Not a service, but each start compiles the TypeScript with tsx: seconds of CPU per process.
   [/\bprocess\.execPath\b/, 'starts OpenFed or its CLI in a child process (slow)'],
   [/\bxmlsec1/, 'runs xmlsec1'],
+  [/\bpython3-msal\b|\bmsal\b/, 'runs MSAL for Python (Debian python3-msal)'],
   [/\bredis-server\b/, 'runs redis-server'],
   [/\bchromium\b/i, 'runs Chromium'],
   [/OPENFED_TEST_AD_ENV|test\/setup\/samba-ad|\bsamba-tool\b|\bldapsearch\b/, 'uses the Samba AD DC'],
