@@ -52,12 +52,12 @@ module.exports = {
       to: { path: '^src/(web/|redis/|directory/active-directory\\.ts$|server\\.ts$)' },
     },
     {
-      name: 'passive-endpoint-no-express',
+      name: 'front-door-endpoints-no-express',
       severity: 'error',
       comment:
-        'The passive front door (src/web/passive/endpoint.ts) takes request parts and returns an outcome: ' +
-        'no express, no HTTP library. Its HTTP side is src/web/passive/http.ts.',
-      from: { path: '^src/web/passive/endpoint\\.ts$' },
+        'A front door\'s endpoint (src/web/passive/endpoint.ts, src/web/wstrust/endpoint.ts) takes request parts and ' +
+        'returns an outcome: no express, no HTTP library. Its HTTP side is http.ts beside it.',
+      from: { path: '^src/web/(passive|wstrust)/endpoint\\.ts$' },
       to: { path: packagePaths(['express', 'body-parser', 'cookie-parser', 'cookie', 'proxy-addr', 'accepts', 'ejs']) },
     },
     {
