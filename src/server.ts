@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createAuditLog, createBufferedFileAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
 import { microsoft365IssuerFor } from './claims/microsoft365.js';
@@ -31,7 +31,9 @@ import { createPublicListener } from './web/app.js';
 import { listen, listenUrl } from './web/listen.js';
 import { createManagementApp } from './web/management.js';
 import { DependencyMetrics, Metrics } from './metrics/metrics.js';
-import type { AppDeps } from './web/context.js';
+import type { AppDeps, IntegratedAuth } from './web/context.js';
+import { integratedAuthOffer, WindowsSignIns } from './authn/kerberos.js';
+import { loadKerberosAddon } from './authn/kerberos-addon.js';
 import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
 export interface RunningServer {
@@ -82,9 +84,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
   const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
+  const windows = await openIntegratedAuth(config, { directory, audit, logger });
   const deps: AppDeps = {
     config,
     directory,
+    ...(windows ? { windows } : {}),
     sessions: stores.sessions,
     pending: stores.pending,
     replay: stores.replay,
@@ -121,9 +125,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
   };
   const listener = createPublicListener(deps);
   const tls = config.server.tls;
+  // A Kerberos ticket with a large PAC (a user in many groups) makes an Authorization header of tens
+  // of KB, past Node's 16 KB default for all headers.
+  const maxHeaderSize = windows ? 96 * 1024 : undefined;
   const server = tls
-    ? createHttpsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, listener)
-    : createHttpServer(listener);
+    ? createHttpsServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile), ...(maxHeaderSize ? { maxHeaderSize } : {}) }, listener)
+    : createHttpServer({ ...(maxHeaderSize ? { maxHeaderSize } : {}) }, listener);
   // Slow-loris protection: a client gets this long to send its headers.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -190,4 +197,28 @@ export function openAuditLog(config: Config, options: { buffered?: boolean } = {
   if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 });
   if (options.buffered) return createBufferedFileAuditLog(file);
   return createAuditLog(pino.destination({ dest: file, append: true, sync: true }));
+}
+
+/**
+ * Windows Integrated Authentication, when configured and the addon loads: the service key is read
+ * from the keytab through the environment GSSAPI consults (one keytab per process). Without the
+ * addon OpenFed still starts — every browser gets the forms page — and says why, once, loudly.
+ */
+async function openIntegratedAuth(
+  config: Config,
+  deps: { directory: Directory; audit: AuditLog; logger: Logger },
+): Promise<IntegratedAuth | undefined> {
+  const kerberos = config.kerberos;
+  if (!kerberos.enabled) return undefined;
+  const loaded = await loadKerberosAddon();
+  if (!loaded.ok) {
+    deps.logger.error({ reason: loaded.reason }, 'kerberos.enabled but Kerberos is unavailable: Windows Integrated Authentication is off, everyone gets the forms page');
+    return undefined;
+  }
+  process.env.KRB5_KTNAME = `FILE:${resolve(kerberos.keytab!)}`;
+  deps.logger.info({ servicePrincipal: kerberos.servicePrincipal, realm: kerberos.realm }, 'Windows Integrated Authentication on');
+  return {
+    offeredTo: integratedAuthOffer(kerberos, config.microsoft365.internalNetworks),
+    signIns: new WindowsSignIns({ config: kerberos, addon: loaded.addon, directory: deps.directory, audit: deps.audit }),
+  };
 }

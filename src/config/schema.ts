@@ -498,6 +498,51 @@ export const configSchema = z
         message: 'expected supportMultipleDomain: true for more than one domain (each domain needs its own issuer)',
       })
       .describe('Microsoft 365 / Entra ID federation.'),
+    kerberos: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Windows Integrated Authentication: browsers on the corporate network sign in with the Kerberos ticket of their ' +
+              'Windows logon, without a prompt (AD FS "Windows Authentication" for the intranet). Needs the optional `kerberos` ' +
+              'addon (built at install when libkrb5-dev is present); when it is missing OpenFed starts without it and says so.',
+          ),
+        servicePrincipal: z
+          .string()
+          .regex(/^HTTP\/[A-Za-z0-9.-]+$/, 'expected HTTP/<host name of the STS>, e.g. HTTP/sts.contoso.com')
+          .optional()
+          .describe('The SPN browsers ask a ticket for: HTTP/<the STS host name users type> (setspn -S on the service account).'),
+        keytab: z.string().optional().describe('Keytab file holding the SPN\'s keys (ktpass on Windows, samba-tool domain exportkeytab on Samba); readable by OpenFed only.'),
+        realm: z
+          .string()
+          .regex(/^[A-Za-z0-9.-]+$/, 'expected a Kerberos realm, e.g. CONTOSO.COM')
+          .optional()
+          .describe('The AD domain\'s realm (its DNS name in capitals). Tickets of other realms are refused.'),
+        intranetNetworks: z
+          .array(z.string())
+          .optional()
+          .describe(
+            'CIDRs of clients offered Integrated Authentication. Default: microsoft365.internalNetworks. Everyone else gets the ' +
+              'forms page (AD FS offers Windows Authentication on the intranet only).',
+          ),
+        userAgents: z
+          .array(z.string().min(1))
+          .default(['MSIE 6.0', 'MSIE 7.0', 'MSIE 8.0', 'MSIE 9.0', 'MSIE 10.0', 'Trident/7.0', 'MSIPC', 'Windows Rights Management Client', 'MSAuthHost/1.0/In-Domain', 'Edg/', 'Chrome/'])
+          .describe(
+            'User-Agent substrings that get the Negotiate challenge (AD FS WIASupportedUserAgents, plus Edge and Chrome). ' +
+              'Others get the forms page: a browser that cannot answer would only show the fallback.',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .superRefine((k, ctx) => {
+        if (!k.enabled) return;
+        for (const key of ['servicePrincipal', 'keytab', 'realm'] as const) {
+          if (k[key] === undefined) ctx.addIssue({ code: 'custom', message: 'required when kerberos.enabled is true', path: [key] });
+        }
+      })
+      .describe('Windows Integrated Authentication (Kerberos / SPNEGO) on the corporate network.'),
     wsTrust: z
       .object({
         enabled: z

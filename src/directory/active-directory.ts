@@ -30,8 +30,8 @@ import { systemClock, type Clock } from '../clock.js';
 import type { LdapConfig } from '../config/schema.js';
 import { BadRequestError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { classifyBindFailure } from './ad-errors.js';
-import { crossRefFilter, groupByNameFilter, groupFilter, groupsOfFilter, sidsFilter, userFilter, usersInScopeFilter } from './ldap-filter.js';
+import { accountStateFailure, classifyBindFailure } from './ad-errors.js';
+import { crossRefFilter, groupByNameFilter, groupFilter, groupsOfFilter, servicePrincipalFilter, sidsFilter, userFilter, usersInScopeFilter } from './ldap-filter.js';
 import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
 import { primaryGroupSid, sidToString } from './sid.js';
 import type { AuthFailureReason, AuthResult, Directory, DirectoryUserRecord, GroupRef, HealthResult, Principal, UserScope } from './types.js';
@@ -208,6 +208,38 @@ export class ActiveDirectory implements Directory {
     return this.lookUp(username, async (entry, domain) => upnOf(entry, domain));
   }
 
+  async checkAccount(username: string): Promise<AuthResult> {
+    const user = username.slice(0, LOGGED_NAME_LENGTH);
+    try {
+      const result = await this.lookUp(username, async (entry, domain): Promise<AuthResult> => {
+        // A base-scope read: the DC computes msDS-User-Account-Control-Computed (lockout, password
+        // expiry against the domain's policy) only for the object asked for.
+        const { searchEntries } = await this.withService('read account state', (client) =>
+          client.search(entry.dn, { scope: 'base', attributes: ['userAccountControl', 'msDS-User-Account-Control-Computed', 'accountExpires', 'pwdLastSet'] }),
+        );
+        const state = searchEntries[0];
+        const failure = accountStateFailure(
+          {
+            userAccountControl: Number(stringValue(state, 'userAccountControl') ?? 0),
+            computed: Number(stringValue(state, 'msDS-User-Account-Control-Computed') ?? 0),
+            accountExpires: BigInt(stringValue(state, 'accountExpires') ?? '0'),
+            pwdLastSet: BigInt(stringValue(state, 'pwdLastSet') ?? '0'),
+          },
+          Date.now(),
+        );
+        if (failure) return { ok: false, reason: failure.reason, detail: `${entry.dn}: ${failure.detail}` };
+        return { ok: true, principal: await this.toPrincipal(entry, domain) };
+      });
+      const outcome: AuthResult = result ?? { ok: false, reason: 'invalid_credentials', detail: 'no such user' };
+      if (outcome.ok) this.log.info({ user, dn: outcome.principal.dn, groups: outcome.principal.groups.length }, 'account checked: may sign in');
+      else this.log.info({ user, reason: outcome.reason, detail: outcome.detail }, 'account checked: may not sign in');
+      return outcome;
+    } catch (err) {
+      if (err instanceof ServiceUnavailableError) return { ok: false, reason: 'directory_unavailable', detail: err.message };
+      throw err;
+    }
+  }
+
   private async lookUp<T>(username: string, then: (entry: Entry, domain: DomainInfo) => Promise<T>): Promise<T | undefined> {
     this.assertOpen();
     const login = parseLoginName(username);
@@ -270,6 +302,30 @@ export class ActiveDirectory implements Directory {
       const threshold = Number(stringValue(head.searchEntries[0], 'lockoutThreshold'));
       if (!Number.isInteger(threshold) || threshold < 0) throw new DirectoryUnavailable(`${domain} has no readable lockoutThreshold`);
       return { url: conn.url, domain, threshold };
+    });
+  }
+
+  /**
+   * The accounts holding a service principal name (HTTP/sts.contoso.com, no realm) and their key
+   * version numbers, for `openfed doctor`: a keytab only decrypts tickets while its kvno is the
+   * account's msDS-KeyVersionNumber (a password reset after ktpass moves it on), and an SPN on two
+   * accounts makes the KDC refuse it (setspn -X). keyVersion is undefined when the service account
+   * may not read it.
+   */
+  async servicePrincipalHolders(spn: string): Promise<{ url: string; holders: { dn: string; account: string | undefined; keyVersion: number | undefined }[] }> {
+    this.assertOpen();
+    const { domainDn } = await this.domainInfo();
+    return this.withService(`find the accounts with SPN ${spn}`, async (client, conn) => {
+      const { searchEntries } = await client.search(domainDn, {
+        scope: 'sub',
+        filter: servicePrincipalFilter(spn),
+        attributes: ['sAMAccountName', 'msDS-KeyVersionNumber'],
+      });
+      const holders = searchEntries.map((entry) => {
+        const kvno = Number(stringValue(entry, 'msDS-KeyVersionNumber') ?? Number.NaN);
+        return { dn: entry.dn, account: stringValue(entry, 'sAMAccountName'), keyVersion: Number.isInteger(kvno) ? kvno : undefined };
+      });
+      return { url: conn.url, holders };
     });
   }
 

@@ -65,3 +65,44 @@ export function classifyBindFailure(message: string): BindFailure {
     detail: adCode === undefined ? 'bind rejected without an AD data code' : `unknown AD bind code ${adCode}`,
   };
 }
+
+/**
+ * The account state as AD stores it, for a user who proved who they are without a bind (a Kerberos
+ * ticket stays valid after the account is disabled or locked): the same reasons a bind would give.
+ */
+export interface AccountAttributes {
+  /** userAccountControl. */
+  userAccountControl: number;
+  /** msDS-User-Account-Control-Computed: the DC's own reading of lockout and password expiry. */
+  computed: number;
+  /** accountExpires, a FILETIME (100 ns since 1601); 0 and 2^63-1 mean never. */
+  accountExpires: bigint;
+  /** pwdLastSet, a FILETIME; 0 = must change at next logon. */
+  pwdLastSet: bigint;
+}
+
+const UF_ACCOUNTDISABLE = 0x2;
+const UF_LOCKOUT = 0x10;
+const UF_PASSWORD_EXPIRED = 0x80_0000;
+const FILETIME_NEVER = 0x7fff_ffff_ffff_ffffn;
+/** 100-ns intervals between 1601-01-01 and 1970-01-01. */
+const FILETIME_UNIX_EPOCH = 116_444_736_000_000_000n;
+
+/** FILETIME → epoch ms. */
+export function fileTimeToMs(value: bigint): number {
+  return Number((value - FILETIME_UNIX_EPOCH) / 10_000n);
+}
+
+/**
+ * In the order a bind reports them (disabled before locked before expired), so a ticket sign-in
+ * reads exactly as a password sign-in would; undefined when the account may sign in now.
+ */
+export function accountStateFailure(account: AccountAttributes, nowMs: number): { reason: AuthFailureReason; detail: string } | undefined {
+  if (account.userAccountControl & UF_ACCOUNTDISABLE) return { reason: 'account_disabled', detail: 'account disabled' };
+  if (account.computed & UF_LOCKOUT) return { reason: 'account_locked', detail: 'account locked out' };
+  const expires = account.accountExpires;
+  if (expires !== 0n && expires !== FILETIME_NEVER && fileTimeToMs(expires) <= nowMs) return { reason: 'account_expired', detail: 'account expired' };
+  if (account.pwdLastSet === 0n) return { reason: 'password_must_change', detail: 'password must be changed' };
+  if (account.computed & UF_PASSWORD_EXPIRED) return { reason: 'password_expired', detail: 'password expired' };
+  return undefined;
+}

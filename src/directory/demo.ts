@@ -205,6 +205,14 @@ export class DemoDirectory implements Directory {
     return user && toPrincipal(user);
   }
 
+  async checkAccount(username: string): Promise<AuthResult> {
+    await this.reloadIfChanged();
+    const user = this.find(username);
+    if (!user) return { ok: false, reason: 'invalid_credentials', detail: 'no such user' };
+    if (user.disabled) return { ok: false, reason: 'account_disabled' };
+    return { ok: true, principal: toPrincipal(user) };
+  }
+
   async userPrincipalNameOf(username: string): Promise<string | undefined> {
     return (await this.findPrincipal(username))?.userPrincipalName;
   }

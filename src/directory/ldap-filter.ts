@@ -55,6 +55,11 @@ export function usersInScopeFilter(groupDn?: string): Filter {
   return new AndFilter({ filters });
 }
 
+/** Users and computers alike: an SPN may sit on either (and on a managed service account). */
+export function servicePrincipalFilter(spn: string): Filter {
+  return eq('servicePrincipalName', spn);
+}
+
 /** Any group: to check that a DN an admin gave names one. */
 export function groupFilter(): Filter {
   return eq('objectClass', 'group');

@@ -90,6 +90,12 @@ export interface Directory {
   /** Looks a user up without a password (SSO refresh of claims, admin commands). */
   findPrincipal(username: string): Promise<Principal | undefined>;
   /**
+   * For a user who proved who they are without a password here (a Kerberos ticket): found, and
+   * allowed to sign in now — disabled, locked, expired accounts and passwords that must change are
+   * refused with the reasons a password check gives. Never throws for a user's state.
+   */
+  checkAccount(username: string): Promise<AuthResult>;
+  /**
    * Only the user's UPN (explicit or implicit), for counting sign-in attempts per person: one
    * lookup, no groups. Same errors as findPrincipal.
    */

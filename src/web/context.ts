@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/audit.js';
+import type { WindowsSignIns } from '../authn/kerberos.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
@@ -11,10 +12,18 @@ import type { WsfedIdp } from '../protocols/wsfed/idp.js';
 import type { RelyingPartyRegistry } from '../relying-parties/registry.js';
 import type { PendingStore, ReplayCache, SessionStore } from '../sessions/types.js';
 
+/** Windows Integrated Authentication, present only when configured and the Kerberos addon loaded. */
+export interface IntegratedAuth {
+  /** Is this client offered a Negotiate challenge (intranet address, a browser known to answer)? */
+  offeredTo(clientIp: string, userAgent: string | undefined): boolean;
+  signIns: WindowsSignIns;
+}
+
 /** Everything the HTTP layer needs, built once at start (main.ts) or by a test. */
 export interface AppDeps {
   config: Config;
   directory: Directory;
+  windows?: IntegratedAuth;
   sessions: SessionStore;
   pending: PendingStore;
   replay: ReplayCache;

@@ -33,6 +33,10 @@ export const AUTHN_CONTEXT = {
   passwordProtectedTransport: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport',
   password: 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password',
   unspecified: 'urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified',
+  /** AD FS's statement for Windows Integrated Authentication (Kerberos), in SAML 1.1 and 2.0 tokens alike. */
+  windows: 'urn:federation:authentication:windows',
+  /** SAML authn context §3.4.12: the principal authenticated with Kerberos (SAML 2.0 RPs may ask for it). */
+  kerberos: 'urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos',
 } as const;
 
 /**

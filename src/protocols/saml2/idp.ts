@@ -16,7 +16,7 @@ import { claimValues } from '../../claims/values.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
 import type { Principal } from '../../directory/types.js';
-import type { ReplayCache, SessionRecord } from '../../sessions/types.js';
+import type { ReplayCache, AuthMethod, SessionRecord } from '../../sessions/types.js';
 import { XmlError } from '../../xml/errors.js';
 import { deriveSessionValue, sessionIndexFor } from '../session-values.js';
 import { parseXml } from '../../xml/parse.js';
@@ -95,7 +95,8 @@ export interface Inspected {
 /** What the web layer does next. */
 export type Outcome =
   | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error'; /** for the audit trail */ nameId?: string }
-  | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
+  /** `password`: only a password sign-in meets the request (it asked for PasswordProtectedTransport exactly). */
+  | { action: 'signin'; forceAuthn: boolean; loginHint?: string; password?: boolean };
 
 /** A browser hop of single logout: a Redirect-binding URL, or a form to POST. */
 export type LogoutHop = { action: 'redirect'; url: string } | { action: 'post'; url: string; fields: Record<string, string> };
@@ -209,11 +210,24 @@ export class SamlIdp {
         throw new SamlError('saml_request_invalid', 'responses are only sent with HTTP-POST', { top: 'Requester', sub: 'UnsupportedBinding' });
       }
       const format = this.nameIdFormat(rp, request);
-      const authnContext = this.authnContext(request);
+      // Which sign-in could meet the RequestedAuthnContext: none → NoAuthnContext before anyone is asked.
+      const byPassword = this.authnContext(request, 'password');
+      if (byPassword === undefined && this.authnContext(request, 'windows') === undefined) {
+        throw new SamlError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
+      }
       const fresh = session && (!request?.forceAuthn || session.record.authnInstant >= trusted.receivedAt);
       if (!fresh) {
         if (request?.isPassive) throw new SamlError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
         return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
+      }
+      const authnContext = this.authnContext(request, session.record.authnMethod);
+      if (authnContext === undefined) {
+        // As AD FS: a session from Windows authentication does not state PasswordProtectedTransport;
+        // the user types the password (no Negotiate this time), unless the SP forbids any prompt.
+        if (request?.isPassive || byPassword === undefined) {
+          throw new SamlError('saml_request_invalid', 'the session\'s authentication does not meet the requested context', { top: 'Responder', sub: request?.isPassive ? 'NoPassive' : 'NoAuthnContext' });
+        }
+        return { action: 'signin', forceAuthn: false, loginHint: request?.loginHint, password: true };
       }
       this.checkRequestedSubject(rp, request, format, session);
       return await this.success(rp, trusted, session, format, authnContext);
@@ -387,8 +401,9 @@ export class SamlIdp {
   }
 
   /**
-   * We authenticate with a password over TLS, so the one class we can state truthfully about it is
-   * PasswordProtectedTransport — or unspecified, which states nothing. RequestedAuthnContext is
+   * A password over TLS lets us state PasswordProtectedTransport, a Kerberos ticket AD FS's
+   * urn:federation:authentication:windows (or SAML's Kerberos class) — or unspecified, which states
+   * nothing. RequestedAuthnContext is
    * judged on those two statements (SAML core §3.3.2.2.1), with strength "as deemed by the responder"
    * from RANKS:
    *
@@ -404,34 +419,29 @@ export class SamlIdp {
    *            weaker, which maximum allows); if only weaker ones are listed, unspecified exceeds none.
    *
    * A class we cannot rank (an unknown URI) is never met: we cannot deem ourselves stronger, weaker or
-   * equal to it. An unmet request gets Responder/NoAuthnContext.
+   * equal to it. undefined: this method cannot meet the request (answer() decides what follows).
    */
-  private authnContext(request: AuthnRequest | undefined): string {
+  private authnContext(request: AuthnRequest | undefined, method: AuthMethod): string | undefined {
     const wanted = request?.requestedAuthnContext;
-    const ours = AUTHN_CONTEXT.passwordProtectedTransport;
+    // What we can say truthfully: PasswordProtectedTransport, or AD FS's windows statement (or the
+    // SAML Kerberos class, when that is what the SP names) for a Kerberos sign-in.
+    const statements = method === 'windows' ? [AUTHN_CONTEXT.windows, AUTHN_CONTEXT.kerberos] : method === 'password' ? [AUTHN_CONTEXT.passwordProtectedTransport] : [];
+    const ours = statements[0];
+    if (ours === undefined) return undefined;
     if (!wanted || wanted.classRefs.length === 0) return ours;
     const ranks = wanted.classRefs.map((ref) => rankOf(ref));
     const known = ranks.filter((r): r is number => r !== undefined);
     const oursRank = RANK_PPT;
-    let met: string | undefined;
     switch (wanted.comparison) {
       case 'exact':
-        met = wanted.classRefs.includes(ours) ? ours : wanted.classRefs.includes(AUTHN_CONTEXT.unspecified) ? AUTHN_CONTEXT.unspecified : undefined;
-        break;
+        return statements.find((s) => wanted.classRefs.includes(s)) ?? (wanted.classRefs.includes(AUTHN_CONTEXT.unspecified) ? AUTHN_CONTEXT.unspecified : undefined);
       case 'minimum':
-        met = known.some((r) => r <= oursRank) ? ours : undefined;
-        break;
+        return known.some((r) => r <= oursRank) ? ours : undefined;
       case 'better':
-        met = known.length === ranks.length && known.every((r) => r < oursRank) ? ours : undefined;
-        break;
+        return known.length === ranks.length && known.every((r) => r < oursRank) ? ours : undefined;
       case 'maximum':
-        met = known.some((r) => r >= oursRank) ? ours : known.length > 0 ? AUTHN_CONTEXT.unspecified : undefined;
-        break;
+        return known.some((r) => r >= oursRank) ? ours : known.length > 0 ? AUTHN_CONTEXT.unspecified : undefined;
     }
-    if (met === undefined) {
-      throw new SamlError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
-    }
-    return met;
   }
 
   // --------------------------------------------------------------------------- single logout
@@ -543,6 +553,9 @@ const RANKS = new Map<string, number>([
   [AUTHN_CONTEXT.unspecified, 0],
   [AUTHN_CONTEXT.password, 1],
   [AUTHN_CONTEXT.passwordProtectedTransport, RANK_PPT],
+  // One factor each, as a password over TLS is: neither is deemed stronger than the other.
+  [AUTHN_CONTEXT.windows, RANK_PPT],
+  [AUTHN_CONTEXT.kerberos, RANK_PPT],
   ...STRONGER_AUTHN_CONTEXTS.map((ref) => [ref, RANK_PPT + 1] as [string, number]),
 ]);
 const rankOf = (ref: string): number | undefined => RANKS.get(ref);

@@ -14,7 +14,7 @@ import type { Config } from '../../config/schema.js';
 import { TokenRefusedError, WsfedError } from '../../errors.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { WsfedRelyingPartyConfig } from '../../relying-parties/schema.js';
-import type { SessionRecord } from '../../sessions/types.js';
+import type { AuthMethod, SessionRecord } from '../../sessions/types.js';
 import { signatureAlgorithmFor, type SignatureAlgorithm } from '../../xml/verify.js';
 import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
@@ -31,7 +31,12 @@ export const WSFED_SESSION_PREFIX = 'wsfed|';
 /** How session.relyingParties names a WS-Fed realm. */
 export const wsfedParticipant = (realm: string): string => `${WSFED_SESSION_PREFIX}${realm}`;
 
-const PASSWORD_AUTHN_METHOD = 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password';
+/** authnmethodsreferences values AD FS issues, by how the user signed in. */
+const AUTHN_METHOD_REFERENCE: Record<AuthMethod, string> = {
+  password: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password',
+  windows: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/windows',
+  certificate: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/x509',
+};
 const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
 /** SAML 1.1 core §7.1: the AuthenticationMethod AD FS writes for a UsernameToken. */
 const SAML11_PASSWORD_METHOD = 'urn:oasis:names:tc:SAML:1.0:am:password';
@@ -62,6 +67,7 @@ export type WsfedOutcome =
 /** Who a token is for and how they proved it, whether from an SSO session or a WS-Trust request. */
 interface TokenSubject {
   principal: Principal;
+  method: AuthMethod;
   persistent: boolean;
   authnInstant: number;
   clientIp: string;
@@ -75,6 +81,8 @@ export interface ActiveSubject {
   principal: Principal;
   authnInstant: number;
   clientIp: string;
+  /** How the caller proved who they are: a UsernameToken (password, the default) or Kerberos (windowstransport). */
+  method?: 'password' | 'windows';
   /** Asked for in the request; else the relying party's configured type. */
   tokenType?: keyof typeof TOKEN_TYPE;
 }
@@ -208,12 +216,13 @@ export class WsfedIdp {
     const { record } = session;
     const input = this.tokenInput(rp, {
       principal: record.principal,
+      method: record.authnMethod,
       persistent: record.persistent,
       authnInstant: record.authnInstant,
       clientIp,
       replyUrl: trusted.replyUrl,
       sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
-      authnMethod: AUTHN_CONTEXT.passwordProtectedTransport,
+      authnMethod: record.authnMethod === 'windows' ? AUTHN_CONTEXT.windows : AUTHN_CONTEXT.passwordProtectedTransport,
     });
     const fields: Record<string, string> = { wa: WA.signIn, wresult: buildSignInResponse(input) };
     // wctx goes back byte for byte: Entra keeps its whole request state in it.
@@ -239,13 +248,15 @@ export class WsfedIdp {
       { ...rp, tokenType },
       {
         principal: subject.principal,
+        method: subject.method ?? 'password',
         persistent: false,
         authnInstant: subject.authnInstant,
         clientIp: subject.clientIp,
         replyUrl: rp.replyUrls[0]!,
         // No session outlives this token: its index only has to be unique.
         sessionIndex: newSamlId(),
-        authnMethod: tokenType === 'saml11' ? SAML11_PASSWORD_METHOD : AUTHN_CONTEXT.passwordProtectedTransport,
+        authnMethod:
+          subject.method === 'windows' ? AUTHN_CONTEXT.windows : tokenType === 'saml11' ? SAML11_PASSWORD_METHOD : AUTHN_CONTEXT.passwordProtectedTransport,
       },
     );
     const assertion = buildTokenAssertion(input);
@@ -262,7 +273,7 @@ export class WsfedIdp {
 
   /** Everything a token for `rp` says, from one place for the passive and the active answer. */
   private tokenInput(rp: WsfedRp, subject: TokenSubject): TokenInput {
-    const token = rp.microsoft365 ? this.microsoft365Token(subject.principal, subject.persistent, subject.clientIp) : this.genericToken(rp, subject.principal);
+    const token = rp.microsoft365 ? this.microsoft365Token(subject) : this.genericToken(rp, subject.principal);
     return {
       issuer: token.issuer,
       realm: rp.realm,
@@ -293,7 +304,7 @@ export class WsfedIdp {
    * from the source anchor, UPN, insidecorporatenetwork, authnmethodsreferences, psso — under the
    * issuer of the user's federated domain.
    */
-  private microsoft365Token(p: Principal, persistent: boolean, clientIp: string) {
+  private microsoft365Token({ principal: p, persistent, clientIp, method }: TokenSubject) {
     const m365 = this.deps.config.microsoft365;
     const issuer = microsoft365IssuerFor(m365, this.deps.issuer, p);
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
@@ -301,8 +312,10 @@ export class WsfedIdp {
     const claims: Claim[] = [
       { type: CLAIM_TYPE.adfs1Upn, values: [p.userPrincipalName] },
       { type: CLAIM_TYPE.immutableId, values: [immutableId] },
-      { type: CLAIM_TYPE.insideCorporateNetwork, values: [String(this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
-      { type: CLAIM_TYPE.authnMethodsReferences, values: [PASSWORD_AUTHN_METHOD] },
+      // Windows Integrated Authentication is only offered inside (kerberos.intranetNetworks), as AD FS
+      // offers it only on the intranet: a Kerberos sign-in is inside by definition.
+      { type: CLAIM_TYPE.insideCorporateNetwork, values: [String(method === 'windows' || this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
+      { type: CLAIM_TYPE.authnMethodsReferences, values: [AUTHN_METHOD_REFERENCE[method]] },
     ];
     if (persistent) claims.push({ type: CLAIM_TYPE.psso, values: ['true'] });
     return {

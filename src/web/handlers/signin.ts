@@ -4,10 +4,11 @@ import { BadRequestError } from '../../errors.js';
 import { TooManyAttemptsError } from '../../lockout/guard.js';
 import { singleParam, type Params } from '../../protocols/params.js';
 import type { WebContext } from '../web-context.js';
-import { isLocalPath } from '../local-path.js';
+import { continuePending } from '../local-path.js';
 import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
 import { readSession, startSession } from '../sso-cookie.js';
 import { renderPage } from '../render.js';
+import { integratedSignIn } from './windows-signin.js';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
@@ -22,13 +23,19 @@ function pendingIdFrom(value: unknown): string | undefined {
   return value;
 }
 
-/** GET /signin: the form. With a live session and nothing pending, there is nothing to do. */
+/**
+ * GET /signin: the form — or, for a browser on the corporate network, first the Negotiate challenge
+ * (windows-signin.ts), whose body is this same form. With a live session and nothing pending, there
+ * is nothing to do.
+ */
 export function showSignIn(deps: WebContext) {
   return async (req: Request, res: Response) => {
     const pending = pendingIdFrom(req.query.pending);
     if (!pending && (await readSession(req, deps))) return res.redirect(303, '/');
     const username = typeof req.query.username === 'string' ? req.query.username.slice(0, deps.config.web.maxUsernameLength) : '';
-    renderSignIn(req, res, deps, { pending, username });
+    const view = { pending, username };
+    if (await integratedSignIn(req, res, deps, view, (status, error) => renderSignIn(req, res.status(status), deps, { ...view, error }))) return;
+    renderSignIn(req, res, deps, view);
   };
 }
 
@@ -65,11 +72,10 @@ export function submitSignIn(deps: WebContext) {
     }
 
     await startSession(req, res, deps, outcome.principal, 'password', keepSignedIn);
-    const resume = pending ? await deps.pending.take(pending) : undefined;
-    // Only a path our own code stored is followed, and only if it is local: never a URL from the request.
-    res.redirect(303, resume && isLocalPath(resume.path) ? resume.path : '/');
+    await continuePending(res, deps, pending);
   };
 }
+
 
 interface SignInView {
   pending?: string;

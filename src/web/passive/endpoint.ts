@@ -308,7 +308,7 @@ export class PassiveEndpoint {
    * form a pending entry that leads back to /adfs/ls/?resume=<that id>. The form never sees protocol
    * state, only where to return — a path our own code built.
    */
-  private async park(reply: Reply, parked: { kind: 'saml2'; request: TrustedAuthnRequest } | { kind: 'wsfed'; request: TrustedSignIn }, signIn: { forceAuthn: boolean; loginHint?: string }): Promise<PassiveOutcome> {
+  private async park(reply: Reply, parked: { kind: 'saml2'; request: TrustedAuthnRequest } | { kind: 'wsfed'; request: TrustedSignIn }, signIn: { forceAuthn: boolean; loginHint?: string; password?: boolean }): Promise<PassiveOutcome> {
     const ttl = this.pendingTtlMs();
     const flow = flowOf(reply.request) ?? randomBytes(18).toString('base64url');
     reply.cookies.push({ name: FLOW_COOKIE, value: flow, settings: ssoCookieOptions(this.deps), maxAgeMs: ttl });
@@ -316,7 +316,9 @@ export class PassiveEndpoint {
     const requestId = await this.deps.pending.put({ path: ROUTES.sso, state }, ttl);
     const signInId = await this.deps.pending.put({ path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: signIn.forceAuthn, loginHint: signIn.loginHint }, ttl);
     const hint = signIn.loginHint ? `&username=${encodeURIComponent(signIn.loginHint)}` : '';
-    return { kind: 'redirect', location: `${ROUTES.signIn}?pending=${signInId}${hint}` };
+    // The relying party needs a password: no Negotiate challenge (web/handlers/windows-signin.ts).
+    const forms = signIn.password ? '&forms=1' : '';
+    return { kind: 'redirect', location: `${ROUTES.signIn}?pending=${signInId}${hint}${forms}` };
   }
 
   /** Takes a parked request back, only in the browser that parked it. */
