@@ -10,18 +10,25 @@
 # default) before they exit; Docker's own default of 10 s would SIGKILL them at the same moment.
 
 FROM node:22-bookworm-slim AS build
+# The optional kerberos addon (Windows Integrated Authentication) compiles against MIT GSSAPI:
+# headers, a C++ toolchain and node-gyp's python here; only the shared library in the final image.
+RUN apt-get update && apt-get install -y --no-install-recommends libkrb5-dev g++ make python3 \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: the package's own prepare script (npm run build) would run here, before src is
-# copied in; the build runs explicitly below instead. No runtime dependency has an install script.
-RUN npm ci --ignore-scripts
+# copied in; the build runs explicitly below instead. The one runtime dependency with an install
+# script, kerberos, is built on its own, and must load: npm would let an optional build fail quietly.
+RUN npm ci --ignore-scripts && npm rebuild kerberos && node -e "require('kerberos')"
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM node:22-bookworm-slim
 # tini as PID 1 reaps zombies and forwards SIGTERM, so graceful shutdown works under any runtime.
-RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
+# libgssapi-krb5-2: the MIT Kerberos library the kerberos addon loads (a few MB with its deps).
+RUN apt-get update && apt-get install -y --no-install-recommends tini libgssapi-krb5-2 \
+  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
