@@ -37,6 +37,8 @@ export type MessageId =
   | 'wstrust_message_expired'
   | 'wstrust_unknown_relying_party'
   | 'wstrust_authentication_failed'
+  | 'wstrust_windows_not_offered'
+  | 'wstrust_windows_challenge'
   | 'internal_error';
 
 /** The protocols a refusal can belong to; the route that received the message names it. */

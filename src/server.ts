@@ -10,7 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { join, resolve } from 'node:path';
 import { createAuditLog, createBufferedFileAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
-import { microsoft365IssuerFor } from './claims/microsoft365.js';
+import { corporateNetwork, microsoft365IssuerFor } from './claims/microsoft365.js';
 import { federationIdentifier, type Config } from './config/schema.js';
 import { createDirectory } from './directory/index.js';
 import { LockoutGuard } from './lockout/guard.js';
@@ -219,6 +219,7 @@ async function openIntegratedAuth(
   deps.logger.info({ servicePrincipal: kerberos.servicePrincipal, realm: kerberos.realm }, 'Windows Integrated Authentication on');
   return {
     offeredTo: integratedAuthOffer(kerberos, config.microsoft365.internalNetworks),
+    offersTransport: corporateNetwork(kerberos.intranetNetworks ?? config.microsoft365.internalNetworks),
     signIns: new WindowsSignIns({ config: kerberos, addon: loaded.addon, directory: deps.directory, audit: deps.audit }),
   };
 }

@@ -14,8 +14,10 @@ import type { PendingStore, ReplayCache, SessionStore } from '../sessions/types.
 
 /** Windows Integrated Authentication, present only when configured and the Kerberos addon loaded. */
 export interface IntegratedAuth {
-  /** Is this client offered a Negotiate challenge (intranet address, a browser known to answer)? */
+  /** Is this browser offered a Negotiate challenge (intranet address, a user agent known to answer)? */
   offeredTo(clientIp: string, userAgent: string | undefined): boolean;
+  /** May this address use WS-Trust windowstransport (intranet only; any client software)? */
+  offersTransport(clientIp: string): boolean;
   signIns: WindowsSignIns;
 }
 

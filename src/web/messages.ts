@@ -72,6 +72,8 @@ export const PAGE_MESSAGES: Record<MessageId, { title: string; text: string }> =
     text: 'The application named in AppliesTo is not registered with this sign-in service.',
   },
   wstrust_authentication_failed: { title: 'Authentication failed', text: 'The security token could not be authenticated or authorized.' },
+  wstrust_windows_not_offered: { title: 'Not available', text: 'Windows authentication is only offered on the corporate network.' },
+  wstrust_windows_challenge: { title: 'Authentication required', text: 'Authenticate with Kerberos (HTTP Negotiate) to use this endpoint.' },
   internal_error: { title: 'Something went wrong', text: 'An unexpected error occurred. Give the reference below to your help desk.' },
 };
 

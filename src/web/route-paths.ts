@@ -18,5 +18,7 @@ export const ROUTES = {
   /** WS-Trust for rich clients (wsTrust.enabled), at AD FS's paths (protocols/wstrust/constants.ts). */
   wsTrust2005UsernameMixed: WS_TRUST_PATHS.usernameMixed['2005'],
   wsTrust13UsernameMixed: WS_TRUST_PATHS.usernameMixed['13'],
+  wsTrust2005WindowsTransport: WS_TRUST_PATHS.windowsTransport['2005'],
+  wsTrust13WindowsTransport: WS_TRUST_PATHS.windowsTransport['13'],
   mex: WS_TRUST_PATHS.mex,
 } as const;

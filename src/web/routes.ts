@@ -48,10 +48,17 @@ export function frontDoors(ctx: WebContext, trustProxy: TrustProxy): (req: Incom
     // Every method reaches the SOAP doors: what is not a POST still gets a SOAP fault, not a page.
     const any = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
     doors.push(
-      { path: ROUTES.wsTrust2005UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '2005', maxMessageBytes, trustProxy) },
-      { path: ROUTES.wsTrust13UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '13', maxMessageBytes, trustProxy) },
-      { path: ROUTES.mex, methods: new Set(['GET', 'HEAD']), handler: mexDocument(ctx) },
+      { path: ROUTES.wsTrust2005UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '2005', 'username', maxMessageBytes, trustProxy) },
+      { path: ROUTES.wsTrust13UsernameMixed, methods: any, handler: wsTrustDoor(endpoint, '13', 'username', maxMessageBytes, trustProxy) },
+      { path: ROUTES.mex, methods: new Set(['GET', 'HEAD']), handler: mexDocument(ctx, trustProxy) },
     );
+    // Kerberos over HTTP, with Windows Integrated Authentication on (intranet addresses only, checked in the door).
+    if (ctx.windows) {
+      doors.push(
+        { path: ROUTES.wsTrust2005WindowsTransport, methods: any, handler: wsTrustDoor(endpoint, '2005', 'windows', maxMessageBytes, trustProxy) },
+        { path: ROUTES.wsTrust13WindowsTransport, methods: any, handler: wsTrustDoor(endpoint, '13', 'windows', maxMessageBytes, trustProxy) },
+      );
+    }
   }
   const byPath = new Map(doors.map((door) => [normalise(door.path), door]));
   return (req) => {

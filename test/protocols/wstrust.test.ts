@@ -38,8 +38,8 @@ describe('readRequestSecurityToken: what clients send', () => {
     assert.equal(request.version, '13');
     assert.equal(request.to, TO);
     assert.equal(request.messageId, 'urn:uuid:1');
-    assert.equal(request.username, 'alice@corp.example');
-    assert.equal(request.password, 'p&ss<word>', 'the password exactly as sent, entities decoded');
+    assert.equal(request.credentials.username, 'alice@corp.example');
+    assert.equal(request.credentials.password, 'p&ss<word>', 'the password exactly as sent, entities decoded');
     assert.equal(request.appliesTo, M365_REALM);
     assert.equal(request.tokenType, undefined);
     assert.ok(request.timestamp && request.timestamp.expires! > request.timestamp.created);

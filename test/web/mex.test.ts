@@ -17,7 +17,7 @@ describe('mexDocument', () => {
   let url: string;
 
   before(async () => {
-    server = createServer(mexDocument({ config: parseConfig({ server: { baseUrl: BASE_URL } }) }));
+    server = createServer(mexDocument({ config: parseConfig({ server: { baseUrl: BASE_URL } }) }, () => false));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/adfs/services/trust/mex`;
   });
@@ -51,5 +51,36 @@ describe('mexDocument', () => {
     assert.equal(await cached.text(), '');
     const stale = await fetch(url, { headers: { 'If-None-Match': '"older"' } });
     assert.equal(stale.status, 200);
+  });
+});
+
+describe('mexDocument with Windows Integrated Authentication', () => {
+  let server: Server;
+  let url: string;
+  let intranet = false;
+
+  before(async () => {
+    const windows = { offeredTo: () => false, offersTransport: () => intranet, signIns: undefined as never };
+    server = createServer(mexDocument({ config: parseConfig({ server: { baseUrl: BASE_URL } }), windows }, () => false));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/adfs/services/trust/mex`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  test('intranet clients also see windowstransport; others do not; neither is shared-cacheable', async () => {
+    intranet = true;
+    const inside = await fetch(url);
+    assert.equal(inside.headers.get('cache-control'), 'private, max-age=3600');
+    const insideBody = await inside.text();
+    assert.match(insideBody, /\/adfs\/services\/trust\/13\/windowstransport</);
+    assert.match(insideBody, /NegotiateAuthentication/);
+    intranet = false;
+    const outside = await fetch(url);
+    const outsideBody = await outside.text();
+    assert.equal(outsideBody, buildMex({ baseUrl: BASE_URL }));
+    assert.doesNotMatch(outsideBody, /windowstransport/);
+    assert.notEqual(inside.headers.get('etag'), outside.headers.get('etag'));
   });
 });

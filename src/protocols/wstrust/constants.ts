@@ -57,6 +57,11 @@ export const WS_TRUST_PATHS = {
     '2005': '/adfs/services/trust/2005/usernamemixed',
     '13': '/adfs/services/trust/13/usernamemixed',
   } as Record<WsTrustVersion, string>,
+  /** Kerberos (HTTP Negotiate) on the intranet, with kerberos.enabled. */
+  windowsTransport: {
+    '2005': '/adfs/services/trust/2005/windowstransport',
+    '13': '/adfs/services/trust/13/windowstransport',
+  } as Record<WsTrustVersion, string>,
   /** WS-MetadataExchange: the WSDL rich clients read to find the endpoints above. */
   mex: '/adfs/services/trust/mex',
 } as const;

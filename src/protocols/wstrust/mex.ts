@@ -61,6 +61,12 @@ export interface MexEndpoint {
   bindingFamily: string;
   /** The assertions of the policy's wsp:All, given the version's WS-SecurityPolicy prefix `sp`. */
   policy: (version: WsTrustVersion) => string;
+  /**
+   * The WS-SecurityPolicy namespace `sp` stands for in this row's policy; default the row's version.
+   * AD FS writes its Kerberos (windowstransport) policies in the 2005 draft for both versions, and
+   * that is where MSAL looks for their TransportBinding.
+   */
+  policyNamespace?: WsTrustVersion;
 }
 
 /**
@@ -116,6 +122,20 @@ export const USERNAME_MIXED_ENDPOINTS: readonly MexEndpoint[] = Object.freeze(
   ),
 );
 
+/**
+ * windowstransport: the caller authenticated by HTTP Negotiate (Kerberos) on the TLS connection, no
+ * token in the message, so no timestamp is required either. Listed only to intranet clients (AD FS
+ * does not publish it through the proxy).
+ */
+export const windowsTransportPolicy = (): string =>
+  `<http:NegotiateAuthentication xmlns:http="${MEX_NS.httpPolicy}"/>` + transportBinding('2005', { timestamp: false }) + USING_ADDRESSING;
+
+export const WINDOWS_TRANSPORT_ENDPOINTS: readonly MexEndpoint[] = Object.freeze(
+  (['2005', '13'] as const).map((version) =>
+    Object.freeze({ version, path: WS_TRUST_PATHS.windowsTransport[version], bindingFamily: 'CustomBinding', policy: windowsTransportPolicy, policyNamespace: '2005' as const }),
+  ),
+);
+
 export interface MexInput {
   /** `config.server.baseUrl`: the addresses are `<baseUrl><path>`. */
   baseUrl: string;
@@ -137,7 +157,7 @@ export function buildMex(input: MexInput): string {
   // Declared locally: the same prefix sp stands for a different namespace in each version's policy.
   const policies = endpoints.map(
     (e) =>
-      `<wsp:Policy wsu:Id="${escapeXml(policyId(e))}" xmlns:sp="${SECURITY_POLICY_NS[e.version]}">` +
+      `<wsp:Policy wsu:Id="${escapeXml(policyId(e))}" xmlns:sp="${SECURITY_POLICY_NS[e.policyNamespace ?? e.version]}">` +
       `<wsp:ExactlyOne><wsp:All>${e.policy(e.version)}</wsp:All></wsp:ExactlyOne></wsp:Policy>`,
   );
 

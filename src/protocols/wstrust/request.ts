@@ -46,12 +46,17 @@ export interface RequestSecurityToken {
   /** wsa:To as sent. */
   to: string;
   timestamp?: { created: number; expires?: number };
-  username: string;
-  /** Never logged, never kept past the bind. */
-  password: string;
+  /** The UsernameToken (usernamemixed); windowstransport has none, its caller is authenticated by HTTP. */
+  credentials?: UsernameCredentials;
   /** The relying party the token is for (AppliesTo's endpoint address). */
   appliesTo: string;
   tokenType?: 'saml11' | 'saml2';
+}
+
+export interface UsernameCredentials {
+  username: string;
+  /** Never logged, never kept past the bind. */
+  password: string;
 }
 
 export interface RequestLimits {
@@ -79,7 +84,21 @@ export function soapVersionOf(root: Element): SoapVersion | undefined {
  * endpoint is refused as an action it does not support, as AD FS's per-version bindings do.
  * `soapAction` is the SOAPAction header (or the action parameter of the content type), when sent.
  */
-export function readRequestSecurityToken(xml: string, version: WsTrustVersion, soapAction: string | undefined, limits: RequestLimits): RequestSecurityToken {
+export function readRequestSecurityToken(
+  xml: string,
+  version: WsTrustVersion,
+  soapAction: string | undefined,
+  limits: RequestLimits,
+): RequestSecurityToken & { credentials: UsernameCredentials };
+/** `transport`: the caller is authenticated by the HTTP request (windowstransport); a UsernameToken is not read. */
+export function readRequestSecurityToken(xml: string, version: WsTrustVersion, soapAction: string | undefined, limits: RequestLimits, mode: 'transport'): RequestSecurityToken;
+export function readRequestSecurityToken(
+  xml: string,
+  version: WsTrustVersion,
+  soapAction: string | undefined,
+  limits: RequestLimits,
+  mode: 'username' | 'transport' = 'username',
+): RequestSecurityToken {
   let root: Element;
   try {
     root = parseXml(xml, { maxBytes: limits.maxBytes, maxDepth: 16 }).documentElement!;
@@ -101,7 +120,7 @@ export function readRequestSecurityToken(xml: string, version: WsTrustVersion, s
     if (!(isElement(child, env, 'Header') || isElement(child, env, 'Body'))) throw invalid(`unexpected <${name}> in the envelope`);
   }
 
-  const headers = readHeaders(header, env);
+  const headers = readHeaders(header, env, mode);
   const rst = bodyRequest(body, version);
 
   if (headers.action !== ISSUE_ACTION[version]) {
@@ -133,26 +152,14 @@ export function readRequestSecurityToken(xml: string, version: WsTrustVersion, s
   }
 
   const security = headers.security;
-  const token = one(security, WSSE_NS, 'UsernameToken');
-  if (!token) throw fault('wstrust_authentication_failed', 'no UsernameToken in wsse:Security', 'wsse:UnsupportedSecurityToken');
-  const username = text(one(token, WSSE_NS, 'Username'), 'Username', limits.maxUsernameLength);
-  const passwordElement = one(token, WSSE_NS, 'Password');
-  if (!passwordElement) throw fault('wstrust_authentication_failed', 'UsernameToken has no Password', 'wsse:UnsupportedSecurityToken');
-  const passwordType = attribute(passwordElement, 'Type');
-  if (passwordType !== undefined && passwordType !== PASSWORD_TEXT) {
-    // A digest cannot be checked against AD, which only verifies the password itself by a bind.
-    throw fault('wstrust_authentication_failed', `password type ${passwordType.slice(0, 200)} is not PasswordText`, 'wsse:UnsupportedSecurityToken');
-  }
-  const password = text(passwordElement, 'Password', limits.maxPasswordLength, true);
-
+  const credentials = mode === 'username' ? usernameToken(security, limits) : undefined;
   return {
     soap,
     version,
     messageId: headers.messageId,
     to: headers.to,
-    timestamp: readTimestamp(security),
-    username,
-    password,
+    timestamp: security ? readTimestamp(security) : undefined,
+    ...(credentials ? { credentials } : {}),
     appliesTo: appliesTo(rst),
     tokenType,
   };
@@ -162,7 +169,21 @@ interface Headers {
   action: string;
   to: string;
   messageId?: string;
-  security: Element;
+  security?: Element;
+}
+
+function usernameToken(security: Element | undefined, limits: RequestLimits): UsernameCredentials {
+  const token = security && one(security, WSSE_NS, 'UsernameToken');
+  if (!token) throw fault('wstrust_authentication_failed', 'no UsernameToken in wsse:Security', 'wsse:UnsupportedSecurityToken');
+  const username = text(one(token, WSSE_NS, 'Username'), 'Username', limits.maxUsernameLength);
+  const passwordElement = one(token, WSSE_NS, 'Password');
+  if (!passwordElement) throw fault('wstrust_authentication_failed', 'UsernameToken has no Password', 'wsse:UnsupportedSecurityToken');
+  const passwordType = attribute(passwordElement, 'Type');
+  if (passwordType !== undefined && passwordType !== PASSWORD_TEXT) {
+    // A digest cannot be checked against AD, which only verifies the password itself by a bind.
+    throw fault('wstrust_authentication_failed', `password type ${passwordType.slice(0, 200)} is not PasswordText`, 'wsse:UnsupportedSecurityToken');
+  }
+  return { username, password: text(passwordElement, 'Password', limits.maxPasswordLength, true) };
 }
 
 /** The header blocks this endpoint understands; any other marked mustUnderstand is a fault (SOAP 1.2 §5.2.3). */
@@ -174,7 +195,7 @@ const UNDERSTOOD: ReadonlyArray<readonly [string, string]> = [
   [WSSE_NS, 'Security'],
 ];
 
-function readHeaders(header: Element, env: string): Headers {
+function readHeaders(header: Element, env: string, mode: 'username' | 'transport'): Headers {
   for (const block of elementChildren(header)) {
     const understood = UNDERSTOOD.some(([ns, name]) => isElement(block, ns, name));
     const mustUnderstand = block.getAttributeNS(env, 'mustUnderstand');
@@ -194,7 +215,7 @@ function readHeaders(header: Element, env: string): Headers {
   }
   const messageIdElement = one(header, WSA_NS, 'MessageID');
   const security = one(header, WSSE_NS, 'Security');
-  if (!security) throw fault('wstrust_authentication_failed', 'no wsse:Security header', 'wsse:InvalidSecurity');
+  if (!security && mode === 'username') throw fault('wstrust_authentication_failed', 'no wsse:Security header', 'wsse:InvalidSecurity');
   return {
     action: text(actionElement, 'Action', 512),
     to: text(toElement, 'To', 2048),

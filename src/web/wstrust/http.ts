@@ -13,15 +13,15 @@ import { buildFault } from '../../protocols/wstrust/response.js';
 import { sendBody } from '../error-response.js';
 import { PAGE_MESSAGES } from '../messages.js';
 import type { NodeHandler, TrustProxy } from '../passive/http.js';
-import type { WsTrustAnswer, WsTrustEndpoint } from './endpoint.js';
+import type { WsTrustAnswer, WsTrustAuthentication, WsTrustEndpoint } from './endpoint.js';
 
 const CONTENT_TYPE: Record<SoapVersion, string> = {
   '1.2': 'application/soap+xml; charset=utf-8',
   '1.1': 'text/xml; charset=utf-8',
 };
 
-/** POST /adfs/services/trust/{2005,13}/usernamemixed. */
-export function wsTrustDoor(endpoint: WsTrustEndpoint, version: WsTrustVersion, maxMessageBytes: number, trustProxy: TrustProxy): NodeHandler {
+/** POST /adfs/services/trust/{2005,13}/{usernamemixed,windowstransport}. */
+export function wsTrustDoor(endpoint: WsTrustEndpoint, version: WsTrustVersion, authentication: WsTrustAuthentication, maxMessageBytes: number, trustProxy: TrustProxy): NodeHandler {
   // Any declared charset is decoded (415 for one iconv does not know); the envelope is then parsed once.
   const readBody = bodyParser.text({ type: () => true, limit: maxMessageBytes, defaultCharset: 'utf-8' });
   return (req, res) => {
@@ -48,6 +48,8 @@ export function wsTrustDoor(endpoint: WsTrustEndpoint, version: WsTrustVersion, 
       endpoint
         .handle({
           version,
+          authentication,
+          authorization: req.headers.authorization,
           soap,
           body: typeof body === 'string' ? body : '',
           soapAction: soapActionOf(req.headers.soapaction),
@@ -89,5 +91,6 @@ function write(res: ServerResponse, answer: WsTrustAnswer): void {
   res.statusCode = answer.status;
   res.setHeader('Cache-Control', 'no-store');
   if (answer.retryAfter !== undefined) res.setHeader('Retry-After', String(answer.retryAfter));
+  if (answer.wwwAuthenticate !== undefined) res.setHeader('WWW-Authenticate', answer.wwwAuthenticate);
   sendBody(res, CONTENT_TYPE[answer.soap], answer.body);
 }
