@@ -1,6 +1,7 @@
 /**
  * Facts about the Samba AD DC started by test/setup/samba-ad.sh, read from its ad.env, plus the
- * administrator chores tests need (unlock an account, read badPwdCount).
+ * administrator chores tests need (unlock an account, read badPwdCount) and Kerberos tickets for
+ * seeded users (kinit).
  *
  * A missing ad.env THROWS: a directory test that quietly skips when there is no DC is a test that
  * cannot fail. Start the DC first:  sudo bash test/setup/samba-ad.sh
@@ -9,7 +10,9 @@
  * ldapts, so src/directory/ stays the only code that uses the LDAP library.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LdapConfig } from '../../src/config/schema.js';
 
@@ -57,6 +60,8 @@ export interface AdUser {
 export interface AdFacts {
   envFile: string;
   dir: string;
+  /** Kerberos realm: the DNS domain in capitals. */
+  realm: string;
   dnsDomain: string;
   netbiosDomain: string;
   secondUpnSuffix: string;
@@ -72,6 +77,16 @@ export interface AdFacts {
   adminPassword: string;
   svcDn: string;
   users: Record<AdRole, AdUser>;
+  /** The STS host name the SPN is registered for (sts.<dns domain>); tests resolve it to 127.0.0.1. */
+  stsHost: string;
+  /** HTTP/<stsHost>, without the realm. */
+  spn: string;
+  /** The service account that holds the SPN (its msDS-KeyVersionNumber is the keytab's kvno). */
+  spnAccountDn: string;
+  /** The SPN's keys, as samba-tool domain exportkeytab wrote them. */
+  keytab: string;
+  /** A krb5.conf naming the loopback KDC, with no DNS lookups: give it as KRB5_CONFIG. */
+  krb5Config: string;
 }
 
 /** Reads ad.env from $OPENFED_TEST_AD_ENV or the default path; throws when it is not there. */
@@ -102,6 +117,7 @@ export function loadAdFacts(envFile = process.env.OPENFED_TEST_AD_ENV ?? AD_ENV_
   return {
     envFile,
     dir: get('AD_DIR'),
+    realm: get('AD_REALM'),
     dnsDomain: get('AD_DNS_DOMAIN'),
     netbiosDomain: get('AD_NETBIOS_DOMAIN'),
     secondUpnSuffix: get('AD_SECOND_UPN_SUFFIX'),
@@ -116,6 +132,11 @@ export function loadAdFacts(envFile = process.env.OPENFED_TEST_AD_ENV ?? AD_ENV_
     adminPassword: get('AD_ADMIN_PASSWORD'),
     svcDn,
     users,
+    stsHost: get('AD_STS_HOST'),
+    spn: get('AD_SPN'),
+    spnAccountDn: get('AD_SPN_ACCOUNT_DN'),
+    keytab: get('AD_KEYTAB'),
+    krb5Config: get('KRB5_CONFIG'),
   };
 }
 
@@ -200,4 +221,42 @@ export async function readAttribute(ad: AdFacts, dn: string, attribute: string):
     }
   }
   return undefined;
+}
+
+export interface KerberosTicket {
+  /** FILE:<path> of the private ticket cache. */
+  ccache: string;
+  /** KRB5_CONFIG and KRB5CCNAME, to add to a child process's environment (curl, chromium, python). */
+  env: Record<string, string>;
+  /** kdestroy, and the cache's directory removed. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A TGT for a seeded user (<sam>@<REALM>) in a ticket cache of its own, so tests never share or touch
+ * the machine's default cache. The password goes on kinit's stdin, never on a command line. kinit's
+ * refusal (a disabled or expired account: "credentials have been revoked") rejects with its stderr.
+ */
+export async function kinit(ad: AdFacts, role: AdRole): Promise<KerberosTicket> {
+  const dir = mkdtempSync(join(tmpdir(), 'openfed-krb5cc-'));
+  const ccache = `FILE:${join(dir, 'krb5cc')}`;
+  const env = { KRB5_CONFIG: ad.krb5Config, KRB5CCNAME: ccache };
+  const { sam, password } = ad.users[role];
+  try {
+    const child = run('kinit', [`${sam}@${ad.realm}`], { env: { ...process.env, ...env }, timeout: 15_000 });
+    child.child.stdin?.end(`${password}\n`);
+    await child;
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`kinit ${sam}@${ad.realm} failed: ${stderr || (err as Error).message}`, { cause: err });
+  }
+  return {
+    ccache,
+    env,
+    async destroy() {
+      await run('kdestroy', ['-q'], { env: { ...process.env, ...env } }).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

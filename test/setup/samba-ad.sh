@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Starts a throw-away Samba 4 Active Directory domain controller on loopback for the directory
-# tests, seeded with one user per account state the tests exercise, and writes DIR/ad.env.
+# tests, seeded with one user per account state the tests exercise, and writes DIR/ad.env. Its KDC
+# serves the Kerberos tests: the STS's SPN on a service account, its keytab and a krb5.conf in DIR.
 #
 #   sudo bash test/setup/samba-ad.sh [DIR]        DIR defaults to /tmp/openfed-samba-ad
 #   sudo bash test/setup/samba-ad-stop.sh [DIR] [--purge]
 #
-# Everything lives under DIR: databases, smb.conf, pid file, logs, TLS material, ad.env. Nothing is
-# written to /etc/samba, /var/lib/samba or /etc/krb5.conf. A DC already running from DIR is stopped
-# and replaced by a fresh one, so every test run starts from a known state.
+# Everything lives under DIR: databases, smb.conf, pid file, logs, TLS material, keytab, krb5.conf,
+# ad.env. Nothing is written to /etc/samba, /var/lib/samba or /etc/krb5.conf. A DC already running
+# from DIR is stopped and replaced by a fresh one, so every test run starts from a known state.
 #
 # Knobs (environment, all optional):
 #   OPENFED_AD_TEMPLATE   tarball of a provisioned+seeded DIR. Default: one per ISO week and version
@@ -23,6 +24,11 @@ DNS_DOMAIN=${REALM,,}
 NETBIOS=CORP
 SECOND_SUFFIX=contoso.test
 DC_HOST=dc1
+# The STS's Kerberos identity: browsers ask the KDC for HTTP/<the host name they connect to>.
+STS_HOST=sts.$DNS_DOMAIN
+SPN=HTTP/$STS_HOST
+HTTP_SVC=svc-sts-http
+HTTP_SVC_PASSWORD='H77p-0penFed-Passw0rd!'
 ADMIN_PASSWORD='Adm1n-0penFed-Passw0rd!'
 IP=127.0.0.1 # Samba's LDAP ports (389/636/3268/3269) are fixed, so one DC per host
 BASE_DN="DC=${DNS_DOMAIN//./,DC=}"
@@ -46,7 +52,7 @@ missing=()
 # samba-ad-provision holds the schema LDIFs and is only a Recommends of samba-ad-dc: without it
 # provisioning fails with "AD_DS_Attributes__Windows_Server_2012_R2.ldf not found".
 for p in samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-common-bin python3-samba \
-  winbind ldb-tools ldap-utils openssl; do
+  winbind ldb-tools ldap-utils openssl krb5-user; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -70,7 +76,7 @@ if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   bash "$HERE/samba-ad-stop.sh" "$DIR"
 fi
 port_open() { (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null; }
-for port in 389 636 3268; do
+for port in 389 636 3268 88; do
   port_open $port && die "port $port is taken by something else (another DC or slapd?)"
 done
 
@@ -141,7 +147,7 @@ ldaps_up() { LDAPTLS_CACERT="$DIR/tls/ca.pem" ldapsearch -x -H "ldaps://$IP:636"
 start_samba() {
   samba -s "$CONF" -D
   local deadline=$(($(date +%s) + WAIT_SECS))
-  until ldap_up && ldaps_up; do
+  until ldap_up && ldaps_up && port_open 88; do
     if [ -f "$PIDFILE" ] && ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
       tail -30 "$DIR/log/samba.log" >&2 || true
       die "samba exited while starting"
@@ -149,7 +155,7 @@ start_samba() {
     [ "$(date +%s)" -lt "$deadline" ] || { tail -30 "$DIR/log/samba.log" >&2 || true; die "LDAP not ready after ${WAIT_SECS}s"; }
     sleep 0.1
   done
-  log "samba answering LDAP and LDAPS (pid $(cat "$PIDFILE"))"
+  log "samba answering LDAP, LDAPS and Kerberos (pid $(cat "$PIDFILE"))"
 }
 
 # ------------------------------------------------------------------------------------ seed
@@ -172,7 +178,8 @@ USERS=(
 
 seed() {
   log "seeding users, groups and policy"
-  SEED_USERS=$(printf '%s\n' "${USERS[@]}") CONF="$CONF" SECOND_SUFFIX="$SECOND_SUFFIX" "$PY" - <<'PYEOF'
+  SEED_USERS=$(printf '%s\n' "${USERS[@]}") CONF="$CONF" SECOND_SUFFIX="$SECOND_SUFFIX" \
+    HTTP_SVC="$HTTP_SVC" HTTP_SVC_PASSWORD="$HTTP_SVC_PASSWORD" SPN="$SPN" "$PY" - <<'PYEOF'
 # One python process over Samba's own SamDB API (what samba-tool uses): ~2 s for everything,
 # against ~0.5 s per samba-tool call.
 import os, sys, time, uuid
@@ -218,6 +225,15 @@ def user(sam, ou="OU=People", **kw):
 user("svc-openfed", ou="OU=Service Accounts", description="OpenFed directory lookups")
 db.setexpiry("(sAMAccountName=svc-openfed)", 0, no_expiry_req=True)
 
+# The account holding the STS's SPN, as setspn puts it on a Windows service account. Without
+# msDS-SupportedEncryptionTypes (24 = AES128 + AES256) the exported keytab holds only RC4 keys.
+http_svc = os.environ["HTTP_SVC"]
+db.newuser(http_svc, os.environ["HTTP_SVC_PASSWORD"], useusernameascn=True, userou="OU=Service Accounts",
+           description="SPN holder for the OpenFed STS")
+db.setexpiry("(sAMAccountName=%s)" % http_svc, 0, no_expiry_req=True)
+replace("CN=%s,OU=Service Accounts,%s" % (http_svc, D), servicePrincipalName=[os.environ["SPN"]],
+        **{"msDS-SupportedEncryptionTypes": "24"})
+
 alice = user("alice", givenname="Alice", surname="Anders", mailaddress="alice@" + dns,
              department="Sales", jobtitle="Account Manager")
 replace(alice, displayName="Alice Anders",
@@ -256,6 +272,32 @@ db.add_remove_group_members("Sales", ["EU-Sales"], add_members_operation=True)
 db.add_remove_group_members("OpenFed-Users", ["Sales", "bob"], add_members_operation=True)
 db.add_remove_group_members("Newsletter", ["alice"], add_members_operation=True)
 PYEOF
+  # The keys OpenFed accepts tickets with, as ktpass or exportkeytab hands them to an admin.
+  samba-tool domain exportkeytab "$DIR/sts-http.keytab" -s "$CONF" --principal="$SPN" >"$DIR/log/exportkeytab.log" 2>&1 ||
+    { cat "$DIR/log/exportkeytab.log" >&2; die "exportkeytab $SPN failed"; }
+}
+
+write_krb5_conf() {
+  # Provision's private/krb5.conf finds the KDC through DNS SRV records, and this DC serves no DNS.
+  # No reverse or canonicalising lookups either: the tests connect to 127.0.0.1 under the STS name.
+  cat >"$DIR/krb5.conf" <<EOF
+[libdefaults]
+    default_realm = $REALM
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    rdns = false
+    dns_canonicalize_hostname = false
+    udp_preference_limit = 0
+[realms]
+    $REALM = {
+        kdc = $IP:88
+        kpasswd_server = $IP:464
+        default_domain = $DNS_DOMAIN
+    }
+[domain_realm]
+    .$DNS_DOMAIN = $REALM
+    $DNS_DOMAIN = $REALM
+EOF
 }
 
 save_template() {
@@ -283,6 +325,8 @@ else
   fi
 fi
 
+write_krb5_conf
+
 # ------------------------------------------------------------------------------------ ad.env
 # KEY='VALUE' lines, readable by `set -a; . ad.env`, node --env-file and test/helpers/ad.ts.
 {
@@ -306,9 +350,14 @@ fi
     echo "AD_USER_${role}_SAM='$sam'"
     echo "AD_USER_${role}_PASSWORD='$password'"
   done
+  echo "AD_STS_HOST='$STS_HOST'"
+  echo "AD_SPN='$SPN'"
+  echo "AD_SPN_ACCOUNT_DN='CN=$HTTP_SVC,OU=Service Accounts,$BASE_DN'"
+  echo "AD_KEYTAB='$DIR/sts-http.keytab'"
+  echo "KRB5_CONFIG='$DIR/krb5.conf'"
   echo "AD_SAMBA_CONF='$CONF'"
   echo "AD_SAMBA_PID='$(cat "$PIDFILE")'"
 } >"$DIR/ad.env"
 chmod 644 "$DIR/ad.env" # throw-away lab passwords; other test users on this host read it
 
-log "ready: $DIR/ad.env (LDAP ldap://$IP:389, LDAPS ldaps://$IP:636, CA $DIR/tls/ca.pem)"
+log "ready: $DIR/ad.env (LDAP ldap://$IP:389, LDAPS ldaps://$IP:636, CA $DIR/tls/ca.pem, KDC $IP:88)"
