@@ -1,8 +1,9 @@
 /**
  * `openfed doctor`: one report on an installation before (and while) it serves users — configuration,
- * each DC (reachable, the service account binds, its clock), Redis (reachable, its clock), the
- * token-signing certificate, the relying parties, and the federation metadata as relying parties
- * fetch it from the public URL. Non-zero exit on any FAIL.
+ * each DC (reachable, the service account binds, its clock), Kerberos when configured (the addon, the
+ * keytab, its key version against the DC's), Redis (reachable, its clock), the token-signing
+ * certificate, the relying parties, and the federation metadata as relying parties fetch it from the
+ * public URL. Non-zero exit on any FAIL.
  */
 import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
@@ -10,6 +11,7 @@ import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { Command } from 'commander';
+import { loadKerberosAddon, type AddonLoad } from '../authn/kerberos-addon.js';
 import { describeDataDir, loadConfigWithOrigins } from '../config/load.js';
 import { federationIdentifier, type Config } from '../config/schema.js';
 import { ActiveDirectory } from '../directory/active-directory.js';
@@ -25,6 +27,7 @@ import { XmlError } from '../xml/errors.js';
 import { parseXml } from '../xml/parse.js';
 import { attribute } from '../xml/query.js';
 import { verifySignedRoot } from '../xml/verify.js';
+import { enctypeName, isAesEnctype, KeytabFormatError, parseKeytab, type KeytabEntry } from './keytab.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -52,7 +55,7 @@ export interface DoctorReport {
  * A remote clock against ours: the remote reading is compared with the middle of the round trip.
  * `resolutionMs` is how coarse the remote clock reads (AD: whole seconds, truncated).
  */
-async function clockCheck(name: string, read: () => Promise<number>, now: () => number, resolutionMs = 0): Promise<DoctorCheck> {
+async function clockCheck(name: string, read: () => Promise<number>, now: () => number, resolutionMs = 0, kerberos = false): Promise<DoctorCheck> {
   try {
     const before = now();
     const remote = (await read()) + resolutionMs / 2;
@@ -60,7 +63,9 @@ async function clockCheck(name: string, read: () => Promise<number>, now: () => 
     const offset = remote - (before + after) / 2;
     const abs = Math.abs(offset);
     const detail = `${offset >= 0 ? 'ahead of' : 'behind'} this machine by ${(abs / 1000).toFixed(abs < 10_000 ? 1 : 0)} s`;
-    if (abs > CLOCK_FAIL_MS) return { name, status: 'FAIL', detail: `${detail}: more than 5 minutes, sign-ins and tokens fail (sync time with NTP)` };
+    // The DC is the KDC: past its 5-minute skew, GSSAPI refuses every ticket (KRB_AP_ERR_SKEW).
+    const what = kerberos ? 'Kerberos tickets are refused, sign-ins and tokens fail' : 'sign-ins and tokens fail';
+    if (abs > CLOCK_FAIL_MS) return { name, status: 'FAIL', detail: `${detail}: more than 5 minutes, ${what} (sync time with NTP)` };
     if (abs > CLOCK_WARN_MS) return { name, status: 'WARN', detail: `${detail}: more than 1 minute (sync time with NTP)` };
     return { name, status: 'OK', detail };
   } catch (err) {
@@ -230,7 +235,7 @@ export async function runDoctor(env: Env, now: () => number = Date.now, options:
           const dc = ad;
           return [
             { name: `directory ${url}`, status: 'OK', detail: 'reachable, service account binds' },
-            await clockCheck(`clock vs ${url}`, async () => (await dc.currentTime()).time.getTime(), now, 1000),
+            await clockCheck(`clock vs ${url}`, async () => (await dc.currentTime()).time.getTime(), now, 1000, config.kerberos.enabled),
           ];
         } catch (err) {
           return [{ name: `directory ${url}`, status: 'FAIL', detail: message(err) }];
@@ -254,6 +259,20 @@ export async function runDoctor(env: Env, now: () => number = Date.now, options:
     } finally {
       await ad?.close().catch(() => undefined);
     }
+  }
+
+  if (config.kerberos.enabled) {
+    const spnHolders: SpnLookup | undefined = ldap
+      ? async (spn) => {
+          const ad = new ActiveDirectory(ldap, silentLogger, { maxConcurrentBinds: 1 });
+          try {
+            return await ad.servicePrincipalHolders(spn);
+          } finally {
+            await ad.close().catch(() => undefined);
+          }
+        }
+      : undefined;
+    checks.push(...(await kerberosChecks(config.kerberos, spnHolders)));
   }
 
   // Sessions, and Redis's clock (replay windows and session expiry are kept there).
@@ -344,6 +363,102 @@ export function lockoutPolicyCheck(lockout: Pick<Config['lockout'], 'mode' | 'th
   }
 }
 
+/** The accounts holding an SPN, from the DC (ActiveDirectory.servicePrincipalHolders). */
+export type SpnLookup = (spn: string) => Promise<{ url: string; holders: { dn: string; account: string | undefined; keyVersion: number | undefined }[] }>;
+
+type KerberosSettings = Pick<Config['kerberos'], 'servicePrincipal' | 'keytab' | 'realm'>;
+
+/**
+ * Windows Integrated Authentication, as a ticket from a browser will meet it: the addon loads, the
+ * keytab holds the configured principal's keys, and those keys are the ones the KDC encrypts tickets
+ * with now (the keytab's kvno is the SPN holder's msDS-KeyVersionNumber). `spnHolders` is undefined
+ * with the demo directory. The clock is checked with each DC above.
+ */
+export async function kerberosChecks(kerberos: KerberosSettings, spnHolders: SpnLookup | undefined, loadAddon: () => Promise<AddonLoad> = loadKerberosAddon): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const addon = await loadAddon();
+  checks.push(
+    addon.ok
+      ? { name: 'kerberos addon', status: 'OK', detail: 'loaded (MIT GSSAPI)' }
+      : { name: 'kerberos addon', status: 'FAIL', detail: `${addon.reason}: browsers get the forms page, Integrated Authentication is off` },
+  );
+
+  const { servicePrincipal, keytab, realm } = kerberos;
+  // The schema requires all three once kerberos.enabled; a caller passing less has nothing to check.
+  if (servicePrincipal === undefined || keytab === undefined || realm === undefined) return checks;
+  const keytabCheck = checkKeytab(keytab, `${servicePrincipal}@${realm}`);
+  checks.push(keytabCheck.check);
+  if (keytabCheck.keys.length === 0) return checks;
+
+  checks.push(await keyVersionCheck(servicePrincipal, keytabCheck.keys, spnHolders));
+  return checks;
+}
+
+/** The keytab file against the configured principal; `keys` are that principal's entries. */
+export function checkKeytab(path: string, principal: string): { check: DoctorCheck; keys: KeytabEntry[] } {
+  const name = 'kerberos keytab';
+  const fail = (detail: string) => ({ check: { name, status: 'FAIL' as const, detail: `${path}: ${detail}` }, keys: [] });
+  let entries: KeytabEntry[];
+  try {
+    entries = parseKeytab(readFileSync(path));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return fail('missing (kerberos.keytab)');
+    if (code === 'EACCES') return fail(`not readable by this user (uid ${process.getuid?.() ?? '?'}): OpenFed reads it at every Kerberos sign-in`);
+    if (err instanceof KeytabFormatError) return fail(`not a keytab: ${err.message}`);
+    return fail(`unreadable: ${message(err)}`);
+  }
+  const keys = entries.filter((e) => e.principal === principal);
+  if (keys.length === 0) {
+    const held = [...new Set(entries.map((e) => e.principal))];
+    // MIT compares principal names byte for byte: http/... or contoso.com@... find no key.
+    const nearly = held.find((p) => p.toLowerCase() === principal.toLowerCase());
+    if (nearly) return fail(`holds ${nearly}, not ${principal}: Kerberos names are case-sensitive`);
+    return fail(held.length === 0 ? `holds no keys (expected ${principal})` : `no key for ${principal}; it holds ${held.join(', ')}`);
+  }
+  const newest = Math.max(...keys.map((k) => k.kvno));
+  const current = keys.filter((k) => k.kvno === newest);
+  const enctypes = current.map((k) => enctypeName(k.enctype)).join(', ');
+  const detail = `${path}: ${principal}, kvno ${newest} (${enctypes})`;
+  // AD issues AES tickets only to accounts whose msDS-SupportedEncryptionTypes allows them; a keytab of
+  // RC4 keys alone still works where RC4 is allowed, but Windows is phasing it out.
+  if (!current.some((k) => isAesEnctype(k.enctype))) {
+    return { check: { name, status: 'WARN', detail: `${detail}: no AES key (set msDS-SupportedEncryptionTypes to 24 on the account, then export the keytab again)` }, keys };
+  }
+  return { check: { name, status: 'OK', detail }, keys };
+}
+
+async function keyVersionCheck(spn: string, keys: readonly KeytabEntry[], spnHolders: SpnLookup | undefined): Promise<DoctorCheck> {
+  const name = 'kerberos key version';
+  if (!spnHolders) return { name, status: 'WARN', detail: 'demo directory: no DC to compare the keytab with' };
+  let found: Awaited<ReturnType<SpnLookup>>;
+  try {
+    found = await spnHolders(spn);
+  } catch (err) {
+    return { name, status: 'FAIL', detail: `cannot look ${spn} up: ${message(err)}` };
+  }
+  const { url, holders } = found;
+  const [holder, ...more] = holders;
+  if (!holder) return { name, status: 'FAIL', detail: `no account on ${url} has the SPN ${spn}: browsers get no ticket for it (setspn -S ${spn} <service account>)` };
+  if (more.length > 0) {
+    return { name, status: 'FAIL', detail: `${holders.length} accounts have the SPN ${spn} (${holders.map((h) => h.dn).join('; ')}): the KDC refuses a duplicate SPN (setspn -X lists them)` };
+  }
+  const account = holder.account ?? holder.dn;
+  const kvnos = [...new Set(keys.map((k) => k.kvno))].sort((a, b) => a - b);
+  if (holder.keyVersion === undefined) return { name, status: 'WARN', detail: `${holder.dn}: msDS-KeyVersionNumber not readable by the service account; keytab kvno ${kvnos.join(', ')}` };
+  const dcKvno = holder.keyVersion;
+  // A keytab without the 32-bit field keeps only the kvno's low 8 bits, and MIT matches on those.
+  const matches = kvnos.some((v) => v === dcKvno || (v < 256 && v === dcKvno % 256));
+  if (matches) return { name, status: 'OK', detail: `keytab kvno ${dcKvno} is ${account}'s msDS-KeyVersionNumber on ${url}` };
+  return {
+    name,
+    status: 'FAIL',
+    detail:
+      `keytab kvno ${kvnos.join(', ')}, but ${account}'s msDS-KeyVersionNumber on ${url} is ${dcKvno}: its password changed after the ` +
+      'keytab was made, so no ticket decrypts (export the keytab again: ktpass, or samba-tool domain exportkeytab)',
+  };
+}
+
 export function renderDoctor(r: DoctorReport): string {
   const width = Math.max(...r.checks.map((c) => c.name.length));
   const lines = r.checks.map((c) => `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);
@@ -355,7 +470,7 @@ export function renderDoctor(r: DoctorReport): string {
 
 export function doctorCommand(env: Env = process.env): Command {
   return new Command('doctor')
-    .description('check the configuration, domain controllers, Redis, clocks, token-signing certificate, relying parties and public metadata')
+    .description('check the configuration, domain controllers, Kerberos (when enabled), Redis, clocks, token-signing certificate, relying parties and public metadata')
     .option('--json', 'print the checks as JSON')
     .option('--ca-file <pem>', 'trust this CA bundle (PEM) too when fetching the public metadata: a lab or internal PKI')
     .action(async (options: { json?: boolean; caFile?: string }) => {
