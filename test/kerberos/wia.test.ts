@@ -219,6 +219,44 @@ describe('Windows Integrated Authentication with Samba\'s KDC', () => {
     assert.ok(audit.events.some((e) => e.type === 'signin.failed' && e.reason === 'windows_ntlm'));
   });
 
+  /** A Negotiate token for `service` made by the addon's client side, from the ticket's cache (as a browser makes one). */
+  async function clientToken(service: string, from: KerberosTicket): Promise<string> {
+    const script = "const k=require('kerberos');k.initializeClient(process.argv[1],{mechOID:k.GSS_MECH_OID_SPNEGO}).then(c=>c.step('')).then(t=>process.stdout.write(t))";
+    const out = await run(process.execPath, ['-e', script, service], { ...from.env, NODE_PATH: join(process.cwd(), 'node_modules') });
+    assert.equal(out.code, 0, out.stderr);
+    return out.stdout;
+  }
+
+  test('a replayed token, a ticket for another service, a garbled token: the form, audited, never a 500', async () => {
+    const signIn = (token: string) => fetch(`${server.url}/signin`, { headers: { 'User-Agent': 'curl/8', Authorization: `Negotiate ${token}` }, redirect: 'manual' });
+    const token = await clientToken(`HTTP@${ad.stsHost}`, ticket);
+    const first = await signIn(token);
+    assert.equal(first.status, 303, 'the token works once');
+    const from = audit.events.length;
+    const cases: Array<[string, string, string]> = [
+      ['the same token again (GSSAPI replay cache)', token, 'windows_rejected'],
+      ['a ticket for the DC\'s host service, not ours', await clientToken('host@dc1.' + ad.dnsDomain, ticket), 'windows_rejected'],
+      ['a garbled token', 'YIIBAAAAAAAAAAAA', 'windows_garbled'],
+    ];
+    for (const [label, t] of cases) {
+      const res = await signIn(t);
+      assert.equal(res.status, 200, label);
+      assert.equal(res.headers.get('www-authenticate'), null, `${label}: no second challenge`);
+      assert.match(await res.text(), /name="password"/, label);
+    }
+    assert.deepEqual(
+      audit.events.slice(from).filter((e) => e.type === 'signin.failed').map((e) => (e.type === 'signin.failed' ? e.reason : '')),
+      cases.map((c) => c[2]),
+    );
+  });
+
+  test('the mutual-authentication token comes back on the redirect that follows a Negotiate sign-in', async () => {
+    const token = await clientToken(`HTTP@${ad.stsHost}`, ticket);
+    const res = await fetch(`${server.url}/signin`, { headers: { 'User-Agent': 'curl/8', Authorization: `Negotiate ${token}` }, redirect: 'manual' });
+    assert.equal(res.status, 303);
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Negotiate [A-Za-z0-9+/]+=*$/);
+  });
+
   test('a valid ticket for an account disabled since: refused, with the account\'s state', async () => {
     const victim = ad.users.WRONG_PW;
     const victimTicket = await kinit(ad, 'WRONG_PW');
