@@ -33,7 +33,7 @@ import { createManagementApp } from './web/management.js';
 import { DependencyMetrics, Metrics } from './metrics/metrics.js';
 import type { AppDeps, IntegratedAuth } from './web/context.js';
 import { integratedAuthOffer, WindowsSignIns } from './authn/kerberos.js';
-import { loadKerberosAddon } from './authn/kerberos-addon.js';
+import { loadKerberosAddon, type AddonLoad } from './authn/kerberos-addon.js';
 import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
 export interface RunningServer {
@@ -57,6 +57,8 @@ export interface StartOptions {
   audit?: AuditLog;
   /** false: no management listener even when management.port is set (a cluster worker: the primary serves it). */
   management?: boolean;
+  /** Replaces the loading of the optional kerberos addon (tests of a machine without it). */
+  loadKerberosAddon?: () => Promise<AddonLoad>;
 }
 
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -84,7 +86,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
   const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
-  const windows = await openIntegratedAuth(config, { directory, audit, logger });
+  const windows = await openIntegratedAuth(config, { directory, audit, logger, load: options.loadKerberosAddon ?? loadKerberosAddon });
   const deps: AppDeps = {
     config,
     directory,
@@ -206,11 +208,11 @@ export function openAuditLog(config: Config, options: { buffered?: boolean } = {
  */
 async function openIntegratedAuth(
   config: Config,
-  deps: { directory: Directory; audit: AuditLog; logger: Logger },
+  deps: { directory: Directory; audit: AuditLog; logger: Logger; load: () => Promise<AddonLoad> },
 ): Promise<IntegratedAuth | undefined> {
   const kerberos = config.kerberos;
   if (!kerberos.enabled) return undefined;
-  const loaded = await loadKerberosAddon();
+  const loaded = await deps.load();
   if (!loaded.ok) {
     deps.logger.error({ reason: loaded.reason }, 'kerberos.enabled but Kerberos is unavailable: Windows Integrated Authentication is off, everyone gets the forms page');
     return undefined;

@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import type { Directory } from '../../src/directory/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type StartOptions } from '../../src/server.js';
 import request from 'supertest';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { readPostForm } from './saml.js';
@@ -28,7 +28,7 @@ export interface TestServer extends RunningServer {
 
 export async function startTestServer(
   input: ConfigInput = {},
-  options: { clock?: Clock; directory?: Directory; logger?: Logger; audit?: AuditLog } = {},
+  options: { clock?: Clock; directory?: Directory; logger?: Logger; audit?: AuditLog; loadKerberosAddon?: StartOptions['loadKerberosAddon'] } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'openfed-test-'));
   const config = parseConfig({
