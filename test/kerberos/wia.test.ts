@@ -281,7 +281,7 @@ describe('Windows Integrated Authentication with Samba\'s KDC', () => {
     const tlsPort = await freePort();
     const tlsBase = `https://${ad.stsHost}:${tlsPort}`;
     const secure = await startTestServer({
-      server: { port: tlsPort, baseUrl: tlsBase, tls: { keyFile: tls.keyFile, certFile: tls.certFile } },
+      server: { port: tlsPort, baseUrl: tlsBase, tls: { keyFile: tls.keyFile, certFile: tls.certFile }, trustedProxies: ['127.0.0.1'] },
       directory: { ldap: ldapConfig(ad) },
       kerberos: kerberosConfig(),
       microsoft365: { enabled: true, domains: [ad.dnsDomain] },
@@ -321,6 +321,15 @@ print(json.dumps({'status': r.status_code, 'body': r.text}))`;
         assert.match(reply.body, /AuthenticationMethod="urn:federation:authentication:windows"/);
         assert.match(reply.body, new RegExp(`<saml:AttributeValue>${upn.replace(/\./g, '\\.')}</saml:AttributeValue>`));
       }
+
+      // From the extranet (through a trusted proxy): not listed, not served, no challenge.
+      const outsideMex = await run('curl', ['-s', '--cacert', tls.caFile, '-H', 'X-Forwarded-For: 203.0.113.5', `https://localhost:${tlsPort}/adfs/services/trust/mex`], {});
+      assert.match(outsideMex.stdout, /usernamemixed/);
+      assert.doesNotMatch(outsideMex.stdout, /windowstransport/);
+      const outside = await run('curl', ['-s', '-i', '--cacert', tls.caFile, '-H', 'X-Forwarded-For: 203.0.113.5', '-H', 'Content-Type: application/soap+xml', '--data-binary', '<x/>', `https://localhost:${tlsPort}/adfs/services/trust/13/windowstransport`], {});
+      assert.match(outside.stdout, /^HTTP\/1\.1 403/);
+      assert.doesNotMatch(outside.stdout, /www-authenticate/i);
+      assert.equal(readFault(outside.stdout.slice(outside.stdout.indexOf('<'))).subcode, 'wst:RequestFailed');
 
       // Without Negotiate: the challenge, as a SOAP fault.
       const challenge = await run('curl', ['-s', '-i', '--cacert', tls.caFile, '-H', 'Content-Type: application/soap+xml', '--data-binary', '<x/>', `https://localhost:${tlsPort}/adfs/services/trust/13/windowstransport`], {});

@@ -362,6 +362,50 @@ describe('SamlIdp: RequestedAuthnContext (SAML core §3.3.2.2.1); we authenticat
   });
 });
 
+describe('SamlIdp: RequestedAuthnContext and a session from Windows Integrated Authentication', () => {
+  const WINDOWS = 'urn:federation:authentication:windows';
+  const KERBEROS = 'urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos';
+  const windowsSession = () => {
+    const s = session();
+    return { ...s, record: { ...s.record, authnMethod: 'windows' as const } };
+  };
+  // [comparison, listed classes, the class stated, 'password' (sign in with the password), or the error status]
+  const table: Array<[string, string[] | undefined, string]> = [
+    ['none', undefined, WINDOWS],
+    ['exact', [WINDOWS], WINDOWS],
+    ['exact', [KERBEROS], KERBEROS],
+    ['exact', [UNSPECIFIED], UNSPECIFIED],
+    // AD FS: PasswordProtectedTransport exactly means the forms page, even inside a Windows session.
+    ['exact', [PPT], 'password'],
+    ['exact', [MFA], 'Responder/NoAuthnContext'],
+    ['minimum', [PPT], WINDOWS],
+    ['minimum', [PASSWORD], WINDOWS],
+    ['better', [PPT], 'Responder/NoAuthnContext'],
+    ['maximum', [MFA], WINDOWS],
+  ];
+  for (const [comparison, refs, expected] of table) {
+    const short = (ref: string) => ref.replace(/^.*[:/]/, '');
+    test(`${comparison} [${(refs ?? []).map(short).join(', ')}] → ${expected.includes('/') || expected === 'password' ? expected : short(expected)}`, async () => {
+      const { outcome } = await roundTrip(refs ? { authnContext: { comparison, refs } } : {}, windowsSession());
+      if (expected === 'password') return assert.deepEqual(outcome, { action: 'signin', forceAuthn: false, loginHint: undefined, password: true });
+      const a = read(outcome);
+      if (expected.includes('/')) return assertError(a, expected);
+      assertSuccess(a);
+      assert.equal(a.classRef, expected);
+    });
+  }
+
+  test('IsPassive with PasswordProtectedTransport exactly, inside a Windows session: NoPassive, no prompt', async () => {
+    const { outcome } = await roundTrip({ isPassive: true, authnContext: { comparison: 'exact', refs: [PPT] } }, windowsSession());
+    assertError(read(outcome), 'Responder/NoPassive');
+  });
+
+  test('a context only Kerberos could meet is not refused before the user signs in', async () => {
+    const { outcome } = await roundTrip({ authnContext: { comparison: 'exact', refs: [KERBEROS] } }, null);
+    assert.equal(outcome.action, 'signin');
+  });
+});
+
 describe('SamlIdp: IsPassive, ForceAuthn, ProtocolBinding', () => {
   test('IsPassive without a session → Responder/NoPassive, never a sign-in page', async () => {
     const { outcome, id } = await roundTrip({ isPassive: true }, null);

@@ -185,6 +185,20 @@ describe('WsfedIdp.issue: the token for a rich client', () => {
     assert.equal(active.assertionId, only(parse(active.assertion), SAML11_ASSERTION_NS, 'Assertion').getAttribute('AssertionID'));
   });
 
+  test('a Windows (Kerberos) sign-in: AuthenticationMethod and authnmethodsreferences windows, inside the corporate network', () => {
+    const s = session(ALICE, { authnInstant: NOW });
+    const passive = idp.answer(idp.trust({ realm: M365_REALM }), { ...s, record: { ...s.record, authnMethod: 'windows' } }, '203.0.113.5');
+    const wresult = passive.action === 'post' ? passive.fields.wresult! : '';
+    const assertion = /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(wresult)![0];
+    const active = idp.issue(M365_REALM, { principal: ALICE, authnInstant: NOW, clientIp: '203.0.113.5', method: 'windows' });
+    for (const token of [assertion, active.assertion]) {
+      const claims = claimsOf(token);
+      assert.equal(claims.get('http://schemas.microsoft.com/claims/authnmethodsreferences')?.[0], 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/windows');
+      assert.equal(claims.get('http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork')?.[0], 'true');
+      assert.equal(only(parse(token), SAML11_ASSERTION_NS, 'AuthenticationStatement').getAttribute('AuthenticationMethod'), 'urn:federation:authentication:windows');
+    }
+  });
+
   test('from the corporate network, insidecorporatenetwork is true, as for the browser', () => {
     const active = idp.issue(M365_REALM, { principal: ALICE, authnInstant: NOW, clientIp: '10.1.2.3' });
     assert.equal(claimsOf(active.assertion).get('http://schemas.microsoft.com/ws/2012/01/insidecorporatenetwork')?.[0], 'true');
