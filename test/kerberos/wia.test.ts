@@ -331,6 +331,13 @@ print(json.dumps({'status': r.status_code, 'body': r.text}))`;
       assert.doesNotMatch(outside.stdout, /www-authenticate/i);
       assert.equal(readFault(outside.stdout.slice(outside.stdout.indexOf('<'))).subcode, 'wst:RequestFailed');
 
+      // A garbled token: a fault, no second challenge.
+      const garbled = await run('curl', ['-s', '-i', '--cacert', tls.caFile, '-H', 'Authorization: Negotiate YIIBAAAAAAAAAAAA', '-H', 'Content-Type: application/soap+xml',
+        '--data-binary', buildRst({ version: '13', to: `${tlsBase}/adfs/services/trust/13/windowstransport`, username: '', password: '' }), `https://localhost:${tlsPort}/adfs/services/trust/13/windowstransport`], {});
+      assert.match(garbled.stdout, /^HTTP\/1\.1 400/);
+      assert.doesNotMatch(garbled.stdout, /www-authenticate/i);
+      assert.equal(readFault(garbled.stdout.slice(garbled.stdout.indexOf('<'))).subcode, 'wst:FailedAuthentication');
+
       // Without Negotiate: the challenge, as a SOAP fault.
       const challenge = await run('curl', ['-s', '-i', '--cacert', tls.caFile, '-H', 'Content-Type: application/soap+xml', '--data-binary', '<x/>', `https://localhost:${tlsPort}/adfs/services/trust/13/windowstransport`], {});
       assert.match(challenge.stdout, /^HTTP\/1\.1 401/);
