@@ -6,7 +6,8 @@ import { chromium, type Browser } from 'playwright-core';
 
 const EXECUTABLE = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export async function launchBrowser(): Promise<Browser> {
+/** `env` and `args` add to the defaults (a Kerberos ticket cache, the auth allowlist, resolver rules). */
+export async function launchBrowser(options: { env?: Record<string, string>; args?: string[] } = {}): Promise<Browser> {
   // Never skip: a browser test that skips itself when Chromium is missing proves nothing.
   if (!existsSync(EXECUTABLE)) throw new Error(`${EXECUTABLE} not found: apt-get install chromium`);
   return chromium.launch({
@@ -20,6 +21,8 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-component-update',
       '--no-first-run',
       '--disable-sync',
+      ...(options.args ?? []),
     ],
+    ...(options.env ? { env: { ...(process.env as Record<string, string>), ...options.env } } : {}),
   });
 }

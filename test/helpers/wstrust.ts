@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { WS_TRUST_PATHS, type WsTrustVersion } from '../../src/protocols/wstrust/constants.js';
 import { M365_REALM } from './wstrust-messages.js';
@@ -14,6 +13,7 @@ import { M365_REALM } from './wstrust-messages.js';
 export { buildRst, M365_REALM, readFault, type Fault, type RstOptions } from './wstrust-messages.js';
 import { makeTlsMaterial } from './redis.js';
 import { startTestServer, type TestServer } from './server.js';
+import { freePort } from './test-sp.js';
 
 export interface WsTrustServer extends TestServer {
   /** https://localhost:<port> */
@@ -23,14 +23,6 @@ export interface WsTrustServer extends TestServer {
   address(version: WsTrustVersion): string;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not allocate a port');
-  return address.port;
-}
 
 /** OpenFed serving HTTPS on localhost with a certificate from a throwaway CA; baseUrl is that address. */
 export async function startWsTrustServer(input: ConfigInput = {}, options: Parameters<typeof startTestServer>[1] = {}): Promise<WsTrustServer> {

@@ -16,7 +16,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../helpers/browser.js';
 import { MemoryAuditLog } from '../../src/audit/audit.js';
 import { microsoft365ImmutableId } from '../../src/claims/microsoft365.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -99,21 +100,7 @@ describe('Windows Integrated Authentication with Samba\'s KDC', () => {
     // (it would not ask at all): DisableAuthNegotiateCnameLookup, an enterprise policy as an admin
     // sets it, makes the SPN HTTP/<the name typed>. Its command-line switch no longer works.
     policyCreated = installChromiumPolicy();
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      env: { ...process.env, ...ticket.env } as Record<string, string>,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        `--auth-server-allowlist=${ad.stsHost}`,
-        `--host-resolver-rules=MAP ${ad.stsHost} 127.0.0.1`,
-      ],
-    });
+    browser = await launchBrowser({ env: ticket.env, args: [`--auth-server-allowlist=${ad.stsHost}`, `--host-resolver-rules=MAP ${ad.stsHost} 127.0.0.1`] });
   });
   after(async () => {
     if (policyCreated) rmSync(CHROMIUM_POLICY, { force: true });
