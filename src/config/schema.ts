@@ -239,6 +239,67 @@ const signingKeySchema = z
       'in Redis when sessions.redis is set, else in <dataDir>/keys.',
   );
 
+/**
+ * The accent colour is a hex colour so that its contrast can be checked here: white button text on
+ * it must reach WCAG AA's 4.5:1, or the configuration is refused at start rather than the page failing
+ * its users.
+ */
+const HEX_COLOUR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
+
+export function contrastWithWhite(hex: string): number {
+  const digits = hex.length === 4 ? [...hex.slice(1)].map((d) => d + d).join('') : hex.slice(1);
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(digits.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const luminance = 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+  return 1.05 / (luminance + 0.05);
+}
+
+const accentColour = z
+  .string()
+  .regex(HEX_COLOUR, 'expected a CSS hex colour, #rgb or #rrggbb')
+  .check((ctx) => {
+    const contrast = HEX_COLOUR.test(ctx.value) ? contrastWithWhite(ctx.value) : 21;
+    if (contrast < 4.5) {
+      ctx.issues.push({
+        code: 'custom',
+        input: ctx.value,
+        message: `white text on ${ctx.value} has a contrast of ${contrast.toFixed(2)}:1; WCAG AA needs 4.5:1: choose a darker colour`,
+      });
+    }
+  });
+
+const brandingSchema = z
+  .object({
+    organisationName: z
+      .string()
+      .min(1)
+      .max(80)
+      .optional()
+      .describe('Your organisation\'s name, shown above every page and in the window title. Default: a neutral "Sign-in service" (translated).'),
+    logoFile: z
+      .string()
+      .regex(/\.(png|svg|jpe?g|webp|gif)$/i, 'expected a .png, .svg, .jpg, .webp or .gif file')
+      .optional()
+      .describe('Logo image file, served with the pages\' assets and shown above them (about 40 px high). Read once at start.'),
+    accentColour: accentColour
+      .default('#1d4ed8')
+      .describe('Colour of buttons and links, #rgb or #rrggbb; white text on it must reach 4.5:1 contrast (WCAG AA), else the configuration is refused.'),
+    helpDeskUrl: url(['https:']).optional().describe('Help-desk page (https), linked at the foot of every page and on error pages.'),
+    privacyUrl: url(['https:']).optional().describe('Privacy statement (https), linked at the foot of every page.'),
+    signInText: z
+      .union([z.string().min(1).max(500), z.partialRecord(z.enum(['en', 'de', 'fr']), z.string().min(1).max(500))])
+      .optional()
+      .describe(
+        'A short text under the sign-in heading (plain text, e.g. who may use this service): one text for every language, ' +
+          'or one per language { en, de, fr } (a language without its own gets the English one, if any).',
+      ),
+  })
+  .strict()
+  .prefault({})
+  .describe('What the pages look like: your name, logo, colour and links. Every page follows the system\'s dark mode.');
+
 export const configSchema = z
   .object({
     server: z
@@ -399,6 +460,7 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('Sign-in pages.'),
+    branding: brandingSchema,
     saml: z
       .object({
         requestMaxAgeMinutes: z

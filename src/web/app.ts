@@ -12,9 +12,11 @@ import { InternalError, NotFoundError, type Protocol } from '../errors.js';
 import { requestContext, type Logger } from '../log.js';
 import type { AppDeps } from './context.js';
 import type { WebContext } from './web-context.js';
+import { brandingOf } from './branding.js';
 import { createCsrf } from './csrf.js';
 import { DEFAULT_CSP } from './csp.js';
 import { answerError } from './error-response.js';
+import { rememberLanguage } from './i18n/index.js';
 import { PassiveEndpoint } from './passive/endpoint.js';
 import type { TrustProxy } from './passive/http.js';
 import { PasswordAuthenticator } from './password-auth.js';
@@ -98,6 +100,9 @@ function staticSecurityHeaders(deps: AppDeps): Array<[string, string]> {
 export function createPublicListener(deps: AppDeps): RequestListener {
   const app = express();
   const securityHeaders = staticSecurityHeaders(deps);
+  const https = new URL(deps.config.server.baseUrl).protocol === 'https:';
+  // The logo is read now: a missing file stops the start, not a page.
+  brandingOf(deps.config);
   const ctx: WebContext = {
     ...deps,
     csrf: createCsrf(deps),
@@ -129,6 +134,8 @@ export function createPublicListener(deps: AppDeps): RequestListener {
     req.log = logger;
     res.setHeader('X-Request-Id', id);
     for (const [name, value] of securityHeaders) res.setHeader(name, value);
+    // A ?lang= choice is kept in a cookie whichever door answers, so the rest of the flow follows it.
+    if (req.url?.includes('lang=')) rememberLanguage(req, res, https);
     if (req.url !== ROUTES.health && req.url !== ROUTES.adfsProbe) logCompletion(logger, req, res, id);
     return id;
   };

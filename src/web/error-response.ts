@@ -2,7 +2,8 @@
  * The one place a failure becomes a response: logged (internal causes at error, refusals at warn),
  * audited when a protocol message was refused (AD FS event 1201, under the protocol of the route that
  * received it), and answered as the error page — or JSON for a client that prefers it — with the
- * status and message id errors.ts decides. Used by the front doors on Node's response and by express's
+ * status and message id errors.ts decides; the page in the reader's language, the JSON in English (a
+ * program reads it). Used by the front doors on Node's response and by express's
  * error middleware alike, so a refusal reads the same whichever way the request came in.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,7 +12,7 @@ import { ProtocolError, toProblem, type Protocol } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppDeps } from './context.js';
 import { PAGE_MESSAGES } from './messages.js';
-import { serviceName } from './render.js';
+import { layoutLocals } from './render.js';
 import { renderView } from './views.js';
 
 export interface Failure {
@@ -39,7 +40,10 @@ export function answerError(req: IncomingMessage, res: ServerResponse, deps: Pic
     sendBody(res, 'application/json; charset=utf-8', JSON.stringify({ error: problem.messageId, message: message.text, requestId }));
     return;
   }
-  renderView('error', { title: message.title, text: message.text, requestId, serviceName: serviceName(deps) }).then(
+  const layout = layoutLocals(req, deps.config, { languageSwitch: false });
+  const { t } = layout;
+  const locals = { ...layout, requestId, title: t(`page.${problem.messageId}.title`), text: t(`page.${problem.messageId}.text`), now: Date.now() };
+  renderView('error', locals).then(
     (html) => sendBody(res, 'text/html; charset=utf-8', html),
     // A broken template must not turn an error page into a stack trace.
     () => sendBody(res, 'text/plain; charset=utf-8', `${message.title}. Reference: ${requestId}`),

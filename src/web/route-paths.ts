@@ -9,6 +9,8 @@ export const ROUTES = {
   adfsProbe: '/adfs/probe',
   ready: '/readyz',
   assets: '/assets',
+  /** Generated from config.branding: the theme stylesheet and the logo (web/branding.ts). */
+  branding: '/branding',
   /** AD FS's passive endpoint: SAML 2.0 SSO and SLO (and WS-Federation later). */
   sso: '/adfs/ls/',
   idpInitiatedSignOn: '/adfs/ls/idpinitiatedsignon',

@@ -9,11 +9,12 @@
  * endpoint is added the same way: a path, the methods, a door.
  *
  * express serves the pages and forms people use: sign-in, home, sign-out, IdP-initiated sign-on,
- * probes and static assets. Handlers are thin: parse, call, render.
+ * probes, static assets and the branding's generated ones. Handlers are thin: parse, call, render.
  */
 import type { IncomingMessage } from 'node:http';
 import express, { type Express } from 'express';
 import type { WebContext } from './web-context.js';
+import { brandingAsset } from './handlers/branding.js';
 import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { idpInitiatedSignOn } from './handlers/idp-initiated.js';
@@ -82,6 +83,7 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.get(ROUTES.adfsProbe, healthz());
   app.get(ROUTES.ready, readyz(ctx));
   app.use(ROUTES.assets, express.static(assetsDir, { fallthrough: false, index: false, maxAge: '1h' }));
+  app.get(`${ROUTES.branding}/:file`, brandingAsset(ctx));
 
   app.get(ROUTES.home, home(ctx));
   app.get(ROUTES.signIn, showSignIn(ctx));

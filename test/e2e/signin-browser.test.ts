@@ -30,7 +30,7 @@ describe('sign-in in a real browser (demo directory)', () => {
     });
 
     await page.goto(`${server.url}/signin`);
-    assert.equal(await page.title(), `Sign in – localhost`);
+    assert.equal(await page.title(), `Sign in – Sign-in service`);
     await page.fill('#username', DEMO_USER);
     await page.fill('#password', 'wrong-password');
     await page.click('button[type=submit]');

@@ -28,7 +28,7 @@ test('title, service name and cleanup URLs are escaped too', () => {
     cleanup: ['https://rp.example.test/?wa=wsignoutcleanup1.0&x="><img src=y>'],
   });
   assert.ok(page.includes('<title>&lt;b&gt;out&lt;/b&gt; &#8211; idp&#34;x</title>'));
-  assert.ok(page.includes('<header class="brand">idp&#34;x</header>'));
+  assert.ok(page.includes('<p class="brand"><span>idp&#34;x</span></p>'));
   assert.ok(page.includes('src="https://rp.example.test/?wa=wsignoutcleanup1.0&amp;x=&#34;&gt;&lt;img src=y&gt;"'));
   assert.equal(page.match(/<img /g)?.length, 1);
 });

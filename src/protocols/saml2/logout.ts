@@ -24,6 +24,11 @@ const logoutInitiatorSchema = z.object({
   relayState: z.string().optional(),
 }) satisfies z.ZodType<LogoutInitiator>;
 
+/** What became of one relying party of the session, for the signed-out page. */
+export const LOGOUT_RESULTS = ['signed-out', 'not-confirmed', 'not-asked', 'cleanup', 'no-logout'] as const;
+const logoutResultSchema = z.object({ rp: z.string(), result: z.enum(LOGOUT_RESULTS) });
+export type ParticipantResult = z.infer<typeof logoutResultSchema>;
+
 export const logoutChainSchema = z.object({
   /** The SP whose LogoutRequest started it: answered last. Absent when logout started here. */
   initiator: logoutInitiatorSchema.optional(),
@@ -39,6 +44,11 @@ export const logoutChainSchema = z.object({
   wsfedCleanup: z.array(z.string()),
   /** A registered wreply to offer once everything is signed out (wsignout1.0). */
   returnTo: z.string().optional(),
+  /**
+   * Each relying party's outcome so far: SAML SPs as they answer, WS-Fed RPs (cleanup images) and
+   * SPs with no SLO endpoint from the start. Optional: chains parked before it existed read back.
+   */
+  results: z.array(logoutResultSchema).optional(),
 });
 export type LogoutChain = z.infer<typeof logoutChainSchema>;
 
@@ -52,7 +62,14 @@ export type LogoutStep =
   | { kind: 'done'; result: LogoutResult; chain: LogoutChain };
 
 /** A logout that ends this browser's session: every other SP of it is to be told. */
-export function beginLogout(start: { initiator?: LogoutInitiator; participants: readonly LogoutParticipant[]; wsfedCleanup: readonly string[]; returnTo?: string }): LogoutChain {
+export function beginLogout(start: {
+  initiator?: LogoutInitiator;
+  participants: readonly LogoutParticipant[];
+  wsfedCleanup: readonly string[];
+  returnTo?: string;
+  /** Relying parties that are not asked in turn (WS-Fed cleanup, no SLO endpoint), with what they get. */
+  others?: readonly ParticipantResult[];
+}): LogoutChain {
   return {
     initiator: start.initiator,
     remaining: [...start.participants],
@@ -60,7 +77,12 @@ export function beginLogout(start: { initiator?: LogoutInitiator; participants: 
     unknownPrincipal: false,
     wsfedCleanup: [...start.wsfedCleanup],
     returnTo: start.returnTo,
+    results: [...(start.others ?? [])],
   };
+}
+
+function withResult(chain: LogoutChain, rp: string | undefined, result: ParticipantResult['result']): LogoutChain {
+  return rp === undefined ? chain : { ...chain, results: [...(chain.results ?? []), { rp, result }] };
 }
 
 /** A LogoutRequest for a session that is not this browser's: nothing ends, the SP is told so. */
@@ -70,7 +92,7 @@ export function refuseLogout(initiator: LogoutInitiator): LogoutChain {
 
 export function nextStep(waiting: LogoutChain): LogoutStep {
   // An SP still awaited whose answer never came counts as one that did not confirm.
-  const chain = waiting.awaiting === undefined ? waiting : { ...waiting, awaiting: undefined, partial: true };
+  const chain = waiting.awaiting === undefined ? waiting : { ...withResult(waiting, waiting.awaiting, 'not-confirmed'), awaiting: undefined, partial: true };
   const [participant, ...rest] = chain.remaining;
   if (!participant) {
     const done = { ...chain, remaining: [] };
@@ -81,7 +103,7 @@ export function nextStep(waiting: LogoutChain): LogoutStep {
 
 /** The SP we were about to ask cannot be asked (it lost its SLO endpoint meanwhile): logout is partial. */
 export function couldNotAsk(waiting: LogoutChain): LogoutChain {
-  return { ...waiting, awaiting: undefined, partial: true };
+  return { ...withResult(waiting, waiting.awaiting, 'not-asked'), awaiting: undefined, partial: true };
 }
 
 /**
@@ -90,5 +112,6 @@ export function couldNotAsk(waiting: LogoutChain): LogoutChain {
  */
 export function answered(waiting: LogoutChain, from: string, statusCode: string): { chain: LogoutChain; confirmed: boolean } {
   const confirmed = waiting.awaiting === from && statusCode === SUCCESS;
-  return { chain: { ...waiting, awaiting: undefined, partial: waiting.partial || !confirmed }, confirmed };
+  const noted = withResult(waiting, waiting.awaiting, confirmed ? 'signed-out' : 'not-confirmed');
+  return { chain: { ...noted, awaiting: undefined, partial: waiting.partial || !confirmed }, confirmed };
 }

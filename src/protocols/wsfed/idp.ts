@@ -348,6 +348,11 @@ export class WsfedIdp {
     });
   }
 
+  /** The name people see for a realm (the configured name, Microsoft 365's own), when it is registered. */
+  relyingPartyName(realm: string): string | undefined {
+    return this.rps.get(realm)?.name;
+  }
+
   /** After wsignout1.0: the wreply to return to, only when registered for the realm given. */
   signOutReturn(realm: string | undefined, wreply: string | undefined): string | undefined {
     if (!realm || !wreply) return undefined;

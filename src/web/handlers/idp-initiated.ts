@@ -28,6 +28,6 @@ export function idpInitiatedSignOn(ctx: WebContext) {
       .filter((rp) => rp.allowIdpInitiated)
       .map((rp) => ({ entityId: rp.entityId, name: rp.displayName }))
       .sort((a, b) => a.name.localeCompare(b.name));
-    renderPage(req, res, ctx, 'idp-initiated', { title: 'Sign in to an application', rps, user: session?.record.principal.userPrincipalName ?? null });
+    renderPage(req, res, ctx, 'idp-initiated', { rps, user: session?.record.principal.userPrincipalName ?? null });
   };
 }

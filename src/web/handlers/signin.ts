@@ -5,10 +5,13 @@ import { TooManyAttemptsError } from '../../lockout/guard.js';
 import { singleParam, type Params } from '../../protocols/params.js';
 import type { WebContext } from '../web-context.js';
 import { continuePending } from '../local-path.js';
-import { FORM_MESSAGES, SIGN_IN_MESSAGES } from '../messages.js';
+import { brandingOf } from '../branding.js';
+import { pageLanguage } from '../i18n/index.js';
+import { SIGN_IN_MESSAGES } from '../messages.js';
+import { ROUTES } from '../route-paths.js';
 import { readSession, startSession } from '../sso-cookie.js';
 import { renderPage } from '../render.js';
-import { integratedSignIn } from './windows-signin.js';
+import { integratedSignIn, type SignInError } from './windows-signin.js';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
@@ -64,11 +67,11 @@ export function submitSignIn(deps: WebContext) {
       throw err;
     }
     if (!outcome.ok) {
-      const { status, text } =
+      const { status, error } =
         outcome.reason === 'missing_fields' || outcome.reason === 'too_long'
-          ? { status: 400, text: FORM_MESSAGES[outcome.reason] }
-          : SIGN_IN_MESSAGES[outcome.reason];
-      return renderSignIn(req, res.status(status), deps, { pending, username: outcome.username, error: text });
+          ? { status: 400, error: `form.${outcome.reason}` as const }
+          : { status: SIGN_IN_MESSAGES[outcome.reason].status, error: `signInFailure.${outcome.reason}` as const };
+      return renderSignIn(req, res.status(status), deps, { pending, username: outcome.username, error });
     }
 
     await startSession(req, res, deps, outcome.principal, 'password', keepSignedIn);
@@ -80,15 +83,20 @@ export function submitSignIn(deps: WebContext) {
 interface SignInView {
   pending?: string;
   username: string;
-  error?: string;
+  error?: SignInError;
 }
 
 function renderSignIn(req: Request, res: Response, deps: WebContext, view: SignInView): void {
+  const { t, lang } = pageLanguage(req);
+  // The switch must keep what the form carries, also when the form is shown again after its POST.
+  const here = view.pending ? `${ROUTES.signIn}?pending=${view.pending}` : ROUTES.signIn;
   renderPage(req, res, deps, 'signin', {
-    title: 'Sign in',
     pending: view.pending ?? '',
     username: view.username,
-    error: view.error ?? '',
+    error: view.error ? t(view.error) : '',
+    // A refusal the help desk may need to look up (an account state, a directory down) carries the reference.
+    errorReference: res.statusCode >= 403,
     offerKmsi: deps.config.sessions.keepMeSignedIn.enabled,
-  });
+    signInText: brandingOf(deps.config).signInText(lang) ?? '',
+  }, here);
 }

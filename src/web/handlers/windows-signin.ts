@@ -12,10 +12,14 @@
 import type { Request, Response } from 'express';
 import { negotiateToken } from '../../authn/kerberos.js';
 import { ServiceUnavailableError } from '../../errors.js';
+import type { AuthFailureReason } from '../../directory/types.js';
 import { SIGN_IN_MESSAGES } from '../messages.js';
 import { startSession } from '../sso-cookie.js';
 import type { WebContext } from '../web-context.js';
 import { continuePending } from '../local-path.js';
+
+/** What the sign-in form may say above it: a failure's catalogue key, shown in the page's language. */
+export type SignInError = `signInFailure.${AuthFailureReason}` | `form.${'missing_fields' | 'too_long'}`;
 
 /** true when the step answered the request; false when the ordinary form is for this client. */
 export async function integratedSignIn(
@@ -23,7 +27,7 @@ export async function integratedSignIn(
   res: Response,
   deps: WebContext,
   view: { pending?: string },
-  showForm: (status: number, error?: string) => void,
+  showForm: (status: number, error?: SignInError) => void,
 ): Promise<boolean> {
   const windows = deps.windows;
   if (!windows || req.query.forms === '1' || !windows.offeredTo(req.ip ?? '', req.get('user-agent'))) return false;
@@ -38,8 +42,8 @@ export async function integratedSignIn(
     if (outcome.reason === 'directory_unavailable') throw new ServiceUnavailableError('directory_unavailable', outcome.detail);
     // The account's own state (disabled, expired...) is said as a password sign-in would say it; a
     // ticket that did not work says nothing: the form is the way on.
-    const state = Object.hasOwn(SIGN_IN_MESSAGES, outcome.reason) && outcome.reason !== 'invalid_credentials' ? SIGN_IN_MESSAGES[outcome.reason as keyof typeof SIGN_IN_MESSAGES] : undefined;
-    showForm(state?.status ?? 200, state?.text);
+    const reason = Object.hasOwn(SIGN_IN_MESSAGES, outcome.reason) && outcome.reason !== 'invalid_credentials' ? (outcome.reason as AuthFailureReason) : undefined;
+    showForm(reason ? SIGN_IN_MESSAGES[reason].status : 200, reason && `signInFailure.${reason}`);
     return true;
   }
   await startSession(req, res, deps, outcome.principal, 'windows');

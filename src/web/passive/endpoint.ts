@@ -14,9 +14,10 @@ import { BadRequestError, WsfedError, type Protocol } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { readParked, type Parked } from '../../protocols/parked.js';
 import { singleParam, type Params } from '../../protocols/params.js';
-import type { LogoutHop, Received, TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
-import { answered, beginLogout, couldNotAsk, nextStep, refuseLogout, type LogoutChain, type LogoutStep } from '../../protocols/saml2/logout.js';
-import { readSignInRequest, WA, wsfedParticipant, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
+import type { LogoutHop, LogoutParticipant, Received, TrustedAuthnRequest } from '../../protocols/saml2/idp.js';
+import { answered, beginLogout, couldNotAsk, nextStep, refuseLogout, type LogoutChain, type LogoutStep, type ParticipantResult } from '../../protocols/saml2/logout.js';
+import { readSignInRequest, WA, WSFED_SESSION_PREFIX, wsfedParticipant, type TrustedSignIn } from '../../protocols/wsfed/idp.js';
+import { applicationName } from '../applications.js';
 import type { AppDeps } from '../context.js';
 import { ROUTES } from '../route-paths.js';
 import { lookupSession, sessionIdIn, ssoCookieOptions, type CookieSettings, type CurrentSession } from '../sso-cookie.js';
@@ -47,12 +48,15 @@ export interface CookieChange {
 
 export type PassiveOutcome =
   /** The auto-POST page: a token or logout message to an endpoint registered for the relying party. */
-  | { kind: 'post'; url: string; fields: Record<string, string>; title: string; cleanup: readonly string[] }
+  | { kind: 'post'; url: string; fields: Record<string, string>; progress: Progress; cleanup: readonly string[] }
   /** 303 to a path of ours (the sign-in form) or a registered SLO endpoint. */
   | { kind: 'redirect'; location: string }
-  | { kind: 'page'; view: 'signed-out' | 'redirect'; title: string; locals: Record<string, unknown>; cleanup: readonly string[] }
+  | { kind: 'page'; view: 'signed-out' | 'redirect'; locals: Record<string, unknown>; cleanup: readonly string[] }
   /** Nothing may be sent to the relying party: the error page, under the protocol that was asked. */
   | { kind: 'refused'; error: unknown; protocol?: Protocol };
+
+/** What the auto-POST page says while it moves on (its words are the catalogue's, http.ts). */
+export type Progress = 'signingIn' | 'signingOut';
 
 export interface PassiveAnswer {
   outcome: PassiveOutcome;
@@ -175,7 +179,7 @@ export class PassiveEndpoint {
       request.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
       this.deps.audit.record({ type: 'token.refused', protocol: 'saml2', rp: trusted.rpEntityId, reason: 'error status sent to the relying party', clientIp: request.clientIp }, request.requestId);
     }
-    return { kind: 'post', url: outcome.url, fields: outcome.fields, title: 'Signing in', cleanup: [] };
+    return { kind: 'post', url: outcome.url, fields: outcome.fields, progress: 'signingIn', cleanup: [] };
   }
 
   // ------------------------------------------------------------------------------ WS-Federation
@@ -210,7 +214,7 @@ export class PassiveEndpoint {
     const participant = wsfedParticipant(trusted.realm);
     if (!session.record.relyingParties.includes(participant)) await this.deps.sessions.addRelyingParty(session.id, participant);
     this.issued(request, { protocol: 'wsfed', rp: trusted.realm, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId });
-    return { kind: 'post', url: outcome.url, fields: outcome.fields, title: 'Signing in', cleanup: [] };
+    return { kind: 'post', url: outcome.url, fields: outcome.fields, progress: 'signingIn', cleanup: [] };
   }
 
   // ------------------------------------------------------------------------------ single logout
@@ -231,13 +235,14 @@ export class PassiveEndpoint {
     const upn = session?.record.principal.userPrincipalName;
     request.log.info({ event: 'signout', initiator: rp.entityId, upn, others: participants.length }, 'single logout');
     this.deps.audit.record({ type: 'signout', upn, initiator: rp.entityId, relyingParties: participants.length + wsfedCleanup.length, clientIp: request.clientIp }, request.requestId);
-    return this.advance(request, beginLogout({ initiator, participants, wsfedCleanup }));
+    const others = session ? othersOf(session, participants, rp.entityId) : [];
+    return this.advance(request, beginLogout({ initiator, participants, wsfedCleanup, others }));
   }
 
   /** A LogoutResponse from an SP we sent a LogoutRequest to: note the answer, go on to the next SP. */
   private async logoutResponse(request: PassiveRequest, received: Extract<Received, { kind: 'LogoutResponse' }>): Promise<PassiveOutcome> {
     const parked = received.relayState ? readParked((await this.deps.pending.take(received.relayState))?.state) : undefined;
-    if (parked?.kind !== 'slo') return signedOut({ partial: false, returnTo: null }, []);
+    if (parked?.kind !== 'slo') return this.signedOut({ partial: false, returnTo: null, results: [] }, []);
     const { chain, confirmed } = answered(parked.chain, received.rp.entityId, received.response.statusCode);
     if (!confirmed) request.log.warn({ event: 'saml2.logout_not_confirmed', rp: received.rp.entityId }, 'an SP did not confirm logout');
     return this.advance(request, chain);
@@ -254,7 +259,8 @@ export class PassiveEndpoint {
       request.log.info({ event: 'signout', upn, others: participants.length + wsfedCleanup.length }, 'signed out');
       this.deps.audit.record({ type: 'signout', upn, relyingParties: participants.length + wsfedCleanup.length, clientIp: request.clientIp }, request.requestId);
     }
-    return this.advance(request, beginLogout({ participants, wsfedCleanup, returnTo }));
+    const others = session ? othersOf(session, participants) : [];
+    return this.advance(request, beginLogout({ participants, wsfedCleanup, returnTo, others }));
   }
 
   /** Runs the chain until a browser hop is needed (its state parked) or everyone was told. */
@@ -277,7 +283,13 @@ export class PassiveEndpoint {
     // WS-Fed RPs are cleaned up by the browser loading wsignoutcleanup1.0 as images (as AD FS does):
     // on the signed-out page, or on the page that carries the LogoutResponse on to the SAML SP.
     if (response) return hop(request, response, chain.wsfedCleanup);
-    return signedOut({ partial: chain.partial, returnTo: chain.returnTo ?? null }, chain.wsfedCleanup);
+    return this.signedOut({ partial: chain.partial, returnTo: chain.returnTo ?? null, results: chain.results ?? [] }, chain.wsfedCleanup);
+  }
+
+  /** The signed-out page: each relying party of the session by its name, with what became of it. */
+  private signedOut(end: { partial: boolean; returnTo: string | null; results: readonly ParticipantResult[] }, cleanup: readonly string[]): PassiveOutcome {
+    const applications = end.results.map(({ rp, result }) => ({ name: applicationName(this.deps, rp), result }));
+    return { kind: 'page', view: 'signed-out', locals: { partial: end.partial, returnTo: end.returnTo, applications }, cleanup };
   }
 
   // ---------------------------------------------------------------------------- shared steps
@@ -332,16 +344,23 @@ export class PassiveEndpoint {
   }
 }
 
-function signedOut(locals: { partial: boolean; returnTo: string | null }, cleanup: readonly string[]): PassiveOutcome {
-  return { kind: 'page', view: 'signed-out', title: 'Signed out', locals, cleanup };
+/**
+ * The relying parties of a session that are not asked in turn: WS-Fed RPs get wsignoutcleanup1.0 from
+ * the last page, SAML SPs without an SLO endpoint cannot be told at all.
+ */
+function othersOf(session: CurrentSession, asked: readonly LogoutParticipant[], initiator?: string): ParticipantResult[] {
+  const askedIds = new Set(asked.map((p) => p.rpEntityId));
+  return session.record.relyingParties
+    .filter((id) => id !== initiator && !askedIds.has(id))
+    .map((id) => ({ rp: id, result: id.startsWith(WSFED_SESSION_PREFIX) ? 'cleanup' : 'no-logout' }));
 }
 
 /** A browser hop of single logout. */
 function hop(request: PassiveRequest, to: LogoutHop, cleanup: readonly string[]): PassiveOutcome {
-  if (to.action === 'post') return { kind: 'post', url: to.url, fields: to.fields, title: cleanup.length ? 'Signing you out…' : 'Signing in', cleanup };
+  if (to.action === 'post') return { kind: 'post', url: to.url, fields: to.fields, progress: cleanup.length ? 'signingOut' : 'signingIn', cleanup };
   // Cleanup images need a page to load on, and after our own sign-out form a 303 elsewhere would
   // meet that page's CSP form-action: a same-origin page moves on instead.
-  if (cleanup.length || request.fromSignOutForm) return { kind: 'page', view: 'redirect', title: 'Signing you out…', locals: { target: to.url }, cleanup };
+  if (cleanup.length || request.fromSignOutForm) return { kind: 'page', view: 'redirect', locals: { target: to.url }, cleanup };
   return { kind: 'redirect', location: to.url };
 }
 

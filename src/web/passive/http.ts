@@ -12,10 +12,12 @@ import type { Request, Response } from 'express';
 import type { AppDeps } from '../context.js';
 import { contentSecurityPolicy } from '../csp.js';
 import { answerError, sendBody } from '../error-response.js';
-import { serviceName } from '../render.js';
+import { brandingOf } from '../branding.js';
+import { languageOf, translator, type Language } from '../i18n/index.js';
+import { brandName, layoutLocals } from '../render.js';
 import { renderView } from '../views.js';
-import { postBindingPage } from './post-binding.js';
-import type { CookieChange, PassiveAnswer, PassiveEndpoint, PassiveRequest } from './endpoint.js';
+import { postBindingPage, type PostBindingWords } from './post-binding.js';
+import type { CookieChange, PassiveAnswer, PassiveEndpoint, PassiveRequest, Progress } from './endpoint.js';
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 export type TrustProxy = (address: string, hop: number) => boolean;
@@ -84,7 +86,7 @@ export function writeAnswer(req: IncomingMessage | Request, res: ServerResponse 
   const { outcome } = answer;
   switch (outcome.kind) {
     case 'post': {
-      const page = postBindingPage({ title: outcome.title, serviceName: serviceName(deps), action: outcome.url, fields: outcome.fields, cleanup: outcome.cleanup });
+      const page = postBindingPage({ ...progressWords(deps, languageOf(req), outcome.progress), action: outcome.url, fields: outcome.fields, cleanup: outcome.cleanup });
       return send(res, 200, page, contentSecurityPolicy({ formAction: outcome.url, images: outcome.cleanup }));
     }
     case 'redirect':
@@ -96,12 +98,40 @@ export function writeAnswer(req: IncomingMessage | Request, res: ServerResponse 
       return;
     case 'page': {
       const csp = outcome.cleanup.length ? contentSecurityPolicy({ images: outcome.cleanup }) : undefined;
-      const locals = { ...outcome.locals, title: outcome.title, cleanup: outcome.cleanup, requestId: req.id, serviceName: serviceName(deps) };
+      // These pages' addresses carry one-time protocol messages: no language switch to replay them.
+      const locals = { ...layoutLocals(req, deps.config, { languageSwitch: false }), ...outcome.locals, cleanup: outcome.cleanup };
       return renderView(outcome.view, locals).then((html) => send(res, 200, html, csp));
     }
     case 'refused':
       return answerError(req, res, deps, { err: outcome.error, protocol: outcome.protocol, clientIp: clientIpOf(req), requestId: req.id, log: req.log });
   }
+}
+
+/**
+ * The words around a token, worked out once per language: the token page is the hot path, and these
+ * never change while the process runs.
+ */
+const progressCache = new WeakMap<AppDeps['config'], Map<string, PostBindingWords>>();
+
+function progressWords(deps: AppDeps, lang: Language, progress: Progress): PostBindingWords {
+  let byLanguage = progressCache.get(deps.config);
+  if (!byLanguage) progressCache.set(deps.config, (byLanguage = new Map()));
+  const key = `${lang}:${progress}`;
+  let words = byLanguage.get(key);
+  if (!words) {
+    const t = translator(lang);
+    words = {
+      lang,
+      title: t(`progress.${progress}`),
+      heading: t(progress === 'signingIn' ? 'progress.signingInHeading' : 'progress.signingOut'),
+      noScript: t('progress.noScript'),
+      continueLabel: t('progress.continue'),
+      serviceName: brandName(deps.config, t),
+      themeHref: brandingOf(deps.config).themeHref,
+    };
+    byLanguage.set(key, words);
+  }
+  return words;
 }
 
 function clientIpOf(req: IncomingMessage | Request): string {

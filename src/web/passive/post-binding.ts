@@ -18,9 +18,20 @@ export function escapeHtml(value: string): string {
   return value.replace(TO_ESCAPE, (c) => HTML_ESCAPES[c] ?? `&#${c.codePointAt(0)};`);
 }
 
-export interface PostBindingPage {
+/** The page's words and look, in the reader's language (passive/http.ts keeps them per language). */
+export interface PostBindingWords {
   title: string;
   serviceName: string;
+  /** Defaults: English, as the page read before it had languages. */
+  lang?: string;
+  heading?: string;
+  noScript?: string;
+  continueLabel?: string;
+  /** The branding theme stylesheet (web/branding.ts). */
+  themeHref?: string;
+}
+
+export interface PostBindingPage extends PostBindingWords {
   action: string;
   fields: Record<string, string>;
   /** Images that sign the browser out elsewhere (WS-Fed wsignoutcleanup1.0) before the form leaves. */
@@ -41,12 +52,15 @@ export function postBindingPage(page: PostBindingPage): string {
   }
   let images = '';
   for (const url of page.cleanup ?? []) images += `<img class="cleanup" src="${escapeHtml(url)}" alt="" width="1" height="1">\n`;
+  const theme = page.themeHref ? `  <link rel="stylesheet" href="${escapeHtml(page.themeHref)}">\n` : '';
   return (
-    `<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n  <meta name="viewport" content="width=device-width, initial-scale=1">\n` +
-    `  <meta name="referrer" content="no-referrer">\n  <title>${title} &#8211; ${service}</title>\n  <link rel="stylesheet" href="/assets/openfed.css">\n</head>\n` +
-    `<body>\n<main class="card">\n  <header class="brand">${service}</header>\n\n  <h1>Signing you in&#8230;</h1>\n` +
+    `<!doctype html>\n<html lang="${escapeHtml(page.lang ?? 'en')}">\n<head>\n  <meta charset="utf-8">\n  <meta name="viewport" content="width=device-width, initial-scale=1">\n` +
+    `  <meta name="referrer" content="no-referrer">\n  <meta name="color-scheme" content="light dark">\n  <title>${title} &#8211; ${service}</title>\n` +
+    `  <link rel="stylesheet" href="/assets/openfed.css">\n${theme}</head>\n` +
+    `<body>\n<main class="card">\n  <p class="brand"><span>${service}</span></p>\n\n  <h1>${escapeHtml(page.heading ?? 'Signing you in\u2026')}</h1>\n` +
     `  <form method="post" action="${escapeHtml(page.action)}" id="post-binding">\n    ${inputs}\n` +
-    `    <noscript><p>JavaScript is off: press Continue to finish signing in.</p></noscript>\n    <button type="submit">Continue</button>\n  </form>\n` +
+    `    <noscript><p>${escapeHtml(page.noScript ?? 'JavaScript is off: press Continue to finish signing in.')}</p></noscript>\n` +
+    `    <button type="submit">${escapeHtml(page.continueLabel ?? 'Continue')}</button>\n  </form>\n` +
     `  ${images}\n\n  <script src="/assets/autopost.js"></script>\n</main>\n</body>\n</html>\n\n`
   );
 }
