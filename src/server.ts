@@ -74,6 +74,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
     throw err;
   });
   const directory = options.directory ?? (await createDirectory(config, logger, { onBind: dependencyMetrics.observeBind }));
+  const passwordChange = directory.passwordChangeSupport();
+  if (!passwordChange.available) {
+    // Said once at start, not to each user who typed two passwords: the page answers 503 meanwhile.
+    logger.error({ detail: passwordChange.detail }, 'password change needs LDAPS (directory.ldap.urls ldaps:// or startTls): the change-password page is unavailable');
+  }
   const stores = dependencyMetrics.watchStores({
     ...createSessionStores(redis, logger, clock),
     lockout: redis ? new RedisLockoutStore(redis, config.lockout.perAddress) : new MemoryLockoutStore(config.lockout.perAddress, clock),

@@ -12,6 +12,8 @@ import { REDACT_PATHS } from '../log.js';
 export type AuditEvent =
   | { type: 'signin.succeeded'; user: string; upn: string; method: string; clientIp: string; persistent: boolean; endpoint: 'form' | 'wstrust' }
   | { type: 'signin.failed'; user: string; reason: string; clientIp: string; endpoint: 'form' | 'wstrust' }
+  | { type: 'password.changed'; user: string; upn: string; clientIp: string }
+  | { type: 'password.change_failed'; user: string; reason: string; clientIp: string }
   | { type: 'lockout.blocked'; user: string; clientIp: string; familiar: boolean }
   | { type: 'lockout.reset'; user: string; by: string }
   | { type: 'token.issued'; protocol: Protocol; rp: string; upn: string; nameId?: string; clientIp: string }
@@ -23,6 +25,10 @@ export type AuditEvent =
 const ADFS_EVENT: Record<AuditEvent['type'], number | undefined> = {
   'signin.succeeded': 1202,
   'signin.failed': 1203,
+  // AD FS logs a refused change like any failed credential check (1203) when the current password
+  // was wrong; a policy refusal proved the password right, so it carries no AD FS id (see adfsEventOf).
+  'password.changed': undefined,
+  'password.change_failed': 1203,
   'lockout.blocked': 1210,
   'lockout.reset': undefined,
   'token.issued': 1200,
@@ -30,6 +36,14 @@ const ADFS_EVENT: Record<AuditEvent['type'], number | undefined> = {
   signout: undefined,
   'admin.change': undefined,
 };
+
+/** Reasons of a refused password change that are a failed credential check (wrong current password). */
+const CREDENTIAL_FAILURES: ReadonlySet<string> = new Set(['invalid_credentials', 'account_locked']);
+
+function adfsEventOf(event: AuditEvent): number | undefined {
+  if (event.type === 'password.change_failed' && !CREDENTIAL_FAILURES.has(event.reason)) return undefined;
+  return ADFS_EVENT[event.type];
+}
 
 export interface AuditLog {
   record(event: AuditEvent, requestId?: string): void;
@@ -43,7 +57,7 @@ export function createAuditLog(destination?: DestinationStream): AuditLog {
   const logger: Logger = destination ? pino(options, destination) : pino(options);
   return {
     record(event, requestId) {
-      logger.info({ ...event, adfsEventId: ADFS_EVENT[event.type], requestId });
+      logger.info({ ...event, adfsEventId: adfsEventOf(event), requestId });
     },
   };
 }

@@ -247,6 +247,12 @@ export async function runDoctor(env: Env, now: () => number = Date.now, options:
     checks.push(...perDc.flat());
   }
 
+  // AD changes passwords only over an encrypted connection: say so here, not to a user at the page.
+  if (ldap) {
+    const support = new ActiveDirectory(ldap, silentLogger, { maxConcurrentBinds: 1 }).passwordChangeSupport();
+    add('password change', support.available ? 'OK' : 'WARN', support.available ? 'the change-password page changes passwords over TLS' : support.detail);
+  }
+
   // Extranet lockout must trip before AD's own lockout, or an attacker still locks the account.
   if (ldap) {
     let ad: ActiveDirectory | undefined;

@@ -25,16 +25,29 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Client, ResultCodeError, type Entry, type Filter } from 'ldapts';
+import { Attribute, Change, Client, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import { systemClock, type Clock } from '../clock.js';
 import type { LdapConfig } from '../config/schema.js';
 import { BadRequestError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { accountStateFailure, classifyBindFailure } from './ad-errors.js';
+import { accountStateFailure, classifyBindFailure, classifyPasswordChangeFailure, fileTimeToMs } from './ad-errors.js';
 import { crossRefFilter, groupByNameFilter, groupFilter, groupsOfFilter, servicePrincipalFilter, sidsFilter, userFilter, usersInScopeFilter } from './ldap-filter.js';
 import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
 import { primaryGroupSid, sidToString } from './sid.js';
-import type { AuthFailureReason, AuthResult, Directory, DirectoryUserRecord, GroupRef, HealthResult, Principal, UserScope } from './types.js';
+import { checkNewPassword, explainPolicyRefusal, intervalToMs, unicodePwdValue, type PasswordPolicy } from './password-policy.js';
+import type {
+  AuthFailureReason,
+  AuthResult,
+  Directory,
+  DirectoryUserRecord,
+  GroupRef,
+  HealthResult,
+  PasswordChangeFailureReason,
+  PasswordChangeResult,
+  PasswordChangeSupport,
+  Principal,
+  UserScope,
+} from './types.js';
 import { InternalError } from '../errors.js';
 
 export interface ActiveDirectoryOptions {
@@ -238,6 +251,180 @@ export class ActiveDirectory implements Directory {
       if (err instanceof ServiceUnavailableError) return { ok: false, reason: 'directory_unavailable', detail: err.message };
       throw err;
     }
+  }
+
+  passwordChangeSupport(): PasswordChangeSupport {
+    // AD refuses unicodePwd on a connection without TLS (Samba may not, which is no reason to send
+    // two passwords in clear text): every configured DC must be reached encrypted.
+    const cleartext = this.config.startTls ? [] : this.config.urls.filter((u) => u.startsWith('ldap:'));
+    if (cleartext.length === 0) return { available: true };
+    return { available: false, detail: `password change needs LDAPS (directory.ldap.urls ldaps:// or startTls); not encrypted: ${cleartext.join(', ')}` };
+  }
+
+  /**
+   * The user's own change: the current password proved by a bind as the user, then one modify of
+   * unicodePwd deleting the old value and adding the new, so AD applies the user's policy (history,
+   * minimum age, complexity) as for Ctrl-Alt-Del. A password that expired or must change cannot
+   * bind (AD answers 532 / 773, which proves it right); the same modify then runs on the service
+   * connection, under the Change Password right AD gives Everyone — still a change with the old
+   * password, never a reset. Length and complexity are checked here first so a refusal can say which
+   * rule; AD decides in the end.
+   */
+  async changePassword(username: string, current: string, next: string): Promise<PasswordChangeResult> {
+    this.assertOpen();
+    const user = username.slice(0, LOGGED_NAME_LENGTH);
+    const fail = (reason: PasswordChangeFailureReason, detail: string): PasswordChangeResult => {
+      const level = reason === 'directory_unavailable' || reason === 'change_unavailable' ? 'warn' : 'info';
+      this.log[level]({ user, reason, detail }, 'password change refused');
+      return { ok: false, reason, detail };
+    };
+    const support = this.passwordChangeSupport();
+    if (!support.available) return fail('change_unavailable', support.detail);
+    const login = parseLoginName(username);
+    if (!login.ok) return fail('invalid_credentials', login.detail);
+    const pw = checkPassword(current);
+    if (!pw.ok) return fail('invalid_credentials', pw.detail);
+
+    try {
+      const domain = await this.domainInfo();
+      const steps = lookupSteps(login.value, domain);
+      if (!steps.ok) return fail('invalid_credentials', steps.detail);
+      const found = await this.findUserEntry(steps.value);
+      if (!found.entry) {
+        // As at sign-in: a bind as a name that cannot exist, so an unknown user takes as long.
+        await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, pw.value).catch(() => undefined);
+        return fail('invalid_credentials', found.detail);
+      }
+      const { dn } = found.entry;
+
+      const bound = await this.bindSlots.run(() => this.bindForChange(dn, current));
+      if (!bound.ok) return fail(bound.reason, `${dn}: ${bound.detail}`);
+      try {
+        const state = await this.passwordState(dn);
+        const rule = state.policy && checkNewPassword(next, state.policy, { sAMAccountName: stringValue(found.entry, 'sAMAccountName') ?? '', displayName: stringValue(found.entry, 'displayName') });
+        if (rule) return fail(rule, `${dn}: local check against the ${state.policy?.source} policy`);
+        const refusal = await this.modifyPassword(dn, current, next, bound.conn);
+        if (refusal) {
+          const failure = classifyPasswordChangeFailure(refusal.code, refusal.message);
+          const reason = failure.reason === 'policy' ? explainPolicyRefusal(state.policy, state.passwordLastSetMs, this.clock.now()) : failure.reason;
+          return fail(reason, `${dn}: ${failure.detail}${failure.reason === 'policy' ? ` (${state.policy?.source ?? 'unreadable'} policy)` : ''}`);
+        }
+        this.log.info({ user, dn, dc: bound.conn?.url ?? 'service connection', expired: !bound.conn }, 'password changed');
+        return { ok: true, userPrincipalName: upnOf(found.entry, domain) };
+      } finally {
+        if (bound.conn) void closeQuietly(bound.conn.client);
+      }
+    } catch (err) {
+      if (err instanceof DirectoryUnavailable) return fail('directory_unavailable', err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * A connection bound as the user, for the modify (undefined: the password is right but expired or
+   * must change, so the modify runs on the service connection). Not a pooled one: a connection that
+   * changes a password is closed after, and changes are rare enough for a handshake each.
+   */
+  private async bindForChange(
+    dn: string,
+    current: string,
+  ): Promise<{ ok: true; conn: Connection | undefined } | { ok: false; reason: AuthFailureReason; detail: string }> {
+    try {
+      return { ok: true, conn: await this.connectAny(dn, current, 'password change bind') };
+    } catch (err) {
+      if (err instanceof ResultCodeError && err.code === 49) {
+        const failure = classifyBindFailure(err.message);
+        if (failure.reason === 'password_expired' || failure.reason === 'password_must_change') return { ok: true, conn: undefined };
+        return { ok: false, reason: failure.reason, detail: failure.detail };
+      }
+      if (err instanceof DirectoryUnavailable) return { ok: false, reason: 'directory_unavailable', detail: err.message };
+      return { ok: false, reason: 'directory_unavailable', detail: `user bind answered ${describe(err)}` };
+    }
+  }
+
+  /** The modify itself; AD's refusal comes back as a value (code and message), anything else throws. */
+  private async modifyPassword(dn: string, current: string, next: string, conn: Connection | undefined): Promise<{ code: number; message: string } | undefined> {
+    const changes = [
+      new Change({ operation: 'delete', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwdValue(current)] }) }),
+      new Change({ operation: 'add', modification: new Attribute({ type: 'unicodePwd', values: [unicodePwdValue(next)] }) }),
+    ];
+    const run = async (client: Client) => {
+      try {
+        await client.modify(dn, changes);
+        return undefined;
+      } catch (err) {
+        // Returned, not thrown: withService would take an LDAP answer for a failing DC.
+        if (err instanceof ResultCodeError && !isDcFailure(err)) return { code: err.code, message: err.message };
+        throw err;
+      }
+    };
+    if (conn) {
+      try {
+        return await run(conn.client);
+      } catch (err) {
+        throw new DirectoryUnavailable(`password change on ${conn.url}: ${describe(err)}`, { cause: err });
+      }
+    }
+    return this.withService('change an expired password', (client) => run(client));
+  }
+
+  /**
+   * The policy in effect for the user — the fine-grained one (msDS-ResultantPSO) when one applies,
+   * else the domain's — and when the password was last set. The policy is undefined when a PSO
+   * applies that the service account may not read (by default only administrators can): AD then
+   * decides alone and a refusal is reported without naming the rule.
+   */
+  private async passwordState(dn: string): Promise<{ policy: PasswordPolicy | undefined; passwordLastSetMs: number | undefined }> {
+    const { domainDn } = await this.domainInfo();
+    return this.withService('read the password policy', async (client) => {
+      // Base scope: msDS-ResultantPSO is computed only for the object asked for.
+      const userRead = await client.search(dn, { scope: 'base', attributes: ['pwdLastSet', 'msDS-ResultantPSO'] });
+      const lastSet = BigInt(stringValue(userRead.searchEntries[0], 'pwdLastSet') ?? '0');
+      const passwordLastSetMs = lastSet > 0n ? fileTimeToMs(lastSet) : undefined;
+      const pso = stringValue(userRead.searchEntries[0], 'msDS-ResultantPSO');
+      if (pso) {
+        const read = await client
+          .search(pso, {
+            scope: 'base',
+            attributes: ['msDS-MinimumPasswordLength', 'msDS-PasswordComplexityEnabled', 'msDS-MinimumPasswordAge', 'msDS-PasswordHistoryLength'],
+          })
+          .catch((err: unknown) => {
+            if (err instanceof ResultCodeError && !isDcFailure(err)) return undefined;
+            throw err;
+          });
+        const entry = read?.searchEntries[0];
+        const minLength = stringValue(entry, 'msDS-MinimumPasswordLength');
+        if (minLength === undefined) {
+          this.log.info({ dn, pso }, 'fine-grained password policy not readable by the service account; refusals will not name the rule');
+          return { policy: undefined, passwordLastSetMs };
+        }
+        return {
+          passwordLastSetMs,
+          policy: {
+            minLength: Number(minLength),
+            complexity: stringValue(entry, 'msDS-PasswordComplexityEnabled')?.toUpperCase() === 'TRUE',
+            minAgeMs: intervalToMs(stringValue(entry, 'msDS-MinimumPasswordAge')),
+            historyLength: Number(stringValue(entry, 'msDS-PasswordHistoryLength') ?? 0),
+            source: pso,
+          },
+        };
+      }
+      const head = await client.search(domainDn, { scope: 'base', attributes: ['minPwdLength', 'pwdProperties', 'minPwdAge', 'pwdHistoryLength'] });
+      const entry = head.searchEntries[0];
+      const minLength = stringValue(entry, 'minPwdLength');
+      if (minLength === undefined) return { policy: undefined, passwordLastSetMs };
+      return {
+        passwordLastSetMs,
+        policy: {
+          minLength: Number(minLength),
+          // DOMAIN_PASSWORD_COMPLEX
+          complexity: (Number(stringValue(entry, 'pwdProperties') ?? 0) & 1) === 1,
+          minAgeMs: intervalToMs(stringValue(entry, 'minPwdAge')),
+          historyLength: Number(stringValue(entry, 'pwdHistoryLength') ?? 0),
+          source: domainDn,
+        },
+      };
+    });
   }
 
   private async lookUp<T>(username: string, then: (entry: Entry, domain: DomainInfo) => Promise<T>): Promise<T | undefined> {

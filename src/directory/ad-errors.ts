@@ -10,7 +10,7 @@
  * disabled or expired account still answers 52e. So every code below except 52e/525/775 proves the
  * user knew the password, which is why the web layer may tell them more (e.g. "change your password").
  */
-import type { AuthFailureReason } from './types.js';
+import type { AuthFailureReason, PasswordChangeFailureReason } from './types.js';
 
 const AD_BIND_ERRORS: Readonly<Record<string, { reason: AuthFailureReason; why: string }>> = {
   // ERROR_NO_SUCH_USER. Windows gives it for an unknown name; it must look exactly like a wrong
@@ -64,6 +64,49 @@ export function classifyBindFailure(message: string): BindFailure {
     adCode,
     detail: adCode === undefined ? 'bind rejected without an AD data code' : `unknown AD bind code ${adCode}`,
   };
+}
+
+/**
+ * What AD's answer to a password change (modify of unicodePwd: delete the old value, add the new)
+ * means. 'policy' is any rule of the domain's policy (length, complexity, history, minimum age): AD
+ * says only "data 52d" and password-policy.ts works out which rule it was.
+ */
+export interface PasswordChangeRefusal {
+  reason: Exclude<PasswordChangeFailureReason, 'too_short' | 'complexity' | 'in_history' | 'too_recent' | 'rejected_by_policy'> | 'policy';
+  adCode: string | undefined;
+  detail: string;
+}
+
+const AD_CHANGE_ERRORS: Readonly<Record<string, { reason: PasswordChangeRefusal['reason']; why: string }>> = {
+  // ERROR_PASSWORD_RESTRICTION: the new password breaks a rule of the policy in effect for the user.
+  '52d': { reason: 'policy', why: 'password policy' },
+  // ERROR_INVALID_PASSWORD: the old value in the delete is not the current password (AD counts it
+  // as a bad password, as a failed bind).
+  '56': { reason: 'invalid_credentials', why: 'current password does not match' },
+  '52e': { reason: 'invalid_credentials', why: 'current password does not match' },
+  '775': { reason: 'account_locked', why: 'account locked out' },
+};
+
+/** LDAP result codes of a modify: 19 constraintViolation, 50 insufficientAccessRights, 53 unwillingToPerform. */
+const CONSTRAINT_VIOLATION = 19;
+const INSUFFICIENT_ACCESS = 50;
+const UNWILLING_TO_PERFORM = 53;
+
+/**
+ * Classifies AD's refusal of a password change. An unknown code fails closed as a general policy
+ * refusal of the DC's (change_unavailable), with the code kept for the log.
+ */
+export function classifyPasswordChangeFailure(resultCode: number, message: string): PasswordChangeRefusal {
+  // A modify's Win32 code leads the message ("0000052D: AtrErr: DSID-03191083, ... data 0, ..." from
+  // Windows, "0000052D: Constraint violation - ..." from Samba); its "data" is not the code, unlike a bind's.
+  const adCode = /^0*([0-9a-f]+):/i.exec(message)?.[1]?.toLowerCase() ?? adDataCode(message);
+  const known = adCode === undefined ? undefined : AD_CHANGE_ERRORS[adCode];
+  if (known && (resultCode === CONSTRAINT_VIOLATION || resultCode === 49)) return { reason: known.reason, adCode, detail: `AD ${adCode}: ${known.why}` };
+  // 53 is what AD answers for unicodePwd over an unencrypted connection; 50 when the Change Password
+  // right has been taken away. Neither is the user's to fix.
+  if (resultCode === UNWILLING_TO_PERFORM) return { reason: 'change_unavailable', adCode, detail: 'the DC is unwilling to change the password (no encryption?)' };
+  if (resultCode === INSUFFICIENT_ACCESS) return { reason: 'change_unavailable', adCode, detail: 'the DC refused the Change Password right' };
+  return { reason: 'change_unavailable', adCode, detail: `password change refused with result ${resultCode}${adCode ? `, AD ${adCode}` : ''}` };
 }
 
 /**

@@ -7,13 +7,14 @@ import { createHash, randomBytes, randomUUID, scrypt as scryptCb, timingSafeEqua
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parse as parseYaml, parseDocument, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { guidToBytes } from './guid.js';
 import { parseLoginName } from './name.js';
-import type { AuthResult, Directory, HealthResult, Principal } from './types.js';
+import { checkNewPassword, type PasswordPolicy } from './password-policy.js';
+import type { AuthResult, Directory, HealthResult, PasswordChangeResult, PasswordChangeSupport, Principal } from './types.js';
 
 export const DEMO_NETBIOS_DOMAIN = 'OPENFED';
 export const DEMO_USER = 'demo@openfed.test';
@@ -85,6 +86,9 @@ function derivedObjectGuid(userPrincipalName: string): string {
 
 /** The namespace of derivedObjectGuid, as bytes (a fixed random UUID: the derived GUIDs are OpenFed's own). */
 const DEMO_GUID_NAMESPACE = Buffer.from('5c0f6f0e8a3b4d7e9b61c2f4a8d3e715', 'hex');
+
+/** What the demo directory enforces on a changed password: AD's default domain policy. */
+const DEMO_PASSWORD_POLICY: PasswordPolicy = { minLength: 7, complexity: true, minAgeMs: 0, historyLength: 0, source: 'demo' };
 
 /** How often, at most, a lookup checks whether the users file changed (one stat). */
 const RELOAD_CHECK_MS = 1000;
@@ -215,6 +219,31 @@ export class DemoDirectory implements Directory {
 
   async userPrincipalNameOf(username: string): Promise<string | undefined> {
     return (await this.findPrincipal(username))?.userPrincipalName;
+  }
+
+  passwordChangeSupport(): PasswordChangeSupport {
+    return { available: true };
+  }
+
+  /**
+   * Checks the current password, the demo policy (AD's defaults: 7 characters, complex; no history
+   * or minimum age), and writes the new hash into the users file, keeping its comments and layout.
+   */
+  async changePassword(username: string, current: string, next: string): Promise<PasswordChangeResult> {
+    const checked = await this.authenticate(username, current);
+    if (!checked.ok) return checked;
+    const user = this.find(username)!;
+    const rule = checkNewPassword(next, DEMO_PASSWORD_POLICY, user);
+    if (rule) return { ok: false, reason: rule, detail: 'demo password policy' };
+    const passwordHash = await hashPassword(next);
+    const doc = parseDocument(readFileSync(this.usersFile, 'utf8'));
+    // The entries are in file order (readDemoUsers keeps it), so the index names the same entry.
+    const index = this.users.indexOf(user);
+    doc.setIn(['users', index, 'passwordHash'], passwordHash);
+    writeFileSync(this.usersFile, doc.toString(), { mode: 0o600 });
+    this.users = this.users.map((u) => (u === user ? { ...u, passwordHash } : u));
+    this.logger.info({ user: user.userPrincipalName }, 'demo password changed');
+    return { ok: true, userPrincipalName: user.userPrincipalName };
   }
 
   async health(): Promise<HealthResult> {

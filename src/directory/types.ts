@@ -70,6 +70,27 @@ export type AuthFailureReason =
   | 'workstation_restricted' // 531
   | 'directory_unavailable'; // every DC down or timing out
 
+/**
+ * Why a password change was refused, besides the reasons a sign-in gives for the current password:
+ * the rule of the domain's policy the new one breaks (password-policy.ts names it; never AD's text),
+ * or a directory that cannot change passwords (no encrypted connection, or AD refused the operation).
+ */
+export type PasswordRuleFailure =
+  | 'too_short' // below minPwdLength
+  | 'complexity' // fewer than 3 character categories, or contains the account or display name
+  | 'in_history' // one of the last pwdHistoryLength passwords
+  | 'too_recent' // changed less than minPwdAge ago
+  | 'rejected_by_policy'; // 52d, and OpenFed cannot tell which rule (unreadable fine-grained policy, a filter)
+
+export type PasswordChangeFailureReason = AuthFailureReason | PasswordRuleFailure | 'change_unavailable';
+
+export type PasswordChangeResult =
+  | { ok: true; /** whose password changed, for lockout and audit */ userPrincipalName: string }
+  | { ok: false; reason: PasswordChangeFailureReason; /** for logs only */ detail?: string };
+
+/** Whether this directory can change passwords at all, decided from configuration alone. */
+export type PasswordChangeSupport = { available: true } | { available: false; detail: string };
+
 export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; reason: AuthFailureReason; /** for logs only */ detail?: string };
@@ -100,6 +121,14 @@ export interface Directory {
    * lookup, no groups. Same errors as findPrincipal.
    */
   userPrincipalNameOf(username: string): Promise<string | undefined>;
+  /**
+   * Changes a user's password with the current one, as the user would (AD applies history, minimum
+   * age and complexity). Same name forms and error rules as authenticate; never throws for a user's
+   * mistake. A password that expired or must change can be changed: that is what this is for.
+   */
+  changePassword(username: string, current: string, next: string): Promise<PasswordChangeResult>;
+  /** Can changePassword work with this configuration (AD only changes passwords over an encrypted connection). */
+  passwordChangeSupport(): PasswordChangeSupport;
   /** Readiness probe: can we reach a DC and search as the service account. */
   health(): Promise<HealthResult>;
   close(): Promise<void>;

@@ -36,7 +36,11 @@ export class TooManyAttemptsError extends OpenFedError {
   }
 }
 
-type AuthLike = { ok: true; principal: Principal } | { ok: false; reason: AuthFailureReason; detail?: string };
+/**
+ * What a checked password yields: a sign-in's AuthResult, or a password change's outcome (only the
+ * UPN is read of a success; any failure but invalid_credentials proves the password was right).
+ */
+type AuthLike = { ok: true; principal: Pick<Principal, 'userPrincipalName'> } | { ok: false; reason: AuthFailureReason | (string & {}); detail?: string };
 
 /** A refused attempt reads exactly like a wrong password: "locked" would confirm the guess hit a real account. */
 export interface LockedOut {

@@ -11,6 +11,8 @@ export const ROUTES = {
   assets: '/assets',
   /** Generated from config.branding: the theme stylesheet and the logo (web/branding.ts). */
   branding: '/branding',
+  /** Change password (AD FS's path): from the sign-in form when a password expired or must change, or on its own. */
+  updatePassword: '/adfs/portal/updatepassword',
   /** AD FS's passive endpoint: SAML 2.0 SSO and SLO (and WS-Federation later). */
   sso: '/adfs/ls/',
   idpInitiatedSignOn: '/adfs/ls/idpinitiatedsignon',

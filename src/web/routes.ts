@@ -21,6 +21,7 @@ import { idpInitiatedSignOn } from './handlers/idp-initiated.js';
 import { federationMetadata } from './handlers/metadata.js';
 import { mexDocument } from './handlers/mex.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
+import { showUpdatePassword, submitUpdatePassword } from './handlers/update-password.js';
 import { passiveDoor, type NodeHandler, type TrustProxy } from './passive/http.js';
 import { ROUTES } from './route-paths.js';
 import { WsTrustEndpoint } from './wstrust/endpoint.js';
@@ -89,6 +90,8 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.get(ROUTES.signIn, showSignIn(ctx));
   app.post(ROUTES.signIn, forms, ctx.csrf.protect, submitSignIn(ctx));
   app.post(ROUTES.signOut, forms, ctx.csrf.protect, signOut(ctx));
+  app.get(ROUTES.updatePassword, showUpdatePassword(ctx));
+  app.post(ROUTES.updatePassword, forms, ctx.csrf.protect, submitUpdatePassword(ctx));
 
   // SAML: its refusals are audited as SAML's (error-response.ts), whatever their message id.
   const saml2 = protocolRoute('saml2');

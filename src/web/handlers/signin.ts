@@ -12,6 +12,7 @@ import { ROUTES } from '../route-paths.js';
 import { readSession, startSession } from '../sso-cookie.js';
 import { renderPage } from '../render.js';
 import { integratedSignIn, type SignInError } from './windows-signin.js';
+import { updatePasswordLocation } from './update-password.js';
 
 const PENDING_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
@@ -65,6 +66,10 @@ export function submitSignIn(deps: WebContext) {
     } catch (err) {
       if (err instanceof TooManyAttemptsError) res.set('Retry-After', String(err.retryAfterSeconds));
       throw err;
+    }
+    // AD reports these only after a right password: on to the change page, then on to what was pending.
+    if (!outcome.ok && (outcome.reason === 'password_expired' || outcome.reason === 'password_must_change')) {
+      return res.redirect(303, updatePasswordLocation(outcome.username, outcome.reason === 'password_expired' ? 'expired' : 'must_change', pending));
     }
     if (!outcome.ok) {
       const { status, error } =
