@@ -39,6 +39,8 @@ export type MessageId =
   | 'wstrust_authentication_failed'
   | 'wstrust_windows_not_offered'
   | 'wstrust_windows_challenge'
+  | 'access_denied'
+  | 'mfa_required'
   | 'internal_error';
 
 /** The protocols a refusal can belong to; the route that received the message names it. */
@@ -195,6 +197,17 @@ export class WsTrustError extends ProtocolError {
   }
 }
 
+/**
+ * The relying party's access control policy does not permit this user (here, now, this way): a SAML
+ * RequestDenied status to the SP, our page for WS-Federation, a RequestFailed SOAP fault for WS-Trust.
+ * `mfa_required`: only a multi-factor sign-in would be permitted.
+ */
+export class AccessDeniedError extends ProtocolError {
+  constructor(messageId: 'access_denied' | 'mfa_required', detail: string) {
+    super(403, messageId, detail);
+  }
+}
+
 export interface Problem {
   status: number;
   messageId: MessageId;
@@ -216,6 +229,7 @@ export function toProblem(err: unknown): Problem {
 /** The SAML status for anything thrown while answering a trusted relying party. */
 export function toSamlStatus(err: unknown): SamlStatus {
   if (err instanceof SamlError) return err.saml;
+  if (err instanceof AccessDeniedError) return { top: 'Responder', sub: 'RequestDenied' };
   if (err instanceof OpenFedError && err.status < 500) return { top: 'Requester' };
   return { top: 'Responder' };
 }
@@ -246,7 +260,7 @@ export function toSoapFault(err: unknown): SoapFaultAnswer {
   // down) says more than a bare 400/500 would; the fault names the condition.
   const problem = toProblem(err);
   if (problem.status >= 500) return { code: 'Receiver', subcode: 'wst:RequestFailed', ...problem };
-  const refused = err instanceof TokenRefusedError || problem.status === 429;
+  const refused = err instanceof TokenRefusedError || err instanceof AccessDeniedError || problem.status === 429;
   return { code: 'Sender', subcode: refused ? 'wst:RequestFailed' : 'wst:InvalidRequest', ...problem };
 }
 

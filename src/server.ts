@@ -34,6 +34,7 @@ import { DependencyMetrics, Metrics } from './metrics/metrics.js';
 import type { AppDeps, IntegratedAuth } from './web/context.js';
 import { integratedAuthOffer, WindowsSignIns } from './authn/kerberos.js';
 import { loadKerberosAddon, type AddonLoad } from './authn/kerberos-addon.js';
+import { AccessControl } from './policy/access.js';
 import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
 export interface RunningServer {
@@ -91,6 +92,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
   const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
+  const access = new AccessControl(config.accessControl.policies, corporateNetwork(config.accessControl.intranetNetworks ?? config.microsoft365.internalNetworks));
   const windows = await openIntegratedAuth(config, { directory, audit, logger, load: options.loadKerberosAddon ?? loadKerberosAddon });
   const deps: AppDeps = {
     config,
@@ -124,11 +126,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
       clock,
       keys,
       sessionSecret,
+      access,
       issuerFor: (rp, principal) =>
         config.microsoft365.enabled && rp === config.microsoft365.realm ? microsoft365IssuerFor(config.microsoft365, issuer, principal) : undefined,
     }),
     // Rebuilt when `openfed rp add|remove` changes the WS-Fed relying parties.
-    wsfed: new WsfedIdp({ issuer, config, relyingParties: registry, clock, keys, sessionSecret }),
+    wsfed: new WsfedIdp({ issuer, config, relyingParties: registry, clock, keys, sessionSecret, access }),
   };
   const listener = createPublicListener(deps);
   const tls = config.server.tls;

@@ -60,6 +60,7 @@ export function microsoft365SamlRelyingParty(config: Microsoft365Config): SamlRe
     assertionConsumerServices: [{ url: config.replyUrl, binding: 'post', isDefault: true }],
     nameId: { format: 'persistent', source: immutableIdClaimSource(config.immutableIdSource) },
     attributes: [{ name: 'IDPEmail', source: 'upn', nameFormat: 'unspecified' }],
+    ...(config.accessPolicy !== undefined ? { accessPolicy: config.accessPolicy } : {}),
     signAssertion: true,
     assertionLifetimeMinutes: config.tokenLifetimeMinutes,
     signatureAlgorithm: config.signatureAlgorithm,

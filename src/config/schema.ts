@@ -3,6 +3,8 @@
  * reference in README.md is generated from this file (`npm run docs:config`), so the two cannot drift.
  */
 import { z } from 'zod';
+import { policyNamed } from '../policy/access.js';
+import { accessPolicyName, accessPolicySchema } from '../policy/schema.js';
 import { samlRelyingPartySchema, wsfedRelyingPartySchema } from '../relying-parties/schema.js';
 
 const url = (schemes: readonly string[]) =>
@@ -552,6 +554,7 @@ export const configSchema = z
           .describe('CIDRs of the corporate network: clients there get insidecorporatenetwork=true.'),
         tokenLifetimeMinutes: z.number().int().positive().max(1440).default(60).describe('Token lifetime (AD FS: 1 hour).'),
         signatureAlgorithm: z.enum(['sha256', 'sha1']).default('sha256').describe('Entra accepts both; SHA-256 recommended.'),
+        accessPolicy: accessPolicyName.optional(),
       })
       .strict()
       .prefault({})
@@ -628,6 +631,20 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('WS-Trust (active federation) endpoints, as AD FS publishes them for Microsoft 365.'),
+    accessControl: z
+      .object({
+        intranetNetworks: z
+          .array(z.string())
+          .optional()
+          .describe('CIDRs that count as the intranet for access policies (network: intranet). Default: microsoft365.internalNetworks.'),
+        policies: z
+          .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'expected a name of letters, digits, _ and -'), accessPolicySchema)
+          .default({})
+          .describe('Named access control policies; relying parties (and microsoft365) refer to them by name with accessPolicy.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Who may get a token for which relying party (AD FS access control policies). Without a policy: everyone.'),
     lockout: z
       .object({
         mode: z
@@ -716,7 +733,19 @@ export const configSchema = z
       .prefault({})
       .describe('Logging (JSON lines on stdout).'),
   })
-  .strict();
+  .strict()
+  // A relying party naming a policy that does not exist is a configuration mistake, said at start;
+  // one added later (openfed rp) with an unknown name is refused at sign-in instead (fail closed).
+  .superRefine((config, ctx) => {
+    const check = (name: string | undefined, path: (string | number)[]) => {
+      if (name !== undefined && policyNamed(name, config.accessControl.policies) === undefined) {
+        ctx.addIssue({ code: 'custom', message: `no access policy ${name} in accessControl.policies (nor a template of that name)`, path });
+      }
+    };
+    config.relyingParties.forEach((rp, i) => check(rp.accessPolicy, ['relyingParties', i, 'accessPolicy']));
+    config.wsfedRelyingParties.forEach((rp, i) => check(rp.accessPolicy, ['wsfedRelyingParties', i, 'accessPolicy']));
+    check(config.microsoft365.accessPolicy, ['microsoft365', 'accessPolicy']);
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -3,6 +3,7 @@
  * configuration schema (config/schema.ts includes it as `relyingParties`).
  */
 import { z } from 'zod';
+import { accessPolicyName } from '../policy/schema.js';
 
 const httpsOrHttpUrl = z.string().refine(
   (v) => {
@@ -137,6 +138,7 @@ export const samlRelyingPartySchema = z
       .enum(['sha256', 'sha1'])
       .default('sha256')
       .describe('RSA-SHA256 with SHA-256 digests; sha1 only for SPs that cannot do better.'),
+    accessPolicy: accessPolicyName.optional(),
   })
   .strict()
   // An unsigned token is a token anyone can write: at least one signature, always.
@@ -177,6 +179,7 @@ export const wsfedRelyingPartySchema = z
       .describe('Claims released to this RP, and nothing else.'),
     tokenLifetimeMinutes: z.number().int().positive().max(1440).default(60).describe('Assertion lifetime (AD FS: 1 hour).'),
     signatureAlgorithm: z.enum(['sha256', 'sha1']).default('sha256').describe('RSA-SHA256; sha1 only for RPs that need it.'),
+    accessPolicy: accessPolicyName.optional(),
   })
   .strict();
 

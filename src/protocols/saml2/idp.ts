@@ -11,11 +11,12 @@
  */
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config/schema.js';
-import { answersRelyingParty, SamlError, toSamlStatus, type SamlStatus } from '../../errors.js';
+import { answersRelyingParty, SamlError, toProblem, toSamlStatus, type MessageId, type SamlStatus } from '../../errors.js';
 import { claimValues } from '../../claims/values.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
 import type { Principal } from '../../directory/types.js';
+import { authorize, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
 import type { ReplayCache, AuthMethod, SessionRecord } from '../../sessions/types.js';
 import { XmlError } from '../../xml/errors.js';
 import { deriveSessionValue, sessionIndexFor } from '../session-values.js';
@@ -58,6 +59,8 @@ export interface IdpDeps {
   sessionSecret: string;
   /** An RP-specific Issuer (Microsoft 365: one per federated domain); undefined = ours. May throw a TokenRefusedError. */
   issuerFor?: (rpEntityId: string, principal: Principal) => string | undefined;
+  /** Access control policies (policy/access.ts); default: everyone is permitted. */
+  access?: AccessControl;
 }
 
 export interface IncomingMessage {
@@ -94,7 +97,16 @@ export interface Inspected {
 
 /** What the web layer does next. */
 export type Outcome =
-  | { action: 'post'; url: string; fields: Record<string, string>; status: 'success' | 'error'; /** for the audit trail */ nameId?: string }
+  | {
+      action: 'post';
+      url: string;
+      fields: Record<string, string>;
+      status: 'success' | 'error';
+      /** for the audit trail */
+      nameId?: string;
+      /** for the audit trail: why an error status was sent */
+      refusal?: MessageId;
+    }
   /** `password`: only a password sign-in meets the request (it asked for PasswordProtectedTransport exactly). */
   | { action: 'signin'; forceAuthn: boolean; loginHint?: string; password?: boolean };
 
@@ -200,7 +212,7 @@ export class SamlIdp {
    * The answer to a trusted request, given the browser's SSO session (if any). Errors from here on
    * go back to the SP as a SAML status: the SP and its ACS are known and trusted.
    */
-  async answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined): Promise<Outcome> {
+  async answer(trusted: TrustedAuthnRequest, session: { id: string; record: SessionRecord } | undefined, clientIp = ''): Promise<Outcome> {
     const rp = this.deps.registry.get(trusted.rpEntityId);
     // The RP may have been removed (metadata refresh) while the user signed in: nothing to answer.
     if (!rp) throw new SamlError('saml_unknown_relying_party', `relying party ${trusted.rpEntityId} is gone`);
@@ -230,10 +242,12 @@ export class SamlIdp {
         return { action: 'signin', forceAuthn: false, loginHint: request?.loginHint, password: true };
       }
       this.checkRequestedSubject(rp, request, format, session);
+      // The policy is judged on this request's address, not the one the session began at.
+      authorize(this.deps.access ?? PERMIT_EVERYONE, rp.accessPolicy, { groups: session.record.principal.groups, clientIp, mfa: false }, rp.entityId);
       return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
       if (!answersRelyingParty(err)) throw err;
-      return this.error(trusted, toSamlStatus(err), err instanceof SamlError ? err.message : undefined);
+      return this.error(trusted, toSamlStatus(err), err instanceof SamlError ? err.message : undefined, toProblem(err).messageId);
     }
   }
 
@@ -279,7 +293,7 @@ export class SamlIdp {
     return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'success', nameId: nameIdValue };
   }
 
-  private error(trusted: TrustedAuthnRequest, status: SamlStatus, message?: string): Outcome {
+  private error(trusted: TrustedAuthnRequest, status: SamlStatus, message?: string, refusal?: MessageId): Outcome {
     const { xml } = buildErrorResponse({
       issuer: this.deps.issuer,
       now: this.deps.clock.now(),
@@ -288,7 +302,7 @@ export class SamlIdp {
       status,
       message,
     });
-    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'error' };
+    return { action: 'post', url: trusted.acsUrl, fields: this.fields(xml, trusted.relayState), status: 'error', ...(refusal ? { refusal } : {}) };
   }
 
   private fields(xml: string, relayState: string | undefined): Record<string, string> {

@@ -20,6 +20,7 @@ import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
 import { sessionIndexFor } from '../session-values.js';
 import type { Principal } from '../../directory/types.js';
+import { authorize, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
 import { newSamlId } from '../saml2/response.js';
 import { buildSignInResponse, buildTokenAssertion, signTokenAssertion, type Claim, type TOKEN_TYPE, type TokenInput } from './token.js';
 
@@ -124,6 +125,8 @@ export interface WsfedDeps {
   /** Read at every signature: a rollover takes effect on the next token. */
   keys: Pick<KeyRing, 'primary'>;
   sessionSecret: string;
+  /** Access control policies (policy/access.ts); default: everyone is permitted. */
+  access?: AccessControl;
 }
 
 /** Entra sends an estsrequest blob in wctx of a few KB; far more is not a real relying party. */
@@ -214,6 +217,7 @@ export class WsfedIdp {
       return { action: 'signin', forceAuthn: trusted.wfresh !== undefined, loginHint: trusted.loginHint };
     }
     const { record } = session;
+    this.authorize(rp, record.principal, clientIp);
     const input = this.tokenInput(rp, {
       principal: record.principal,
       method: record.authnMethod,
@@ -243,6 +247,7 @@ export class WsfedIdp {
   issue(realm: string, subject: ActiveSubject): ActiveToken {
     const rp = this.rps.get(realm);
     if (!rp) throw new WsfedError('wsfed_unknown_realm', `no WS-Fed relying party ${realm.slice(0, 200)}`);
+    this.authorize(rp, subject.principal, subject.clientIp);
     const tokenType = subject.tokenType ?? rp.tokenType;
     const input = this.tokenInput(
       { ...rp, tokenType },
@@ -269,6 +274,12 @@ export class WsfedIdp {
       notOnOrAfter: input.now + input.lifetimeMs,
       nameId: input.nameIdentifier.value,
     };
+  }
+
+  /** The relying party's access control policy, judged on this request's address (AccessDeniedError). */
+  private authorize(rp: WsfedRp, principal: Principal, clientIp: string): void {
+    const policy = rp.microsoft365 ? this.deps.config.microsoft365.accessPolicy : rp.config?.accessPolicy;
+    authorize(this.deps.access ?? PERMIT_EVERYONE, policy, { groups: principal.groups, clientIp, mfa: false }, rp.realm);
   }
 
   /** Everything a token for `rp` says, from one place for the passive and the active answer. */

@@ -169,7 +169,7 @@ export class PassiveEndpoint {
   /** A token (or a SAML error status) for the SP now if the session fits; otherwise sign in first. */
   private async answerSaml(reply: Reply, trusted: TrustedAuthnRequest, session: CurrentSession | undefined): Promise<PassiveOutcome> {
     const { request } = reply;
-    const outcome = await this.deps.saml.answer(trusted, session);
+    const outcome = await this.deps.saml.answer(trusted, session, reply.request.clientIp);
     if (outcome.action === 'signin') return this.park(reply, { kind: 'saml2', request: trusted }, outcome);
     if (outcome.status === 'success' && session) {
       // The record just read already names the SP on every token after the first: no write then.
@@ -177,7 +177,7 @@ export class PassiveEndpoint {
       this.issued(request, { protocol: 'saml2', rp: trusted.rpEntityId, upn: session.record.principal.userPrincipalName, nameId: outcome.nameId });
     } else {
       request.log.info({ event: 'saml2.error_response', rp: trusted.rpEntityId }, 'SAML error response sent to the relying party');
-      this.deps.audit.record({ type: 'token.refused', protocol: 'saml2', rp: trusted.rpEntityId, reason: 'error status sent to the relying party', clientIp: request.clientIp }, request.requestId);
+      this.deps.audit.record({ type: 'token.refused', protocol: 'saml2', rp: trusted.rpEntityId, reason: outcome.refusal ?? 'error status sent to the relying party', clientIp: request.clientIp }, request.requestId);
     }
     return { kind: 'post', url: outcome.url, fields: outcome.fields, progress: 'signingIn', cleanup: [] };
   }
