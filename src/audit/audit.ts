@@ -1,8 +1,8 @@
 /**
  * The audit trail: one JSON line per security event, separate from the operational log, with the
  * AD FS event each one stands for (1200 token issued, 1201 token failed, 1202 credentials validated,
- * 1203 credentials failed, 1210 extranet lockout). Never passwords or tokens: events carry names,
- * reason codes and relying parties only.
+ * 1203 credentials failed, 1210 extranet lockout). Never passwords, tokens, one-time codes or
+ * second-factor secrets: events carry names, reason codes and relying parties only.
  */
 import { openSync } from 'node:fs';
 import type { Protocol } from '../errors.js';
@@ -19,7 +19,13 @@ export type AuditEvent =
   | { type: 'token.issued'; protocol: Protocol; rp: string; upn: string; nameId?: string; clientIp: string }
   | { type: 'token.refused'; protocol: Protocol; rp?: string; reason: string; clientIp: string }
   | { type: 'signout'; upn?: string; initiator?: string; relyingParties: number; clientIp: string }
-  | { type: 'admin.change'; command: string; target: string; by: string };
+  | { type: 'admin.change'; command: string; target: string; by: string }
+  // The second factor (src/mfa). `user` is the lower-cased UPN; `method` what was used ('recovery':
+  // a one-time recovery code); `wrongCodes` the user's count in the current window after this one.
+  | { type: 'mfa.enrolled'; user: string; method: 'totp'; clientIp: string }
+  | { type: 'mfa.succeeded'; user: string; method: 'totp' | 'recovery'; clientIp: string; recoveryCodesLeft?: number }
+  | { type: 'mfa.failed'; user: string; reason: 'wrong_code' | 'replayed' | 'too_many_attempts' | 'not_enrolled'; clientIp: string; wrongCodes?: number }
+  | { type: 'mfa.reset'; user: string; by: string };
 
 /** AD FS event ids, so an admin's existing queries and alerts have a counterpart. */
 const ADFS_EVENT: Record<AuditEvent['type'], number | undefined> = {
@@ -35,6 +41,12 @@ const ADFS_EVENT: Record<AuditEvent['type'], number | undefined> = {
   'token.refused': 1201,
   signout: undefined,
   'admin.change': undefined,
+  // AD FS writes its fresh-credential events (1202/1203) for each credential a sign-in validates,
+  // an additional authentication provider's too; enrolment and reset have no counterpart.
+  'mfa.enrolled': undefined,
+  'mfa.succeeded': 1202,
+  'mfa.failed': 1203,
+  'mfa.reset': undefined,
 };
 
 /** Reasons of a refused password change that are a failed credential check (wrong current password). */
@@ -42,6 +54,8 @@ const CREDENTIAL_FAILURES: ReadonlySet<string> = new Set(['invalid_credentials',
 
 function adfsEventOf(event: AuditEvent): number | undefined {
   if (event.type === 'password.change_failed' && !CREDENTIAL_FAILURES.has(event.reason)) return undefined;
+  // No code was checked for a user without a second factor: not a failed credential.
+  if (event.type === 'mfa.failed' && event.reason === 'not_enrolled') return undefined;
   return ADFS_EVENT[event.type];
 }
 
