@@ -22,6 +22,7 @@ export function openMfaStore(config: Pick<Config, 'dataDir' | 'sessions'>, logge
   return new FileMfaStore(join(config.dataDir, 'mfa'), clock);
 }
 
+
 /**
  * The secret second-factor secrets are sealed with: keys.encryptionSecret, which every node of a
  * farm shares already. Without it there is no second factor: a secret kept beside the data it

@@ -95,8 +95,11 @@ export interface MfaServiceOptions {
   store: MfaStore;
   replay: ReplayCache;
   audit: AuditLog;
-  /** keys.encryptionSecret: the same on every node (see mfaEncryptionSecret in index.ts). */
-  encryptionSecret: string;
+  /**
+   * keys.encryptionSecret, the same on every node. Without it status() and reset() still work (the
+   * help desk can always reset), but enrolling and verifying fail with an error that names it.
+   */
+  encryptionSecret: string | undefined;
   /** The issuer label authenticator apps show (mfa.issuer, else the organisation or host name). */
   issuer: string;
   /** mfa.maxWrongCodes: wrong codes per user per window before every code is refused. */
@@ -123,14 +126,16 @@ export class MfaService {
   private readonly store: MfaStore;
   private readonly replay: ReplayCache;
   private readonly audit: AuditLog;
-  private readonly encryptionSecret: string;
+  private readonly encryptionSecret: string | undefined;
   private readonly issuer: string;
   private readonly maxWrongCodes: number;
   private readonly windowMs: number;
   private readonly clock: Clock;
 
   constructor(options: MfaServiceOptions) {
-    if (options.encryptionSecret.length < 32) throw new InternalError('the second factor needs keys.encryptionSecret of at least 32 characters');
+    if (options.encryptionSecret !== undefined && options.encryptionSecret.length < 32) {
+      throw new InternalError('the second factor needs keys.encryptionSecret of at least 32 characters');
+    }
     this.store = options.store;
     this.replay = options.replay;
     this.audit = options.audit;
@@ -144,29 +149,23 @@ export class MfaService {
   }
 
   async status(upn: string): Promise<MfaStatus> {
-    const user = mfaUserKey(upn);
-    const [stored, pending, wrong] = await Promise.all([this.store.get(user), this.store.getPending(user), this.store.wrongCodes(user)]);
-    const enrolment = stored?.enrolment;
-    return {
-      user,
-      enrolled: enrolment !== undefined,
-      ...(enrolment ? { enrolledAt: enrolment.enrolledAt } : {}),
-      methods: (enrolment?.methods ?? []).map((m) => ({ method: m.method, addedAt: m.addedAt })),
-      recoveryCodesLeft: enrolment?.recovery.hashes.length ?? 0,
-      pendingEnrolment: pending !== undefined,
-      wrongCodes: wrong.count,
-      blockedForMs: wrong.count >= this.maxWrongCodes ? wrong.ttlMs : 0,
-    };
+    return readMfaStatus(this.store, upn, this.maxWrongCodes);
   }
 
   /**
    * A new TOTP secret for a user without a second factor, kept (sealed) for 10 minutes until
    * confirmEnrolment proves the app has it. A second call replaces the first secret.
    */
-  async beginEnrolment(upn: string): Promise<BeginEnrolmentResult> {
+  async beginEnrolment(upn: string, options: { keepPending?: boolean } = {}): Promise<BeginEnrolmentResult> {
     const user = mfaUserKey(upn);
     if (await this.store.get(user)) return { ok: false, reason: 'already_enrolled' };
     const now = this.clock.now();
+    // The page shown again after a wrong first code: the secret the app has already scanned, not a new one.
+    const pending = options.keepPending ? await this.store.getPending(user) : undefined;
+    if (pending) {
+      const secret = this.unseal(user, pending.sealedSecret);
+      return { ok: true, secret, otpauthUri: this.totp(now).keyuri(upn.trim(), this.issuer, secret), expiresAt: pending.createdAt + PENDING_TTL_MS };
+    }
     const secret = authenticator.generateSecret(SECRET_BYTES);
     await this.store.putPending(user, { method: 'totp', sealedSecret: this.seal(user, secret), createdAt: now }, PENDING_TTL_MS);
     return { ok: true, secret, otpauthUri: this.totp(now).keyuri(upn.trim(), this.issuer, secret), expiresAt: now + PENDING_TTL_MS };
@@ -252,16 +251,9 @@ export class MfaService {
     return fail('wrong_code', { wrongCodes: counted.count, attemptsLeft: Math.max(0, this.maxWrongCodes - counted.count) });
   }
 
-  /**
-   * Forgets the user's second factor, a pending enrolment and the wrong-code count (the help desk,
-   * when a phone is lost): the next sign-in that needs MFA enrols again. true when one was enrolled.
-   */
-  async reset(upn: string, by: { by: string; requestId?: string }): Promise<boolean> {
-    const user = mfaUserKey(upn);
-    const existed = await this.store.delete(user);
-    await Promise.all([this.store.deletePending(user), this.store.clearWrongCodes(user)]);
-    this.audit.record({ type: 'mfa.reset', user, by: by.by }, by.requestId);
-    return existed;
+  /** See resetMfa. */
+  reset(upn: string, by: { by: string; requestId?: string }): Promise<boolean> {
+    return resetMfa(this.store, this.audit, upn, by);
   }
 
   // ------------------------------------------------------------------------------------------ parts
@@ -307,18 +299,59 @@ export class MfaService {
     return matchedBefore ? 'replayed' : undefined;
   }
 
+  private secret(): string {
+    if (this.encryptionSecret === undefined) {
+      throw new InternalError('the second factor needs keys.encryptionSecret (prefer OPENFED_KEY_ENCRYPTION_SECRET): its secrets are encrypted with it');
+    }
+    return this.encryptionSecret;
+  }
+
   private seal(user: string, secret: string): string {
-    return seal(secret, this.encryptionSecret, { info: SEAL_INFO, owner: user });
+    return seal(secret, this.secret(), { info: SEAL_INFO, owner: user });
   }
 
   private unseal(user: string, blob: string): string {
+    const encryptionSecret = this.secret();
     try {
-      return unseal(blob, this.encryptionSecret, { info: SEAL_INFO, owner: user });
+      return unseal(blob, encryptionSecret, { info: SEAL_INFO, owner: user });
     } catch (err) {
       if (err instanceof SealFormatError) throw new InternalError(`the stored second-factor secret of ${user} is not in a format this version reads`, { cause: err });
       throw new MfaSecretError(user, err);
     }
   }
+}
+
+/**
+ * What is stored for a user, without opening any secret: for the web flow (enrol or ask for a code?)
+ * and `openfed mfa status`. `maxWrongCodes`: mfa.maxWrongCodes, to say whether codes are refused now.
+ */
+export async function readMfaStatus(store: MfaStore, upn: string, maxWrongCodes: number): Promise<MfaStatus> {
+  const user = mfaUserKey(upn);
+  const [stored, pending, wrong] = await Promise.all([store.get(user), store.getPending(user), store.wrongCodes(user)]);
+  const enrolment = stored?.enrolment;
+  return {
+    user,
+    enrolled: enrolment !== undefined,
+    ...(enrolment ? { enrolledAt: enrolment.enrolledAt } : {}),
+    methods: (enrolment?.methods ?? []).map((m) => ({ method: m.method, addedAt: m.addedAt })),
+    recoveryCodesLeft: enrolment?.recovery.hashes.length ?? 0,
+    pendingEnrolment: pending !== undefined,
+    wrongCodes: wrong.count,
+    blockedForMs: wrong.count >= maxWrongCodes ? wrong.ttlMs : 0,
+  };
+}
+
+/**
+ * Forgets the user's second factor, a pending enrolment and the wrong-code count (the help desk,
+ * when a phone is lost): the next sign-in that needs MFA enrols again. Opens no secret, so it works
+ * even when keys.encryptionSecret was lost. Audited (mfa.reset, with who). true when one was enrolled.
+ */
+export async function resetMfa(store: MfaStore, audit: AuditLog, upn: string, by: { by: string; requestId?: string }): Promise<boolean> {
+  const user = mfaUserKey(upn);
+  const existed = await store.delete(user);
+  await Promise.all([store.deletePending(user), store.clearWrongCodes(user)]);
+  audit.record({ type: 'mfa.reset', user, by: by.by }, by.requestId);
+  return existed;
 }
 
 function newRecoveryCode(): string {
