@@ -25,7 +25,7 @@ export class SealFormatError extends Error {
 }
 
 /** The blob does not open: another secret, another owner, or altered bytes (GCM cannot tell which). */
-export class SealOpenError extends Error {
+class SealOpenError extends Error {
   override readonly name = 'SealOpenError';
 }
 

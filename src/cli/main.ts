@@ -2,7 +2,7 @@
 /**
  * `openfed`: administration commands: hashing a password for the demo directory, and the Microsoft 365
  * federation settings and check (`openfed m365 settings|verify`), and extranet-lockout state
- * (`openfed lockout show|reset`), setting up and checking an installation (`openfed init|doctor`), the relying
+ * (`openfed lockout show|reset`), a user's second factor (`openfed mfa status|reset`), setting up and checking an installation (`openfed init|doctor`), the relying
  * parties (`openfed rp list|add|remove|refresh`) and ending a user's SSO sessions (`openfed sessions revoke`).
  */
 import { createInterface } from 'node:readline';
@@ -15,6 +15,7 @@ import { rpCommand } from './rp.js';
 import { keysCommand } from './keys.js';
 import { lockoutCommand } from './lockout.js';
 import { m365Command } from './m365.js';
+import { mfaCommand } from './mfa.js';
 
 /** Reads one line without echoing it: a password must not end up on screen or in scrollback. */
 async function readSecretLine(prompt: string): Promise<string> {
@@ -47,6 +48,7 @@ program
 
 program.addCommand(m365Command());
 program.addCommand(lockoutCommand());
+program.addCommand(mfaCommand());
 program.addCommand(initCommand());
 program.addCommand(doctorCommand());
 program.addCommand(rpCommand());

@@ -45,7 +45,6 @@ const pendingSchema = z.object({
   createdAt: z.number().int().nonnegative(),
 });
 
-export type MfaCredential = z.infer<typeof credentialSchema>;
 export type MfaEnrolment = z.infer<typeof enrolmentSchema>;
 export type PendingEnrolment = z.infer<typeof pendingSchema>;
 
