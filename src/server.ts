@@ -35,6 +35,8 @@ import type { AppDeps, IntegratedAuth } from './web/context.js';
 import { integratedAuthOffer, WindowsSignIns } from './authn/kerberos.js';
 import { loadKerberosAddon, type AddonLoad } from './authn/kerberos-addon.js';
 import { AccessControl } from './policy/access.js';
+import { mfaEncryptionSecret, openMfaStore } from './mfa/index.js';
+import { MfaService } from './mfa/service.js';
 import { withBuiltInRelyingParties } from './relying-parties/built-in.js';
 
 export interface RunningServer {
@@ -93,11 +95,27 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
   const access = new AccessControl(config.accessControl.policies, corporateNetwork(config.accessControl.intranetNetworks ?? config.microsoft365.internalNetworks));
+  const mfaIssuer = config.mfa.issuer ?? config.branding.organisationName ?? new URL(config.server.baseUrl).hostname;
+  const mfa = config.keys.encryptionSecret
+    ? new MfaService({
+        store: openMfaStore(config, logger, redis, clock),
+        replay: stores.replay,
+        audit,
+        encryptionSecret: mfaEncryptionSecret(config),
+        issuer: mfaIssuer,
+        maxWrongCodes: config.mfa.maxWrongCodes,
+        wrongCodeWindowMinutes: config.mfa.wrongCodeWindowMinutes,
+        clock,
+      })
+    : undefined;
+  if (!mfa) logger.info('no keys.encryptionSecret: no second factor; relying parties that require MFA are refused');
   const windows = await openIntegratedAuth(config, { directory, audit, logger, load: options.loadKerberosAddon ?? loadKerberosAddon });
   const deps: AppDeps = {
     config,
     directory,
     ...(windows ? { windows } : {}),
+    ...(mfa ? { mfa } : {}),
+    mfaIssuer,
     sessions: stores.sessions,
     pending: stores.pending,
     replay: stores.replay,

@@ -631,6 +631,20 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe('WS-Trust (active federation) endpoints, as AD FS publishes them for Microsoft 365.'),
+    mfa: z
+      .object({
+        issuer: z
+          .string()
+          .min(1)
+          .max(64)
+          .optional()
+          .describe('The name authenticator apps show for OpenFed\'s codes. Default: branding.organisationName, else the host of server.baseUrl.'),
+        maxWrongCodes: z.number().int().min(1).max(100).default(5).describe('Wrong codes per user in the window before further codes are refused.'),
+        wrongCodeWindowMinutes: durationMinutes(15, 'The window for maxWrongCodes; refused users may try again after it.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Multi-factor authentication: TOTP (RFC 6238) codes from an authenticator app, enrolled after a password sign-in; asked for when a relying party\'s access policy or request requires it.'),
     accessControl: z
       .object({
         intranetNetworks: z

@@ -134,12 +134,21 @@ export class AccessControl {
 export const PERMIT_EVERYONE = new AccessControl({}, () => false);
 
 /**
- * Throws the refusal for anything but a permit. Until a second factor exists, a policy that requires
- * one refuses with mfa_required (fail closed): no token says MFA was done when it was not.
+ * The decision a protocol acts on: 'permit', or 'mfa_required' (a browser steps up to the second
+ * factor); a deny is thrown as the refusal (AccessDeniedError).
+ */
+export function decideAccess(access: AccessControl, policyName: string | undefined, request: AccessRequest, who: string): 'permit' | 'mfa_required' {
+  const decision = access.decide(policyName, request);
+  if (decision.decision === 'deny') throw new AccessDeniedError('access_denied', `${who}: ${policyName ?? 'policy'} does not permit (${decision.reason})`);
+  return decision.decision;
+}
+
+/**
+ * For a caller that cannot step up (WS-Trust: one message, one factor): anything but a permit is
+ * refused, an MFA requirement with mfa_required, so the fault says why.
  */
 export function authorize(access: AccessControl, policyName: string | undefined, request: AccessRequest, who: string): void {
-  const decision = access.decide(policyName, request);
-  if (decision.decision === 'permit') return;
-  if (decision.decision === 'mfa_required') throw new AccessDeniedError('mfa_required', `${who}: ${policyName ?? 'policy'} requires multi-factor authentication`);
-  throw new AccessDeniedError('access_denied', `${who}: ${policyName ?? 'policy'} does not permit (${decision.reason})`);
+  if (decideAccess(access, policyName, request, who) === 'mfa_required') {
+    throw new AccessDeniedError('mfa_required', `${who}: ${policyName ?? 'policy'} requires multi-factor authentication`);
+  }
 }

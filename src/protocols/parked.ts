@@ -40,6 +40,7 @@ const trustedSignInSchema = z.object({
   replyUrl: z.string(),
   wctx: z.string().optional(),
   wfresh: z.number().int().nonnegative().optional(),
+  wauth: z.string().optional(),
   loginHint: z.string().optional(),
   receivedAt: z.number(),
 });

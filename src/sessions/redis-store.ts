@@ -68,6 +68,7 @@ const storedRecord = z.object({
   am: z.enum(['p', 'w', 'c']),
   ip: z.string(),
   ps: z.literal(1).optional(),
+  mf: z.number().optional(), // mfaInstant
   x: z.number(), // expiresAt
   /** Must stay the LAST member: ADD_RELYING_PARTY appends to it in place. */
   rp: z.array(z.string()),
@@ -130,6 +131,7 @@ export function encodeRecord(r: SessionRecord): string {
     am: AUTH_METHOD_CODES[r.authnMethod],
     ip: r.clientIp,
     ...(r.persistent && { ps: 1 as const }),
+    ...(r.mfaInstant !== undefined && { mf: r.mfaInstant }),
     x: r.expiresAt,
     rp: r.relyingParties,
   };
@@ -176,6 +178,7 @@ export function decodeRecord(json: string): SessionRecord | undefined {
     authnMethod: AUTH_METHODS[s.am],
     clientIp: s.ip,
     persistent: s.ps === 1,
+    ...(s.mf !== undefined ? { mfaInstant: s.mf } : {}),
     relyingParties: s.rp,
     expiresAt: s.x,
   };

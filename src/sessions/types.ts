@@ -15,6 +15,8 @@ export interface SessionRecord {
   clientIp: string;
   /** "Keep me signed in" was chosen (psso claim, longer lifetime). */
   persistent: boolean;
+  /** Epoch ms of the second factor (TOTP) completed in this session, when there was one. */
+  mfaInstant?: number;
   /** Relying parties this session received tokens for (entityID / realm), for logout. */
   relyingParties: string[];
   /** Epoch ms after which the session is gone. */

@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit.js';
 import type { WindowsSignIns } from '../authn/kerberos.js';
+import type { MfaService } from '../mfa/service.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Directory } from '../directory/types.js';
@@ -26,6 +27,10 @@ export interface AppDeps {
   config: Config;
   directory: Directory;
   windows?: IntegratedAuth;
+  /** The second factor (TOTP); absent without keys.encryptionSecret, when MFA requirements refuse instead. */
+  mfa?: MfaService;
+  /** The name authenticator apps show for our codes. */
+  mfaIssuer: string;
   sessions: SessionStore;
   pending: PendingStore;
   replay: ReplayCache;

@@ -5,6 +5,10 @@ export const ROUTES = {
   home: '/',
   signIn: '/signin',
   signOut: '/signout',
+  /** The second factor: the code (or, the first time, the authenticator app's enrolment). */
+  mfa: '/mfa',
+  mfaEnrol: '/mfa/enrol',
+  mfaContinue: '/mfa/continue',
   health: '/healthz',
   adfsProbe: '/adfs/probe',
   ready: '/readyz',

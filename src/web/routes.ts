@@ -19,6 +19,7 @@ import { healthz, readyz } from './handlers/health.js';
 import { home, signOut } from './handlers/home.js';
 import { idpInitiatedSignOn } from './handlers/idp-initiated.js';
 import { federationMetadata } from './handlers/metadata.js';
+import { continueAfterEnrolment, showMfa, submitEnrolment, submitMfa } from './handlers/mfa.js';
 import { mexDocument } from './handlers/mex.js';
 import { showSignIn, submitSignIn } from './handlers/signin.js';
 import { showUpdatePassword, submitUpdatePassword } from './handlers/update-password.js';
@@ -92,6 +93,10 @@ export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string)
   app.post(ROUTES.signOut, forms, ctx.csrf.protect, signOut(ctx));
   app.get(ROUTES.updatePassword, showUpdatePassword(ctx));
   app.post(ROUTES.updatePassword, forms, ctx.csrf.protect, submitUpdatePassword(ctx));
+  app.get(ROUTES.mfa, showMfa(ctx));
+  app.post(ROUTES.mfa, forms, ctx.csrf.protect, submitMfa(ctx));
+  app.post(ROUTES.mfaEnrol, forms, ctx.csrf.protect, submitEnrolment(ctx));
+  app.get(ROUTES.mfaContinue, continueAfterEnrolment(ctx));
 
   // SAML: its refusals are audited as SAML's (error-response.ts), whatever their message id.
   const saml2 = protocolRoute('saml2');

@@ -82,3 +82,15 @@ export async function startSession(
   res.cookie(deps.config.sessions.cookieName, id, persistent ? { ...ssoCookieOptions(deps), expires: new Date(record.expiresAt) } : ssoCookieOptions(deps));
   return { id, record };
 }
+
+/**
+ * The same sign-in, now with its second factor: a new session id (the session gained a privilege, so
+ * the old id must not carry it), the same user, methods, time of sign-in, relying parties and expiry.
+ */
+export async function upgradeSession(res: Response, deps: AppDeps, current: CurrentSession, mfaInstant: number): Promise<CurrentSession> {
+  const record: SessionRecord = { ...current.record, mfaInstant };
+  const id = await deps.sessions.create(record);
+  await deps.sessions.destroy(current.id);
+  res.cookie(deps.config.sessions.cookieName, id, record.persistent ? { ...ssoCookieOptions(deps), expires: new Date(record.expiresAt) } : ssoCookieOptions(deps));
+  return { id, record };
+}

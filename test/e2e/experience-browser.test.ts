@@ -2,19 +2,27 @@
  * What people see, in headless Chromium: every page in every language passes axe (WCAG 2.1 AA, light
  * and dark), the sign-in works from the keyboard alone, pages fit 320 px and 200 % zoom, the language
  * follows Accept-Language and a ?lang= choice survives the sign-in flow, keep-me-signed-in outlives a
- * browser restart, and a locked-out user reads the same words as a wrong password.
+ * browser restart, and a locked-out user reads the same words as a wrong password. The change-password
+ * pages are among them: the form, a refusal, done, and unavailable.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
+import { stringify } from 'yaml';
+import { DEMO_PASSWORD, DEMO_USER, hashPassword } from '../../src/directory/demo.js';
 import { CATALOGUES, LANGUAGES, type Language } from '../../src/web/i18n/index.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { freePort, rpConfigFor, startTestSp, type TestSp } from '../helpers/test-sp.js';
 
 const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+/** A user of this file whose password the change-password pages change (the demo user's never does). */
+const CHANGER = 'changer@openfed.test';
+const UPDATE_PASSWORD = '/adfs/portal/updatepassword';
 
 async function axeViolations(page: Page): Promise<string[]> {
   const result = await new AxeBuilder({ page }).withTags(WCAG_AA).analyze();
@@ -26,13 +34,30 @@ describe('the pages people see, in a real browser', () => {
   let browser: Browser;
   let sp: TestSp;
   let idpBase: string;
+  let usersDir: string;
+  /** CHANGER's password now: each visit to the "changed" page changes it again. */
+  let changerPassword = 'Start-Passw0rd-1';
+  let changes = 0;
 
   before(async () => {
+    usersDir = mkdtempSync(join(tmpdir(), 'openfed-experience-'));
+    const usersFile = join(usersDir, 'users.yaml');
+    writeFileSync(
+      usersFile,
+      stringify({
+        users: [
+          { userPrincipalName: DEMO_USER, sAMAccountName: 'demo', passwordHash: await hashPassword(DEMO_PASSWORD), mail: DEMO_USER, displayName: 'Demo User', givenName: 'Demo', sn: 'User', groups: [{ name: 'Demo-Users' }] },
+          { userPrincipalName: CHANGER, sAMAccountName: 'changer', passwordHash: await hashPassword(changerPassword), displayName: 'Chris Changer' },
+        ],
+      }),
+      { mode: 0o600 },
+    );
     const port = await freePort();
     idpBase = `http://127.0.0.1:${port}`;
     sp = await startTestSp({ idpBase, name: 'Expenses' });
     server = await startTestServer({
       server: { port, baseUrl: idpBase },
+      directory: { demo: { usersFile } },
       relyingParties: [{ ...rpConfigFor(sp), allowIdpInitiated: true }],
       saml: { idpInitiatedSignOnPage: true },
       sessions: { keepMeSignedIn: { enabled: true, lifetimeMinutes: 1440 } },
@@ -45,6 +70,7 @@ describe('the pages people see, in a real browser', () => {
     await browser?.close();
     await server?.stop();
     await sp?.stop();
+    if (usersDir) rmSync(usersDir, { recursive: true, force: true });
   });
 
   async function signIn(page: Page, options: { kmsi?: boolean } = {}): Promise<void> {
@@ -83,6 +109,45 @@ describe('the pages people see, in a real browser', () => {
       }],
       ['not found', async (page) => void (await page.goto(`${idpBase}/nowhere?${q}`))],
       ['unknown application', async (page) => void (await page.goto(`${idpBase}/adfs/ls/?wa=wsignin1.0&wtrealm=urn:nobody&${q}`))],
+      ['change password, sent from sign-in', async (page) => void (await page.goto(`${idpBase}${UPDATE_PASSWORD}?username=${CHANGER}&reason=expired&${q}`))],
+      ['change password with an error', async (page) => {
+        await page.goto(`${idpBase}${UPDATE_PASSWORD}?${q}`);
+        await page.fill('#username', CHANGER);
+        await page.fill('#currentPassword', changerPassword);
+        await page.fill('#newPassword', 'Fresh-Passw0rd-A');
+        await page.fill('#confirmPassword', 'Fresh-Passw0rd-B');
+        await page.click('button[type=submit]');
+        await page.waitForSelector('#error');
+        assert.equal((await page.textContent('#error'))?.trim(), CATALOGUES[lang].passwordChange.failures.mismatch);
+        assert.equal(await page.getAttribute('#newPassword', 'aria-invalid'), 'true');
+        assert.equal(await page.getAttribute('#newPassword', 'aria-describedby'), 'error');
+        assert.equal(await page.getAttribute('#currentPassword', 'aria-invalid'), null, 'only the fields the refusal is about');
+      }],
+      ['password changed', async (page) => {
+        const next = `Fresh-Passw0rd-${++changes}`;
+        await page.goto(`${idpBase}${UPDATE_PASSWORD}?${q}`);
+        await page.fill('#username', CHANGER);
+        await page.fill('#currentPassword', changerPassword);
+        await page.fill('#newPassword', next);
+        await page.fill('#confirmPassword', next);
+        await page.click('button[type=submit]');
+        await page.waitForSelector('#message');
+        changerPassword = next;
+        assert.equal((await page.textContent('h1'))?.trim(), CATALOGUES[lang].passwordChange.changedTitle);
+      }],
+      ['change password unavailable', async (page) => {
+        // The demo directory can always change passwords; AD over plain LDAP cannot (the page then says so).
+        const directory = server.deps.directory;
+        const support = directory.passwordChangeSupport;
+        directory.passwordChangeSupport = () => ({ available: false, detail: 'test: no LDAPS' });
+        try {
+          const response = await page.goto(`${idpBase}${UPDATE_PASSWORD}?${q}`);
+          assert.equal(response?.status(), 503);
+        } finally {
+          directory.passwordChangeSupport = support;
+        }
+        assert.equal((await page.textContent('#message'))?.trim(), CATALOGUES[lang].passwordChange.unavailableText);
+      }],
     ];
   }
 

@@ -45,6 +45,7 @@ const SIGN_IN: Required<TrustedSignIn> = {
   replyUrl: 'https://timesheets.corp.example/signin',
   wctx: 'rm=0&id=passive&ru=%2f',
   wfresh: 0,
+  wauth: 'http://schemas.microsoft.com/claims/multipleauthn',
   loginHint: 'alice@corp.example',
   receivedAt: NOW,
 };

@@ -293,22 +293,23 @@ describe('SamlIdp: RequestedAuthnContext (SAML core §3.3.2.2.1); we authenticat
     ['exact', [PASSWORD], NO],
     ['exact', [PASSWORD, PPT], PPT],
     ['exact', [SMARTCARD], NO],
-    ['exact', [MFA], NO],
+    // A context only a second factor meets: the user is asked for it (step-up), not refused.
+    ['exact', [MFA], 'mfa'],
     ['exact', [UNKNOWN], NO],
     // minimum: at least as strong as one listed; we state what we did.
     ['minimum', [UNSPECIFIED], PPT],
     ['minimum', [PASSWORD], PPT],
     ['minimum', [PPT], PPT],
-    ['minimum', [SMARTCARD], NO],
-    ['minimum', [REFEDS_MFA], NO],
+    ['minimum', [SMARTCARD], 'mfa'],
+    ['minimum', [REFEDS_MFA], 'mfa'],
     ['minimum', [SMARTCARD, PASSWORD], PPT],
     ['minimum', [UNKNOWN], NO],
     // better: stronger than each one listed.
     ['better', [UNSPECIFIED], PPT],
     ['better', [PASSWORD], PPT],
     ['better', [UNSPECIFIED, PASSWORD], PPT],
-    ['better', [PPT], NO],
-    ['better', [PASSWORD, PPT], NO],
+    ['better', [PPT], 'mfa'],
+    ['better', [PASSWORD, PPT], 'mfa'],
     ['better', [PASSWORD, SMARTCARD], NO],
     ['better', [SMARTCARD], NO],
     ['better', [PASSWORD, UNKNOWN], NO],
@@ -324,8 +325,10 @@ describe('SamlIdp: RequestedAuthnContext (SAML core §3.3.2.2.1); we authenticat
   ];
   for (const [comparison, refs, expected] of table) {
     const short = (ref: string) => ref.replace(/^.*[:/]/, '');
-    test(`${comparison} [${refs.map(short).join(', ')}] → ${expected.includes('/') ? expected : short(expected)}`, async () => {
-      const a = read((await roundTrip({ authnContext: { comparison, refs } })).outcome);
+    test(`${comparison} [${refs.map(short).join(', ')}] → ${expected.includes('/') || expected === 'mfa' ? expected : short(expected)}`, async () => {
+      const { outcome } = await roundTrip({ authnContext: { comparison, refs } });
+      if (expected === 'mfa') return assert.deepEqual(outcome, { action: 'signin', forceAuthn: false, mfa: true });
+      const a = read(outcome);
       if (expected.includes('/')) return assertError(a, expected);
       assertSuccess(a);
       assert.equal(a.classRef, expected);
@@ -348,7 +351,7 @@ describe('SamlIdp: RequestedAuthnContext (SAML core §3.3.2.2.1); we authenticat
   });
 
   test('an unmet context is refused even before anyone signs in (no password typed for nothing)', async () => {
-    assertError(read((await roundTrip({ authnContext: { comparison: 'exact', refs: [MFA] } }, null)).outcome), NO);
+    assertError(read((await roundTrip({ authnContext: { comparison: 'exact', refs: [SMARTCARD] } }, null)).outcome), NO);
   });
 
   test('an unknown Comparison, or an AuthnContextDeclRef, is refused when received', async () => {
@@ -377,17 +380,18 @@ describe('SamlIdp: RequestedAuthnContext and a session from Windows Integrated A
     ['exact', [UNSPECIFIED], UNSPECIFIED],
     // AD FS: PasswordProtectedTransport exactly means the forms page, even inside a Windows session.
     ['exact', [PPT], 'password'],
-    ['exact', [MFA], 'Responder/NoAuthnContext'],
+    ['exact', [MFA], 'mfa'],
     ['minimum', [PPT], WINDOWS],
     ['minimum', [PASSWORD], WINDOWS],
-    ['better', [PPT], 'Responder/NoAuthnContext'],
+    ['better', [PPT], 'mfa'],
     ['maximum', [MFA], WINDOWS],
   ];
   for (const [comparison, refs, expected] of table) {
     const short = (ref: string) => ref.replace(/^.*[:/]/, '');
-    test(`${comparison} [${(refs ?? []).map(short).join(', ')}] → ${expected.includes('/') || expected === 'password' ? expected : short(expected)}`, async () => {
+    test(`${comparison} [${(refs ?? []).map(short).join(', ')}] → ${expected.includes('/') || expected === 'password' || expected === 'mfa' ? expected : short(expected)}`, async () => {
       const { outcome } = await roundTrip(refs ? { authnContext: { comparison, refs } } : {}, windowsSession());
       if (expected === 'password') return assert.deepEqual(outcome, { action: 'signin', forceAuthn: false, loginHint: undefined, password: true });
+      if (expected === 'mfa') return assert.deepEqual(outcome, { action: 'signin', forceAuthn: false, mfa: true });
       const a = read(outcome);
       if (expected.includes('/')) return assertError(a, expected);
       assertSuccess(a);
@@ -403,6 +407,35 @@ describe('SamlIdp: RequestedAuthnContext and a session from Windows Integrated A
   test('a context only Kerberos could meet is not refused before the user signs in', async () => {
     const { outcome } = await roundTrip({ authnContext: { comparison: 'exact', refs: [KERBEROS] } }, null);
     assert.equal(outcome.action, 'signin');
+  });
+});
+
+describe('SamlIdp: a session with a second factor', () => {
+  const mfaSession = () => {
+    const s = session();
+    return { ...s, record: { ...s.record, mfaInstant: NOW - 60_000 } };
+  };
+  const table: Array<[string, string[] | undefined, string]> = [
+    ['none', undefined, MFA],
+    ['exact', [MFA], MFA],
+    ['exact', [PPT], PPT],
+    ['minimum', [PPT], MFA],
+    ['minimum', [REFEDS_MFA], MFA],
+    ['better', [PPT], MFA],
+    ['maximum', [PPT], PPT],
+    ['maximum', [MFA], MFA],
+  ];
+  for (const [comparison, refs, expected] of table) {
+    const short = (ref: string) => ref.replace(/^.*[:/]/, '');
+    test(`${comparison} [${(refs ?? []).map(short).join(', ')}] → ${short(expected)}`, async () => {
+      const a = read((await roundTrip(refs ? { authnContext: { comparison, refs } } : {}, mfaSession())).outcome);
+      assertSuccess(a);
+      assert.equal(a.classRef, expected);
+    });
+  }
+
+  test('IsPassive where only a second factor would do: NoPassive, no prompt', async () => {
+    assertError(read((await roundTrip({ isPassive: true, authnContext: { comparison: 'exact', refs: [MFA] } })).outcome), 'Responder/NoPassive');
   });
 });
 

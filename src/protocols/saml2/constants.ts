@@ -37,6 +37,8 @@ export const AUTHN_CONTEXT = {
   windows: 'urn:federation:authentication:windows',
   /** SAML authn context §3.4.12: the principal authenticated with Kerberos (SAML 2.0 RPs may ask for it). */
   kerberos: 'urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos',
+  /** Microsoft's statement that multi-factor authentication was done (Entra ID reads it from SAML and WS-Fed alike). */
+  multipleAuthn: 'http://schemas.microsoft.com/claims/multipleauthn',
 } as const;
 
 /**

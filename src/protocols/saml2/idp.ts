@@ -16,7 +16,7 @@ import { claimValues } from '../../claims/values.js';
 import type { KeyRing } from '../../keys/key-ring.js';
 import type { AcsEndpoint, SamlRelyingParty } from '../../relying-parties/registry.js';
 import type { Principal } from '../../directory/types.js';
-import { authorize, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
+import { decideAccess, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
 import type { ReplayCache, AuthMethod, SessionRecord } from '../../sessions/types.js';
 import { XmlError } from '../../xml/errors.js';
 import { deriveSessionValue, sessionIndexFor } from '../session-values.js';
@@ -108,7 +108,7 @@ export type Outcome =
       refusal?: MessageId;
     }
   /** `password`: only a password sign-in meets the request (it asked for PasswordProtectedTransport exactly). */
-  | { action: 'signin'; forceAuthn: boolean; loginHint?: string; password?: boolean };
+  | { action: 'signin'; forceAuthn: boolean; loginHint?: string; password?: boolean; /** only the second factor is missing */ mfa?: boolean };
 
 /** A browser hop of single logout: a Redirect-binding URL, or a form to POST. */
 export type LogoutHop = { action: 'redirect'; url: string } | { action: 'post'; url: string; fields: Record<string, string> };
@@ -223,8 +223,10 @@ export class SamlIdp {
       }
       const format = this.nameIdFormat(rp, request);
       // Which sign-in could meet the RequestedAuthnContext: none → NoAuthnContext before anyone is asked.
-      const byPassword = this.authnContext(request, 'password');
-      if (byPassword === undefined && this.authnContext(request, 'windows') === undefined) {
+      // Which sign-in could meet the RequestedAuthnContext: none → NoAuthnContext before anyone is asked.
+      const byPassword = this.authnContext(request, 'password', false);
+      const possible = [byPassword, this.authnContext(request, 'windows', false), this.authnContext(request, 'password', true)];
+      if (possible.every((met) => met === undefined)) {
         throw new SamlError('saml_request_invalid', 'requested authentication context cannot be met', { top: 'Responder', sub: 'NoAuthnContext' });
       }
       const fresh = session && (!request?.forceAuthn || session.record.authnInstant >= trusted.receivedAt);
@@ -232,18 +234,28 @@ export class SamlIdp {
         if (request?.isPassive) throw new SamlError('saml_request_invalid', 'IsPassive without a session', { top: 'Responder', sub: 'NoPassive' });
         return { action: 'signin', forceAuthn: Boolean(request?.forceAuthn), loginHint: request?.loginHint };
       }
-      const authnContext = this.authnContext(request, session.record.authnMethod);
+      const { record } = session;
+      const mfaDone = record.mfaInstant !== undefined;
+      const noPrompt = (detail: string) => new SamlError('saml_request_invalid', detail, { top: 'Responder', sub: 'NoPassive' });
+      const authnContext = this.authnContext(request, record.authnMethod, mfaDone);
       if (authnContext === undefined) {
+        if (request?.isPassive) throw noPrompt('the session\'s authentication does not meet the requested context');
+        // Step-up: the SP asks for MFA (multipleauthn, REFEDS MFA...) and this session has one factor.
+        if (!mfaDone && this.authnContext(request, record.authnMethod, true) !== undefined) return { action: 'signin', forceAuthn: false, mfa: true };
         // As AD FS: a session from Windows authentication does not state PasswordProtectedTransport;
-        // the user types the password (no Negotiate this time), unless the SP forbids any prompt.
-        if (request?.isPassive || byPassword === undefined) {
-          throw new SamlError('saml_request_invalid', 'the session\'s authentication does not meet the requested context', { top: 'Responder', sub: request?.isPassive ? 'NoPassive' : 'NoAuthnContext' });
+        // the user types the password (no Negotiate this time).
+        if (byPassword === undefined) {
+          throw new SamlError('saml_request_invalid', 'the session\'s authentication does not meet the requested context', { top: 'Responder', sub: 'NoAuthnContext' });
         }
         return { action: 'signin', forceAuthn: false, loginHint: request?.loginHint, password: true };
       }
       this.checkRequestedSubject(rp, request, format, session);
       // The policy is judged on this request's address, not the one the session began at.
-      authorize(this.deps.access ?? PERMIT_EVERYONE, rp.accessPolicy, { groups: session.record.principal.groups, clientIp, mfa: false }, rp.entityId);
+      const access = decideAccess(this.deps.access ?? PERMIT_EVERYONE, rp.accessPolicy, { groups: record.principal.groups, clientIp, mfa: mfaDone }, rp.entityId);
+      if (access === 'mfa_required') {
+        if (request?.isPassive) throw noPrompt('the access policy requires multi-factor authentication');
+        return { action: 'signin', forceAuthn: false, mfa: true };
+      }
       return await this.success(rp, trusted, session, format, authnContext);
     } catch (err) {
       if (!answersRelyingParty(err)) throw err;
@@ -435,26 +447,30 @@ export class SamlIdp {
    * A class we cannot rank (an unknown URI) is never met: we cannot deem ourselves stronger, weaker or
    * equal to it. undefined: this method cannot meet the request (answer() decides what follows).
    */
-  private authnContext(request: AuthnRequest | undefined, method: AuthMethod): string | undefined {
+  private authnContext(request: AuthnRequest | undefined, method: AuthMethod, mfa: boolean): string | undefined {
     const wanted = request?.requestedAuthnContext;
-    // What we can say truthfully: PasswordProtectedTransport, or AD FS's windows statement (or the
-    // SAML Kerberos class, when that is what the SP names) for a Kerberos sign-in.
-    const statements = method === 'windows' ? [AUTHN_CONTEXT.windows, AUTHN_CONTEXT.kerberos] : method === 'password' ? [AUTHN_CONTEXT.passwordProtectedTransport] : [];
-    const ours = statements[0];
-    if (ours === undefined) return undefined;
-    if (!wanted || wanted.classRefs.length === 0) return ours;
+    // What we can say truthfully, strongest first: multipleauthn after a second factor; then
+    // PasswordProtectedTransport, or AD FS's windows statement (or the SAML Kerberos class, when that
+    // is what the SP names) for a Kerberos sign-in.
+    const primary = method === 'windows' ? [AUTHN_CONTEXT.windows, AUTHN_CONTEXT.kerberos] : method === 'password' ? [AUTHN_CONTEXT.passwordProtectedTransport] : [];
+    if (primary.length === 0) return undefined;
+    const statements = [...(mfa ? [{ ref: AUTHN_CONTEXT.multipleAuthn, rank: RANK_PPT + 1 }] : []), ...primary.map((ref) => ({ ref, rank: RANK_PPT }))];
+    const ours = statements[0]!;
+    if (!wanted || wanted.classRefs.length === 0) return ours.ref;
     const ranks = wanted.classRefs.map((ref) => rankOf(ref));
     const known = ranks.filter((r): r is number => r !== undefined);
-    const oursRank = RANK_PPT;
     switch (wanted.comparison) {
       case 'exact':
-        return statements.find((s) => wanted.classRefs.includes(s)) ?? (wanted.classRefs.includes(AUTHN_CONTEXT.unspecified) ? AUTHN_CONTEXT.unspecified : undefined);
+        return statements.find((s) => wanted.classRefs.includes(s.ref))?.ref ?? (wanted.classRefs.includes(AUTHN_CONTEXT.unspecified) ? AUTHN_CONTEXT.unspecified : undefined);
       case 'minimum':
-        return known.some((r) => r <= oursRank) ? ours : undefined;
+        return known.some((r) => r <= ours.rank) ? ours.ref : undefined;
       case 'better':
-        return known.length === ranks.length && known.every((r) => r < oursRank) ? ours : undefined;
-      case 'maximum':
-        return known.some((r) => r >= oursRank) ? ours : known.length > 0 ? AUTHN_CONTEXT.unspecified : undefined;
+        return known.length === ranks.length && known.every((r) => r < ours.rank) ? ours.ref : undefined;
+      case 'maximum': {
+        // The strongest statement that does not exceed every listed class.
+        const fits = statements.find((s) => known.some((r) => r >= s.rank));
+        return fits ? fits.ref : known.length > 0 ? AUTHN_CONTEXT.unspecified : undefined;
+      }
     }
   }
 

@@ -20,7 +20,7 @@ import { singleParam, type Params } from '../params.js';
 import { AUTHN_CONTEXT } from '../saml2/constants.js';
 import { sessionIndexFor } from '../session-values.js';
 import type { Principal } from '../../directory/types.js';
-import { authorize, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
+import { authorize, decideAccess, PERMIT_EVERYONE, type AccessControl } from '../../policy/access.js';
 import { newSamlId } from '../saml2/response.js';
 import { buildSignInResponse, buildTokenAssertion, signTokenAssertion, type Claim, type TOKEN_TYPE, type TokenInput } from './token.js';
 
@@ -39,6 +39,8 @@ const AUTHN_METHOD_REFERENCE: Record<AuthMethod, string> = {
   certificate: 'http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/x509',
 };
 const UNSPECIFIED = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';
+/** When the second factor was done, as AD FS states it to Entra ID. */
+const MFA_INSTANT_CLAIM = 'http://schemas.microsoft.com/ws/2017/04/identity/claims/multifactorauthenticationinstant';
 /** SAML 1.1 core §7.1: the AuthenticationMethod AD FS writes for a UsernameToken. */
 const SAML11_PASSWORD_METHOD = 'urn:oasis:names:tc:SAML:1.0:am:password';
 
@@ -48,6 +50,8 @@ export interface SignInRequest {
   wctx?: string;
   /** Maximum age of the authentication in minutes; 0 = type the password again. */
   wfresh?: number;
+  /** The authentication method the RP asks for (Entra: multipleauthn for MFA, password for a fresh password). */
+  wauth?: string;
   username?: string;
 }
 
@@ -57,18 +61,22 @@ export interface TrustedSignIn {
   replyUrl: string;
   wctx?: string;
   wfresh?: number;
+  wauth?: string;
   loginHint?: string;
   receivedAt: number;
 }
 
 export type WsfedOutcome =
   | { action: 'post'; url: string; fields: Record<string, string>; /** for the audit trail */ nameId: string }
-  | { action: 'signin'; forceAuthn: boolean; loginHint?: string };
+  /** `mfa`: only the second factor is missing; `password`: a password is wanted where the session had Kerberos. */
+  | { action: 'signin'; forceAuthn: boolean; loginHint?: string; mfa?: boolean; password?: boolean };
 
 /** Who a token is for and how they proved it, whether from an SSO session or a WS-Trust request. */
 interface TokenSubject {
   principal: Principal;
   method: AuthMethod;
+  /** When the second factor was done in this session. */
+  mfaInstant?: number;
   persistent: boolean;
   authnInstant: number;
   clientIp: string;
@@ -145,6 +153,7 @@ export function readSignInRequest(params: Params): SignInRequest {
     wreply: single('wreply', 2048),
     wctx: single('wctx', MAX_WCTX),
     wfresh: wfresh === undefined ? undefined : Number(wfresh),
+    wauth: single('wauth', 1024),
     username: single('username', 256),
   };
 }
@@ -205,6 +214,7 @@ export class WsfedIdp {
       replyUrl,
       wctx: request.wctx,
       wfresh: request.wfresh,
+      ...(request.wauth !== undefined ? { wauth: request.wauth } : {}),
       loginHint: request.username,
       receivedAt: this.deps.clock.now(),
     };
@@ -217,16 +227,27 @@ export class WsfedIdp {
       return { action: 'signin', forceAuthn: trusted.wfresh !== undefined, loginHint: trusted.loginHint };
     }
     const { record } = session;
-    this.authorize(rp, record.principal, clientIp);
+    const mfaDone = record.mfaInstant !== undefined;
+    // wauth names what the RP wants: Entra sends multipleauthn when it leaves MFA to us
+    // (federatedIdpMfaBehavior), and the password method (with wfresh=0) for a fresh password.
+    if (trusted.wauth === AUTHN_CONTEXT.multipleAuthn && !mfaDone) return { action: 'signin', forceAuthn: false, mfa: true };
+    if (trusted.wauth === AUTHN_METHOD_REFERENCE.password && record.authnMethod !== 'password') {
+      return { action: 'signin', forceAuthn: false, loginHint: trusted.loginHint, password: true };
+    }
+    const policy = rp.microsoft365 ? this.deps.config.microsoft365.accessPolicy : rp.config?.accessPolicy;
+    if (decideAccess(this.deps.access ?? PERMIT_EVERYONE, policy, { groups: record.principal.groups, clientIp, mfa: mfaDone }, rp.realm) === 'mfa_required') {
+      return { action: 'signin', forceAuthn: false, mfa: true };
+    }
     const input = this.tokenInput(rp, {
       principal: record.principal,
       method: record.authnMethod,
+      ...(record.mfaInstant !== undefined ? { mfaInstant: record.mfaInstant } : {}),
       persistent: record.persistent,
       authnInstant: record.authnInstant,
       clientIp,
       replyUrl: trusted.replyUrl,
       sessionIndex: sessionIndexFor(this.deps.sessionSecret, session.id),
-      authnMethod: record.authnMethod === 'windows' ? AUTHN_CONTEXT.windows : AUTHN_CONTEXT.passwordProtectedTransport,
+      authnMethod: mfaDone ? AUTHN_CONTEXT.multipleAuthn : record.authnMethod === 'windows' ? AUTHN_CONTEXT.windows : AUTHN_CONTEXT.passwordProtectedTransport,
     });
     const fields: Record<string, string> = { wa: WA.signIn, wresult: buildSignInResponse(input) };
     // wctx goes back byte for byte: Entra keeps its whole request state in it.
@@ -315,7 +336,7 @@ export class WsfedIdp {
    * from the source anchor, UPN, insidecorporatenetwork, authnmethodsreferences, psso — under the
    * issuer of the user's federated domain.
    */
-  private microsoft365Token({ principal: p, persistent, clientIp, method }: TokenSubject) {
+  private microsoft365Token({ principal: p, persistent, clientIp, method, mfaInstant }: TokenSubject) {
     const m365 = this.deps.config.microsoft365;
     const issuer = microsoft365IssuerFor(m365, this.deps.issuer, p);
     const immutableId = microsoft365ImmutableId(p, m365.immutableIdSource);
@@ -326,8 +347,10 @@ export class WsfedIdp {
       // Windows Integrated Authentication is only offered inside (kerberos.intranetNetworks), as AD FS
       // offers it only on the intranet: a Kerberos sign-in is inside by definition.
       { type: CLAIM_TYPE.insideCorporateNetwork, values: [String(method === 'windows' || this.insideCorporateNetwork(clientIp))], valueType: 'boolean' },
-      { type: CLAIM_TYPE.authnMethodsReferences, values: [AUTHN_METHOD_REFERENCE[method]] },
+      // Every method used: Entra reads multipleauthn as "MFA done by the federation server".
+      { type: CLAIM_TYPE.authnMethodsReferences, values: [AUTHN_METHOD_REFERENCE[method], ...(mfaInstant !== undefined ? [AUTHN_CONTEXT.multipleAuthn] : [])] },
     ];
+    if (mfaInstant !== undefined) claims.push({ type: MFA_INSTANT_CLAIM, values: [new Date(mfaInstant).toISOString()] });
     if (persistent) claims.push({ type: CLAIM_TYPE.psso, values: ['true'] });
     return {
       issuer,

@@ -11,7 +11,7 @@ import { BadRequestError } from '../../errors.js';
 import { TooManyAttemptsError } from '../../lockout/guard.js';
 import { singleParam, type Params } from '../../protocols/params.js';
 import { continuePending } from '../local-path.js';
-import { PASSWORD_CHANGE_MESSAGES } from '../messages.js';
+import type { MessageKey } from '../i18n/index.js';
 import { renderPage } from '../render.js';
 import { ROUTES } from '../route-paths.js';
 import { startSession } from '../sso-cookie.js';
@@ -47,10 +47,13 @@ interface FormView {
   username: string;
   pending?: string;
   reason?: ChangeReason;
-  error?: string;
+  /** Why the change was refused: the page says it in the reader's language. */
+  failure?: ChangeFailure;
 }
 
-const FAILURE_STATUS: Partial<Record<Extract<PasswordChangeOutcome, { ok: false }>['reason'], number>> = {
+type ChangeFailure = Extract<PasswordChangeOutcome, { ok: false }>['reason'];
+
+const FAILURE_STATUS: Partial<Record<ChangeFailure, number>> = {
   invalid_credentials: 401,
   account_locked: 401,
   account_disabled: 403,
@@ -76,9 +79,9 @@ export function showUpdatePassword(deps: WebContext) {
 export function submitUpdatePassword(deps: WebContext) {
   const changes = new PasswordChanges(deps);
   return async (req: Request, res: Response) => {
-    if (!deps.directory.passwordChangeSupport().available) return renderUnavailable(req, res, deps);
     const pending = pendingIdFrom(field(req.body, 'pending'));
     const reason = reasonFrom(field(req.body, 'reason'));
+    if (!deps.directory.passwordChangeSupport().available) return renderUnavailable(req, res, deps, formAddress({ pending, reason }));
     const next = field(req.body, 'newPassword') ?? '';
     const common = { clientIp: req.ip ?? '', requestId: String(req.id), log: req.log };
     let outcome: PasswordChangeOutcome;
@@ -95,9 +98,9 @@ export function submitUpdatePassword(deps: WebContext) {
       throw err;
     }
     if (!outcome.ok) {
-      if (outcome.reason === 'change_unavailable') return renderUnavailable(req, res, deps);
+      if (outcome.reason === 'change_unavailable') return renderUnavailable(req, res, deps, formAddress({ pending, reason }));
       const status = FAILURE_STATUS[outcome.reason] ?? 400;
-      return renderForm(req, res.status(status), deps, { username: outcome.username, pending, reason, error: PASSWORD_CHANGE_MESSAGES.failures[outcome.reason] });
+      return renderForm(req, res.status(status), deps, { username: outcome.username, pending, reason, failure: outcome.reason });
     }
 
     if (reason) {
@@ -113,9 +116,9 @@ export function submitUpdatePassword(deps: WebContext) {
       // only now): the password is changed all the same, so say so and offer the form.
     }
     renderPage(req, res, deps, 'update-password-done', {
-      title: PASSWORD_CHANGE_MESSAGES.changedTitle,
-      m: PASSWORD_CHANGE_MESSAGES,
       signInHref: signInHref(outcome.username, pending),
+      // This page answers the POST: a link to its address would show the form again, not this page.
+      languageSwitch: false,
     });
   };
 }
@@ -126,23 +129,64 @@ function signInHref(username: string, pending: string | undefined): string {
   return `${ROUTES.signIn}?${query.toString()}`;
 }
 
+/**
+ * The form's own address with what it carries, for the language switch: after a POST the request's
+ * address has none of it, and switching language must not lose the pending request. Never a password.
+ */
+function formAddress(view: { username?: string; pending?: string; reason?: ChangeReason }): string {
+  const query = new URLSearchParams();
+  if (view.username) query.set('username', view.username);
+  if (view.reason) query.set('reason', view.reason);
+  if (view.pending) query.set('pending', view.pending);
+  const search = query.toString();
+  return search ? `${ROUTES.updatePassword}?${search}` : ROUTES.updatePassword;
+}
+
+/**
+ * Which fields a refusal is about, so that only they are marked invalid and described by the error:
+ * the user name and current password for a wrong password, the new one twice for a policy's rule.
+ */
+const CREDENTIALS = ['username', 'currentPassword'];
+const NEW_PASSWORD = ['newPassword', 'confirmPassword'];
+const RULES: ReadonlySet<ChangeFailure> = new Set(['mismatch', 'same_as_current', 'too_short', 'complexity', 'in_history', 'rejected_by_policy']);
+function invalidFields(reason: ChangeFailure | undefined): string[] {
+  if (!reason) return [];
+  if (reason === 'invalid_credentials' || reason === 'account_locked') return CREDENTIALS;
+  if (RULES.has(reason)) return NEW_PASSWORD;
+  if (reason === 'missing_fields' || reason === 'too_long') return [...CREDENTIALS, ...NEW_PASSWORD];
+  // An account state or a change too soon: not something a field can fix.
+  return [];
+}
+
+const NOTICES: Readonly<Record<ChangeReason, MessageKey>> = {
+  expired: 'passwordChange.expiredNotice',
+  must_change: 'passwordChange.mustChangeNotice',
+};
+
 function renderForm(req: Request, res: Response, deps: WebContext, view: FormView): void {
-  const m = PASSWORD_CHANGE_MESSAGES;
-  renderPage(req, res, deps, 'update-password', {
-    title: m.title,
-    m,
-    action: ROUTES.updatePassword,
-    username: view.username,
-    pending: view.pending ?? '',
-    reason: view.reason ?? '',
-    notice: view.reason === 'expired' ? m.expiredNotice : view.reason === 'must_change' ? m.mustChangeNotice : '',
-    error: view.error ?? '',
-    maxUsernameLength: deps.config.web.maxUsernameLength,
-    maxPasswordLength: deps.config.web.maxPasswordLength,
-  });
+  renderPage(
+    req,
+    res,
+    deps,
+    'update-password',
+    {
+      action: ROUTES.updatePassword,
+      username: view.username,
+      pending: view.pending ?? '',
+      reason: view.reason ?? '',
+      notice: view.reason ? NOTICES[view.reason] : '',
+      error: view.failure ? (`passwordChange.failures.${view.failure}` satisfies MessageKey) : '',
+      invalid: invalidFields(view.failure),
+      // A refusal the help desk may need to look up (an account state) carries the reference, as at sign-in.
+      errorReference: res.statusCode >= 403,
+      maxUsernameLength: deps.config.web.maxUsernameLength,
+      maxPasswordLength: deps.config.web.maxPasswordLength,
+    },
+    formAddress(view),
+  );
 }
 
 /** 503: said plainly on the page rather than failing at the user after they typed two passwords. */
-function renderUnavailable(req: Request, res: Response, deps: WebContext): void {
-  renderPage(req, res.status(503), deps, 'update-password-unavailable', { title: PASSWORD_CHANGE_MESSAGES.unavailableTitle, m: PASSWORD_CHANGE_MESSAGES });
+function renderUnavailable(req: Request, res: Response, deps: WebContext, here?: string): void {
+  renderPage(req, res.status(503), deps, 'update-password-unavailable', { now: Date.now() }, here);
 }

@@ -320,13 +320,15 @@ export class PassiveEndpoint {
    * form a pending entry that leads back to /adfs/ls/?resume=<that id>. The form never sees protocol
    * state, only where to return — a path our own code built.
    */
-  private async park(reply: Reply, parked: { kind: 'saml2'; request: TrustedAuthnRequest } | { kind: 'wsfed'; request: TrustedSignIn }, signIn: { forceAuthn: boolean; loginHint?: string; password?: boolean }): Promise<PassiveOutcome> {
+  private async park(reply: Reply, parked: { kind: 'saml2'; request: TrustedAuthnRequest } | { kind: 'wsfed'; request: TrustedSignIn }, signIn: { forceAuthn: boolean; loginHint?: string; password?: boolean; mfa?: boolean }): Promise<PassiveOutcome> {
     const ttl = this.pendingTtlMs();
     const flow = flowOf(reply.request) ?? randomBytes(18).toString('base64url');
     reply.cookies.push({ name: FLOW_COOKIE, value: flow, settings: ssoCookieOptions(this.deps), maxAgeMs: ttl });
     const state: Parked = { ...parked, flow: digest(flow) };
     const requestId = await this.deps.pending.put({ path: ROUTES.sso, state }, ttl);
     const signInId = await this.deps.pending.put({ path: `${ROUTES.sso}?resume=${requestId}`, forceAuthn: signIn.forceAuthn, loginHint: signIn.loginHint }, ttl);
+    // Only the second factor is missing: the code page (web/handlers/mfa.ts), not the password again.
+    if (signIn.mfa) return { kind: 'redirect', location: `${ROUTES.mfa}?pending=${signInId}` };
     const hint = signIn.loginHint ? `&username=${encodeURIComponent(signIn.loginHint)}` : '';
     // The relying party needs a password: no Negotiate challenge (web/handlers/windows-signin.ts).
     const forms = signIn.password ? '&forms=1' : '';
