@@ -61,6 +61,13 @@ module.exports = {
       to: { path: packagePaths(['express', 'body-parser', 'cookie-parser', 'cookie', 'proxy-addr', 'accepts', 'ejs']) },
     },
     {
+      name: 'mfa-no-web-no-ldap',
+      severity: 'error',
+      comment: 'src/mfa (the second factor and its stores) never imports the web layer, express or LDAP: the web layer calls it.',
+      from: { path: '^src/mfa/' },
+      to: { path: `^src/web/|${packagePaths(['express', 'ldapts', 'body-parser', 'cookie-parser'])}` },
+    },
+    {
       name: 'ioredis-only-in-src-redis',
       severity: 'error',
       comment: 'Only src/redis/ imports ioredis: Redis stores take a connection from src/redis/.',

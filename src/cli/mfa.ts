@@ -53,9 +53,9 @@ function renderReport(r: MfaReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** mfa.maxWrongCodes; read defensively until the mfa section is in every configuration type this builds against. */
+/** mfa.maxWrongCodes: the status says "blocked" by the servers' own limit. */
 function maxWrongCodes(config: Config): number {
-  return (config as Config & { mfa?: { maxWrongCodes?: number } }).mfa?.maxWrongCodes ?? 5;
+  return config.mfa.maxWrongCodes;
 }
 
 /** The key the servers keep the user's second factor under: the directory's UPN, else the name as typed. */
