@@ -742,6 +742,15 @@ export const configSchema = z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info')
           .describe('pino log level.'),
+        outageReportSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .default(10)
+          .describe(
+            'While Redis or every domain controller is unreachable, how often the log says it is still down (with the requests refused since the last line). ' +
+              'The outage is logged as "lost", "still down" and "back", not per request: a refused request\'s detail is at debug.',
+          ),
       })
       .strict()
       .prefault({})

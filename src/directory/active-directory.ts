@@ -30,6 +30,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { LdapConfig } from '../config/schema.js';
 import { BadRequestError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { OutageLog } from '../outage.js';
 import { accountStateFailure, classifyBindFailure, classifyPasswordChangeFailure, fileTimeToMs } from './ad-errors.js';
 import { crossRefFilter, groupByNameFilter, groupFilter, groupsOfFilter, servicePrincipalFilter, sidsFilter, userFilter, usersInScopeFilter } from './ldap-filter.js';
 import { checkPassword, lookupSteps, parseLoginName, type DomainNames, type LookupStep } from './name.js';
@@ -58,8 +59,10 @@ export interface ActiveDirectoryOptions {
   maxConcurrentBinds?: number;
   /** Told how long each password check (user bind) took, for the latency histogram. */
   onBind?: (outcome: BindOutcome, seconds: number) => void;
-  /** Ages the idle user-bind connections (see BIND_CONNECTION_*_MS). */
+  /** Ages the idle user-bind connections (see BIND_CONNECTION_*_MS), and times the outage lines. */
   clock?: Clock;
+  /** How often an outage (no DC answering) is reported as still going on (log.outageReportSeconds). Default 10 s. */
+  outageReportMs?: number;
 }
 
 /** success: the DC accepted the password; rejected: AD refused it (52e, 775, 533...); unavailable: no DC answered. */
@@ -156,6 +159,12 @@ export class ActiveDirectory implements Directory {
   private serviceConnection: Connection | undefined;
   private domain: Promise<DomainInfo> | undefined;
   private closed = false;
+  /**
+   * No domain controller answering, as the log tells it: lost, still down (with the requests
+   * refused), back. Without it every refused sign-in wrote its own warn lines (one per DC tried,
+   * then "no domain controller"): a flood under load, exactly when people read the log.
+   */
+  private readonly outage: OutageLog;
 
   constructor(
     private readonly config: LdapConfig,
@@ -167,6 +176,12 @@ export class ActiveDirectory implements Directory {
     this.bindSlots = new Slots(options.maxConcurrentBinds ?? 8);
     this.onBind = options.onBind ?? (() => undefined);
     this.clock = options.clock ?? systemClock;
+    this.outage = new OutageLog(
+      this.log,
+      { what: 'Active Directory', impact: 'no domain controller answers; password sign-ins fail with 503 until one does' },
+      options.outageReportMs ?? 10_000,
+      this.clock,
+    );
     const cleartext = config.urls.filter((u) => u.startsWith('ldap:'));
     if (cleartext.length > 0 && !config.startTls) {
       this.log.warn({ urls: cleartext }, 'LDAP without TLS: passwords cross the network in clear text; use ldaps:// or startTls');
@@ -179,7 +194,7 @@ export class ActiveDirectory implements Directory {
     const fail = (reason: AuthFailureReason, detail: string): AuthResult => {
       // The reason is for the log and the web layer's wording; a wrong password and an unknown user
       // both arrive as invalid_credentials, so the caller cannot tell them apart.
-      if (reason === 'directory_unavailable') this.log.warn({ user, reason, detail }, 'sign-in failed: no domain controller');
+      if (reason === 'directory_unavailable') this.refusedUnavailable(detail, { user, reason, detail }, 'sign-in failed: no domain controller');
       else this.log.info({ user, reason, detail }, 'sign-in failed');
       return { ok: false, reason, detail };
     };
@@ -439,9 +454,24 @@ export class ActiveDirectory implements Directory {
       return found.entry ? await then(found.entry, domain) : undefined;
     } catch (err) {
       if (err instanceof DirectoryUnavailable) {
+        this.refusedUnavailable(err.message, { user: username.slice(0, LOGGED_NAME_LENGTH), detail: err.message }, 'look-up failed: no domain controller');
         throw new ServiceUnavailableError('directory_unavailable', err.message, { cause: err });
       }
       throw err;
+    }
+  }
+
+  /**
+   * A request refused because no DC answered: counted for the outage lines, its own line at debug
+   * while an outage is being reported (at warn otherwise: a DirectoryUnavailable that did not come
+   * from a DC failing, such as an unreadable attribute, is no outage).
+   */
+  private refusedUnavailable(cause: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.outage.down) {
+      this.outage.failed(cause);
+      this.log.debug(fields, msg);
+    } else {
+      this.log.warn(fields, msg);
     }
   }
 
@@ -573,6 +603,7 @@ export class ActiveDirectory implements Directory {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.outage.stop();
     const conn = await this.service?.catch(() => undefined);
     this.service = undefined;
     this.serviceConnection = undefined;
@@ -884,7 +915,7 @@ export class ActiveDirectory implements Directory {
       } catch (err) {
         if (!isDcFailure(err)) throw new DirectoryUnavailable(`${what} on ${conn.url}: ${describe(err)}`, { cause: err });
         lastError = err;
-        this.log.warn({ dc: conn.url, what, err: describe(err) }, 'service connection failed; reconnecting');
+        this.log[this.outage.down ? 'debug' : 'warn']({ dc: conn.url, what, err: describe(err) }, 'service connection failed; reconnecting');
         this.dropService(conn);
       }
     }
@@ -924,14 +955,21 @@ export class ActiveDirectory implements Directory {
     const failures: string[] = [];
     for (const url of this.config.urls) {
       try {
-        return { client: await this.connect(url, bindDn, password, keepRefused && ((client) => keepRefused({ client, url }))), url };
+        const client = await this.connect(url, bindDn, password, keepRefused && ((c) => keepRefused({ client: c, url })));
+        this.outage.ok();
+        return { client, url };
       } catch (err) {
         if (!isDcFailure(err)) throw err;
         failures.push(`${url}: ${describe(err)}`);
-        this.log.warn({ dc: url, purpose, err: describe(err) }, 'domain controller failed; trying the next');
+        // One DC failing while another answers is worth a warn each time; during an outage the
+        // outage lines speak for all of them.
+        this.log[this.outage.down ? 'debug' : 'warn']({ dc: url, purpose, err: describe(err) }, 'domain controller failed; trying the next');
       }
     }
-    throw new DirectoryUnavailable(`no domain controller answered (${failures.join('; ')})`);
+    const message = `no domain controller answered (${failures.join('; ')})`;
+    // Starts the outage (the request is counted where it is refused, see refusedUnavailable).
+    if (!this.outage.down) this.outage.failed(message, { refused: false });
+    throw new DirectoryUnavailable(message);
   }
 
   /** `keepRefused` takes the connection when the DC answered the bind with 49; else a failed connection is closed. */

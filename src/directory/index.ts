@@ -9,7 +9,7 @@ import { ActiveDirectory, type ActiveDirectoryOptions } from './active-directory
 import { DemoDirectory } from './demo.js';
 import type { Directory } from './types.js';
 
-export async function createDirectory(config: Config, logger: Logger, observe: Pick<ActiveDirectoryOptions, 'onBind'> = {}): Promise<Directory> {
+export async function createDirectory(config: Config, logger: Logger, observe: Pick<ActiveDirectoryOptions, 'onBind' | 'outageReportMs'> = {}): Promise<Directory> {
   const ldap = config.directory.ldap;
   if (ldap) return new ActiveDirectory(ldap, logger, { maxConcurrentBinds: ldap.maxConcurrentBinds, ...observe });
   const usersFile = config.directory.demo.usersFile ?? join(config.dataDir, 'demo-users.yaml');

@@ -50,13 +50,15 @@ function requestIdOf(header: string | string[] | undefined): string {
 /**
  * "request completed" at info (warn for 4xx, error for 5xx), as pino-http wrote it: the path only
  * (query strings carry SAML and WS-Fed messages). At a level that would drop the line nothing is
- * built at all.
+ * built at all. A 503 is at debug: it means a dependency is down (Redis, every DC) or a state said
+ * once at start (no LDAPS for password change) or a probe's answer — each logged where it changes,
+ * while an outage under load would write one error line per request.
  */
 function logCompletion(logger: AppDeps['logger'], req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, id: string): void {
   const start = performance.now();
   res.once('finish', () => {
     const status = res.statusCode;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    const level = status === 503 ? 'debug' : status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
     if (!logger.isLevelEnabled(level)) return;
     const url = req.originalUrl ?? req.url ?? '';
     const q = url.indexOf('?');

@@ -1,5 +1,6 @@
 /**
- * The one place a failure becomes a response: logged (internal causes at error, refusals at warn),
+ * The one place a failure becomes a response: logged (internal causes at error, refusals at warn, a
+ * dependency's outage at debug: Redis's connection and the directory log it as it starts and ends),
  * audited when a protocol message was refused (AD FS event 1201, under the protocol of the route that
  * received it), and answered as the error page — or JSON for a client that prefers it — with the
  * status and message id errors.ts decides; the page in the reader's language, the JSON in English (a
@@ -8,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import accepts from 'accepts';
-import { ProtocolError, toProblem, type Protocol } from '../errors.js';
+import { ProtocolError, ServiceUnavailableError, toProblem, type Protocol } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppDeps } from './context.js';
 import { PAGE_MESSAGES } from './messages.js';
@@ -27,7 +28,10 @@ export interface Failure {
 export function answerError(req: IncomingMessage, res: ServerResponse, deps: Pick<AppDeps, 'audit' | 'config'>, failure: Failure): void {
   const { err, protocol, requestId, log } = failure;
   const problem = toProblem(err);
-  if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
+  // A 503 for Redis or the DCs being down is one of thousands in an outage, which src/outage.ts
+  // reports as it changes (lost, still down, back): a line per request would flood the log then.
+  if (err instanceof ServiceUnavailableError) log.debug({ err, messageId: problem.messageId }, 'request failed: dependency unavailable');
+  else if (problem.status >= 500) log.error({ err, messageId: problem.messageId }, 'request failed');
   else log.warn({ reason: (err as Error | undefined)?.message, messageId: problem.messageId }, 'request rejected');
   if (protocol !== undefined && err instanceof ProtocolError) {
     deps.audit.record({ type: 'token.refused', protocol, reason: problem.messageId, clientIp: failure.clientIp }, requestId);
