@@ -9,7 +9,8 @@
  *                             of sessions already gone (destroyed or expired): readers tolerate that
  *                             and every create() prunes them; the set expires with the last session
  *   pend:<id>                 a PendingRequest as JSON, expiring with its TTL
- *   replay:<h>                a seen message id (SHA-256 of issuer + id), expiring with the window
+ *   replay:<h>                a seen message id (SHA-256 of issuer + id), expiring with the window;
+ *                             its slot depends on the message only (see RedisReplayCache.firstUse)
  *
  * Redis Cluster runs a script only when all its keys share one hash slot. The {<tag>} hash tag puts
  * a user's sessions and their index in one slot (so create and revoke stay atomic scripts) while
@@ -402,6 +403,11 @@ export class RedisReplayCache implements ReplayCache {
   async firstUse(key: string, ttlMs: number): Promise<boolean> {
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be positive (got ${ttlMs})`);
     // SET NX is atomic: of two nodes receiving the same request at once, exactly one wins.
+    // The key's Cluster slot follows from the key alone (issuer + request ID), never from the
+    // requesting session: a replay from another browser, another session or none must meet the
+    // same key. So while a master is down, the requests whose replay key lands on its slots (about
+    // 1 in N masters, whoever the user) fail fast with 503; the SP's next attempt carries a new ID,
+    // hence most likely another slot.
     const stored = await this.connection.run('check replay', (c) =>
       c.set(this.prefix + replayKeyDigest(key), '1', 'PX', Math.ceil(ttlMs), 'NX'),
     );

@@ -364,31 +364,44 @@ export async function startRedisSentinel(
 // Cluster
 
 export interface RedisClusterSetup {
+  /** Masters first (in slot order), then replicas (replica i of master i % masters). */
   readonly nodes: RedisServer[];
+  readonly masters: RedisServer[];
+  readonly replicas: RedisServer[];
   /** For sessions.redis.cluster. */
   readonly seeds: { host: string; port: number }[];
   /** The slot of a key, as the cluster computes it. */
   slotOf(key: string): Promise<number>;
-  /** The node that serves a key's slot (for MEMORY USAGE, TTL and the like). */
+  /** The node that served a key's slot at start (for MEMORY USAGE, TTL and the like). */
   nodeFor(key: string): Promise<RedisServer>;
+  /** The node serving a slot now, as a live node's CLUSTER SLOTS says (follows failovers). */
+  servingPort(slot: number, asked?: RedisServer): Promise<number | undefined>;
 }
 
 const CLUSTER_SLOTS = 16384;
 
 /**
- * A Redis Cluster of `masters` nodes (no replicas), slots split evenly, made with CLUSTER
- * ADDSLOTSRANGE and CLUSTER MEET; resolves when every node reports cluster_state:ok. With `tls`,
- * clients (seeds) and the cluster bus use TLS; the plain ports stay open for inspection.
+ * A Redis Cluster of `masters` nodes, slots split evenly, made with CLUSTER ADDSLOTSRANGE and CLUSTER
+ * MEET, and `replicas` replicas spread over the masters (CLUSTER REPLICATE), so that a master can fail
+ * over; resolves when every node reports cluster_state:ok and every replica is in sync. `args` go to
+ * every node (e.g. --cluster-require-full-coverage no). With `tls`, clients (seeds) and the cluster
+ * bus use TLS; the plain ports stay open for inspection.
  */
-export async function startRedisCluster(options: { masters?: number; tls?: TlsMaterial } = {}): Promise<RedisClusterSetup> {
+export async function startRedisCluster(
+  options: { masters?: number; replicas?: number; args?: string[]; tls?: TlsMaterial } = {},
+): Promise<RedisClusterSetup> {
   const count = options.masters ?? 3;
+  const replicaCount = options.replicas ?? 0;
   const nodes: RedisServer[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count + replicaCount; i++) {
     // With TLS the nodes talk TLS to each other too, and announce their TLS ports to clients.
-    nodes.push(await startRedisServer({ cluster: true, ...(options.tls && { tls: options.tls, args: ['--tls-cluster', 'yes'] }) }));
+    const args = [...(options.tls ? ['--tls-cluster', 'yes'] : []), ...(options.args ?? [])];
+    nodes.push(await startRedisServer({ cluster: true, args, ...(options.tls && { tls: options.tls }) }));
   }
-  const ranges = nodes.map((_, i) => [Math.floor((i * CLUSTER_SLOTS) / count), Math.floor(((i + 1) * CLUSTER_SLOTS) / count) - 1] as const);
-  for (const [i, node] of nodes.entries()) {
+  const masters = nodes.slice(0, count);
+  const replicas = nodes.slice(count);
+  const ranges = masters.map((_, i) => [Math.floor((i * CLUSTER_SLOTS) / count), Math.floor(((i + 1) * CLUSTER_SLOTS) / count) - 1] as const);
+  for (const [i, node] of masters.entries()) {
     const [first, last] = ranges[i]!;
     const reply = await node.command('CLUSTER', 'ADDSLOTSRANGE', first, last);
     if (reply !== 'OK') throw new Error(`CLUSTER ADDSLOTSRANGE: ${String(reply)}`);
@@ -397,21 +410,46 @@ export async function startRedisCluster(options: { masters?: number; tls?: TlsMa
     const reply = await nodes[0]!.command('CLUSTER', 'MEET', '127.0.0.1', node.port, node.busPort ?? node.port + 10000);
     if (reply !== 'OK') throw new Error(`CLUSTER MEET: ${String(reply)}`);
   }
+  for (const [i, replica] of replicas.entries()) {
+    const master = masters[i % count]!;
+    const masterId = await master.command('CLUSTER', 'MYID');
+    // A replica can follow a master only once it has heard of it through the cluster bus.
+    await waitFor(`replica ${replica.port} replicating ${master.port}`, 20_000, async () =>
+      (await replica.command('CLUSTER', 'REPLICATE', String(masterId))) === 'OK' ? true : undefined,
+    );
+  }
   for (const node of nodes) {
     await waitFor(`cluster_state:ok on node ${node.port}`, 20_000, async () => {
       const info = await node.command('CLUSTER', 'INFO');
-      return infoField(info, 'cluster_state') === 'ok' && infoField(info, 'cluster_known_nodes') === String(count) ? true : undefined;
+      return infoField(info, 'cluster_state') === 'ok' && infoField(info, 'cluster_known_nodes') === String(nodes.length) ? true : undefined;
     });
+  }
+  for (const replica of replicas) {
+    await waitFor(`replica ${replica.port} in sync`, 20_000, async () =>
+      infoField(await replica.command('INFO', 'replication'), 'master_link_status') === 'up' ? true : undefined,
+    );
   }
   const slotOf = async (key: string) => Number(await nodes[0]!.command('CLUSTER', 'KEYSLOT', key));
   return {
     nodes,
-    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.tlsPort ?? n.port })),
+    masters,
+    replicas,
+    seeds: masters.map((n) => ({ host: '127.0.0.1', port: n.tlsPort ?? n.port })),
     slotOf,
     nodeFor: async (key) => {
       const slot = await slotOf(key);
       const index = ranges.findIndex(([first, last]) => slot >= first && slot <= last);
-      return nodes[index]!;
+      return masters[index]!;
+    },
+    servingPort: async (slot, asked = nodes[0]!) => {
+      const reply = await asked.command('CLUSTER', 'SLOTS');
+      if (!Array.isArray(reply)) return undefined;
+      for (const entry of reply) {
+        if (!Array.isArray(entry)) continue;
+        const [first, last, master] = entry as [number, number, RespValue[]];
+        if (slot >= first && slot <= last && Array.isArray(master)) return Number(master[1]);
+      }
+      return undefined;
     },
   };
 }
