@@ -69,14 +69,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
   mkdirSync(config.dataDir, { recursive: true });
   // This process's one Redis connection (none without sessions.redis: memory and files), handed to every
   // store below: they fail and recover together, /readyz speaks for all, and close() ends it last.
-  const redis = openRedis(config.sessions.redis, logger);
+  const outageReportMs = config.log.outageReportSeconds * 1000;
+  const redis = openRedis(config.sessions.redis, logger, { outageReportMs });
   const dependencyMetrics = new DependencyMetrics();
   // Fixed (keys.signing) or the managed set shared through Redis / <dataDir>/keys, re-read when it changes.
   const keys = await openKeyRing(config, logger, clock, { redis, watch: (store) => dependencyMetrics.watchStore('keySet', store) }).catch(async (err: unknown) => {
     await redis?.close();
     throw err;
   });
-  const directory = options.directory ?? (await createDirectory(config, logger, { onBind: dependencyMetrics.observeBind }));
+  const directory = options.directory ?? (await createDirectory(config, logger, { onBind: dependencyMetrics.observeBind, outageReportMs }));
   const passwordChange = directory.passwordChangeSupport();
   if (!passwordChange.available) {
     // Said once at start, not to each user who typed two passwords: the page answers 503 meanwhile.

@@ -20,6 +20,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../config/schema.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { OutageLog } from '../outage.js';
 import { defineScripts, isDefined, type LuaScript, type RedisClient } from './scripts.js';
 
 /** Reconnect backoff: 100 ms doubling to this cap, forever. Small, so recovery is quick. */
@@ -46,10 +47,15 @@ export type RedisConnectionConfig = Pick<RedisConfig, 'keyPrefix' | 'connectTime
  * in memory or in files under dataDir). Whoever opens it closes it, once, after every store using it
  * is done; a store handed a connection never closes it.
  */
-export function openRedis(config: RedisConnectionConfig, logger: Logger): RedisConnection;
-export function openRedis(config: RedisConnectionConfig | undefined, logger: Logger): RedisConnection | undefined;
-export function openRedis(config: RedisConnectionConfig | undefined, logger: Logger): RedisConnection | undefined {
-  return config && new RedisConnection(config, logger);
+export function openRedis(config: RedisConnectionConfig, logger: Logger, options?: RedisConnectionOptions): RedisConnection;
+export function openRedis(config: RedisConnectionConfig | undefined, logger: Logger, options?: RedisConnectionOptions): RedisConnection | undefined;
+export function openRedis(config: RedisConnectionConfig | undefined, logger: Logger, options: RedisConnectionOptions = {}): RedisConnection | undefined {
+  return config && new RedisConnection(config, logger, options);
+}
+
+export interface RedisConnectionOptions {
+  /** How often an outage is reported as still going on (log.outageReportSeconds). Default 10 s. */
+  outageReportMs?: number;
 }
 
 /**
@@ -66,13 +72,18 @@ export class RedisConnection {
   /** Passwords, scrubbed from anything we log or report in case an error message echoes one. */
   private readonly secrets: string[];
   private state: ConnectionState = 'starting';
-  private downSince = 0;
   /** Why the last connection attempt failed (scrubbed), so health() can say more than "not connected". */
   private lastFailure: string | undefined;
+  /**
+   * The outage as the log tells it: lost, still down (with the operations refused), back. Fed by
+   * the connection's events and by every command, so a Redis that hangs without closing its socket
+   * (commands time out) is reported too.
+   */
+  private readonly outage: OutageLog;
   private readyWaiter: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
 
-  constructor(config: RedisConnectionConfig, logger: Logger) {
+  constructor(config: RedisConnectionConfig, logger: Logger, options: RedisConnectionOptions = {}) {
     checkKeyPrefix(config.keyPrefix);
     this.keyPrefix = config.keyPrefix;
     this.connectTimeoutMs = config.connectTimeoutMs;
@@ -85,6 +96,7 @@ export class RedisConnection {
     defineScripts(this.client);
     // Log where we connect, never a URL: it may carry a password.
     this.logger = logger.child({ component: 'redis', redis: built.where });
+    this.outage = new OutageLog(this.logger, { what: 'Redis', impact: 'sign-ins fail with 503 until it is back; reconnecting' }, options.outageReportMs ?? 10_000, { now: () => Date.now() });
 
     // Without an 'error' listener ioredis reports every failed reconnect on stderr.
     this.client.on('error', (err: Error) => this.markDown(err));
@@ -104,12 +116,19 @@ export class RedisConnection {
    * script must keep all its keys in one slot (see checkSlotLayout).
    */
   async run<T>(operation: string, command: (client: RedisClient) => Promise<T>): Promise<T> {
+    let result: T;
     try {
       await this.whenReady();
-      return await command(this.client);
+      result = await command(this.client);
     } catch (err) {
+      // One line per refused operation only at debug: the outage itself is logged as it changes.
+      const reason = this.describe(err);
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ operation, reason }, 'Redis operation failed');
+      this.outage.failed(reason);
       throw new StoreUnavailableError(`Redis unavailable: ${operation} failed`, { cause: err });
     }
+    this.outage.ok();
+    return result;
   }
 
   /**
@@ -154,6 +173,7 @@ export class RedisConnection {
   /** Idempotent. For whoever opened the connection, once every store using it is done. */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      this.outage.stop();
       if (this.client.status === 'ready') {
         await this.client.quit().catch(() => undefined);
       }
@@ -196,27 +216,19 @@ export class RedisConnection {
   private markDown(err?: Error): void {
     if (this.closed) return;
     if (err) this.lastFailure = this.describe(err);
+    const reason = err ? this.describe(err) : 'connection closed';
+    // A failed reconnect refuses nobody, but it starts the outage (or keeps "still down" coming).
+    this.outage.failed(reason, { refused: false, atStart: this.state === 'starting' });
     if (this.state === 'down') {
-      if (err) this.logger.debug({ reason: this.describe(err) }, 'Redis still unreachable');
+      if (err) this.logger.debug({ reason }, 'Redis still unreachable');
       return;
     }
-    const wasUp = this.state === 'up';
     this.state = 'down';
-    this.downSince = Date.now();
-    this.logger.warn(
-      { reason: err ? this.describe(err) : 'connection closed' },
-      wasUp
-        ? 'Lost the connection to Redis: sign-ins fail with 503 until it is back; reconnecting'
-        : 'Cannot connect to Redis: sign-ins fail with 503 until it is reachable; retrying',
-    );
   }
 
   private markUp(): void {
-    if (this.state === 'down') {
-      this.logger.info({ downMs: Date.now() - this.downSince }, 'Connection to Redis restored');
-    } else if (this.state === 'starting') {
-      this.logger.info({ mode: this.mode }, 'Connected to Redis');
-    }
+    if (this.state === 'starting') this.logger.info({ mode: this.mode }, 'Connected to Redis');
+    this.outage.ok();
     this.state = 'up';
     this.lastFailure = undefined;
   }
@@ -280,6 +292,18 @@ function createClient(config: RedisConnectionConfig): { client: RedisClient; mod
       redisOptions: nodeOptions,
       lazyConnect: false,
       enableAutoPipelining: true,
+      // While a master is dead its slots have no server until a replica is promoted (cluster-node-timeout
+      // plus an election: seconds). ioredis's defaults retry such a command every 100 ms up to 16
+      // times, so a request touching those slots waited 1.6-1.8 s for its 503 (measured), and so did
+      // any user whose request merely wrote its replay key there. Instead a command for a slot whose
+      // master is unreachable (connection refused or closed) or that the cluster calls down fails at
+      // once (503), the slot map is refreshed in the background, and the first request after the
+      // promotion goes to the new master (a MOVED is still followed at once).
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
+      // TRYAGAIN (a multi-key command during a slot migration) is brief: retried, a few times only.
+      retryDelayOnTryAgain: 50,
+      maxRedirections: 4,
     };
     return { client: new Cluster(config.cluster, options), mode: 'cluster', where: `cluster ${list(config.cluster)}` };
   }
