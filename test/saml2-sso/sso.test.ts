@@ -278,7 +278,7 @@ describe('SAML 2.0 refusals', () => {
   const responseCases: Array<[string, () => string, boolean, string]> = [
     ['unsupported NameID policy', () => redirectQuery(craftAuthnRequest({ issuer: SP, nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress' }).xml), true, 'Requester/InvalidNameIDPolicy'],
     ['IsPassive without a session', () => redirectQuery(craftAuthnRequest({ issuer: SP, isPassive: true }).xml), false, 'Responder/NoPassive'],
-    ['an authentication context we cannot meet', () => redirectQuery(craftAuthnRequest({ issuer: SP, authnContext: { comparison: 'exact', refs: ['http://schemas.microsoft.com/claims/multipleauthn'] } }).xml), true, 'Responder/NoAuthnContext'],
+    ['an authentication context we cannot meet', () => redirectQuery(craftAuthnRequest({ issuer: SP, authnContext: { comparison: 'exact', refs: ['urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard'] } }).xml), true, 'Responder/NoAuthnContext'],
     ['a response binding other than POST', () => redirectQuery(craftAuthnRequest({ issuer: SP, protocolBinding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact' }).xml), true, 'Requester/UnsupportedBinding'],
   ];
   for (const [what, query, withSession, status] of responseCases) {
