@@ -16,6 +16,18 @@ import { managementApp, type ManagementSource } from '../web/management.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage, type WorkerMetrics } from './messages.js';
 import { defaultRestartPolicy, RestartPolicy, type RestartPolicyOptions } from './restart-policy.js';
 
+/**
+ * Node's default on Linux, round robin, has the primary accept every connection and pass it to a
+ * worker over IPC, keeping its own copy open until the worker says it took it. A worker killed
+ * (SIGKILL, OOM) with a connection on its way never says so, and node forgets that copy: the client
+ * has neither an answer nor a reset, and waits for its own timeout (issue #17; measured: a hang in
+ * each of 22 kills under load, each held by the primary, test/faults/worker-kill.test.ts). With
+ * SCHED_NONE the workers accept from the shared socket, the kernel hands a connection only to a
+ * live process, and whatever a dead worker had accepted is reset by the kernel: a load balancer
+ * retries a reset, it waits on a hang. Measured with two workers under load, the spread stayed
+ * even (see the README, "A farm").
+ */
+const SCHEDULING_POLICY = cluster.SCHED_NONE;
 /** A worker slower than this to report is left out of one scrape rather than stalling it. */
 const METRICS_TIMEOUT_MS = 2_000;
 /** The worker's own checks time out at 3 s (handlers/health.ts); a little more for the round trip. */
@@ -87,6 +99,9 @@ export class ClusterPrimary {
     }
     const managementUrl = this.management && listenUrl(this.management, 'http');
     const listening = new Promise<void>((resolve) => (this.onAllListening = resolve));
+    // Workers accept connections themselves, from the listening socket they share (see
+    // SCHEDULING_POLICY). Read by node once, at the first setupPrimary().
+    cluster.schedulingPolicy = SCHEDULING_POLICY;
     cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
     for (let i = 0; i < this.options.workers; i++) this.fork();
     const outcome = await Promise.race([listening.then(() => 'listening' as const), this.finished]);
