@@ -21,7 +21,7 @@ import { defaultRestartPolicy, RestartPolicy, type RestartPolicyOptions } from '
  * worker over IPC, keeping its own copy open until the worker says it took it. A worker killed
  * (SIGKILL, OOM) with a connection on its way never says so, and node forgets that copy: the client
  * has neither an answer nor a reset, and waits for its own timeout (issue #17; measured: a hang in
- * each of 22 kills under load, each held by the primary, test/faults/worker-kill.test.ts). With
+ * each of 25 kills under load, each held by the primary, test/faults/worker-kill.test.ts). With
  * SCHED_NONE the workers accept from the shared socket, the kernel hands a connection only to a
  * live process, and whatever a dead worker had accepted is reset by the kernel: a load balancer
  * retries a reset, it waits on a hang. Measured with two workers under load, the spread stayed
