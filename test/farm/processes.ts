@@ -1,7 +1,7 @@
 /**
  * OpenFed as operators run it, for the farm tests: the real entry point (src/main.ts) in a child
  * process with its own YAML configuration, its JSON log lines kept for reading, and plain HTTP/1.1
- * on a fresh connection per request so that a cluster's round robin spreads them over the workers.
+ * on a fresh connection per request so that the kernel spreads them over the workers (they accept from the shared socket).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
