@@ -10,10 +10,11 @@
  * wrong?: {count, expiresAt} }; expiries are epoch ms by the injected clock.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
+import { lockFile } from '../file-lock.js';
 import {
   MfaRecordError,
   NO_WRONG_CODES,
@@ -34,9 +35,6 @@ const fileSchema = z.object({
 });
 type UserFile = z.infer<typeof fileSchema>;
 
-const LOCK_WAIT_MS = 5000;
-/** A lock older than this was left by a process that died mid-write. */
-const STALE_LOCK_MS = 30_000;
 
 export class FileMfaStore implements MfaStore {
   readonly kind = 'file';
@@ -148,7 +146,7 @@ export class FileMfaStore implements MfaStore {
   private async update(user: string, change: (file: UserFile) => boolean): Promise<boolean> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = this.path(user);
-    const release = await lock(`${path}.lock`);
+    const release = await lockFile(`${path}.lock`);
     try {
       const file = this.read(user);
       if (!change(file)) return false;
@@ -177,30 +175,5 @@ export class FileMfaStore implements MfaStore {
     } finally {
       release();
     }
-  }
-}
-
-async function lock(lockPath: string): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      closeSync(openSync(lockPath, 'wx', 0o600));
-      return () => {
-        try {
-          unlinkSync(lockPath);
-        } catch {
-          // already gone: nothing to release
-        }
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    try {
-      if (Date.now() - statSync(lockPath).mtimeMs > STALE_LOCK_MS) unlinkSync(lockPath);
-    } catch {
-      // another process removed or took it meanwhile
-    }
-    if (Date.now() > deadline) throw new Error(`${lockPath} is held by another process: try again`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

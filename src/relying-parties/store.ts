@@ -7,10 +7,11 @@
  * Values are stored as text and decoded by each reader, so one broken entry (a hand edit, a newer
  * release) is skipped on its own instead of taking the whole store down with it.
  */
-import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, fsyncSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, statSync, writeFileSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
+import { lockFile } from '../file-lock.js';
 import type { Logger } from '../log.js';
 import { openRedis, type RedisConnection } from '../redis/connection.js';
 import { RedisRelyingPartyStore } from './redis-store.js';
@@ -137,9 +138,6 @@ const fileSchema = z.object({
   metadata: z.record(z.string(), z.string()),
 });
 
-const LOCK_WAIT_MS = 5000;
-/** A lock older than this was left by a process that died mid-write. */
-const STALE_LOCK_MS = 30_000;
 
 /**
  * One JSON file, mode 0600 (it names who may receive tokens), replaced atomically (write, fsync,
@@ -226,7 +224,7 @@ export class FileRelyingPartyStore implements RelyingPartyStore {
   }
 
   async #update(change: (content: FileContent) => boolean): Promise<boolean> {
-    const release = await this.#lock();
+    const release = await lockFile(`${this.path}.lock`, { pollMs: 25 });
     try {
       this.#cached = undefined;
       const current = this.#read();
@@ -249,32 +247,6 @@ export class FileRelyingPartyStore implements RelyingPartyStore {
       return true;
     } finally {
       release();
-    }
-  }
-
-  async #lock(): Promise<() => void> {
-    const lockPath = `${this.path}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        closeSync(openSync(lockPath, 'wx', 0o600));
-        return () => {
-          try {
-            unlinkSync(lockPath);
-          } catch {
-            // already gone: nothing to release
-          }
-        };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      try {
-        if (existsSync(lockPath) && Date.now() - statSync(lockPath).mtimeMs > STALE_LOCK_MS) unlinkSync(lockPath);
-      } catch {
-        // another process removed or took it meanwhile
-      }
-      if (Date.now() > deadline) throw new Error(`${lockPath} is held by another process: try again`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
 }
