@@ -10,7 +10,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { WS_TRUST_PATHS, type WsTrustVersion } from '../../src/protocols/wstrust/constants.js';
 import { M365_REALM } from './wstrust-messages.js';
 
-export { buildRst, M365_REALM, readFault, type Fault, type RstOptions } from './wstrust-messages.js';
+export { buildRst, M365_REALM, readFault } from './wstrust-messages.js';
 import { makeTlsMaterial } from './redis.js';
 import { startTestServer, type TestServer } from './server.js';
 import { freePort } from './test-sp.js';
