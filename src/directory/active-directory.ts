@@ -208,13 +208,8 @@ export class ActiveDirectory implements Directory {
       const domain = await this.domainInfo();
       const steps = lookupSteps(login.value, domain);
       if (!steps.ok) return fail('invalid_credentials', steps.detail);
-      const found = await this.findUserEntry(steps.value);
-      if (!found.entry) {
-        // Bind anyway, as a name that cannot exist: answering "no such user" one bind sooner than
-        // "wrong password" would let anyone enumerate accounts with a stopwatch.
-        await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, pw.value).catch(() => undefined);
-        return fail('invalid_credentials', found.detail);
-      }
+      const found = await this.findUserOrDecoyBind(steps.value, pw.value);
+      if (!found.entry) return fail('invalid_credentials', found.detail);
 
       const bind = await this.checkPassword(found.entry.dn, pw.value);
       if (!bind.ok) return fail(bind.reason, `${found.entry.dn}: ${bind.detail}`);
@@ -304,12 +299,8 @@ export class ActiveDirectory implements Directory {
       const domain = await this.domainInfo();
       const steps = lookupSteps(login.value, domain);
       if (!steps.ok) return fail('invalid_credentials', steps.detail);
-      const found = await this.findUserEntry(steps.value);
-      if (!found.entry) {
-        // As at sign-in: a bind as a name that cannot exist, so an unknown user takes as long.
-        await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, pw.value).catch(() => undefined);
-        return fail('invalid_credentials', found.detail);
-      }
+      const found = await this.findUserOrDecoyBind(steps.value, pw.value);
+      if (!found.entry) return fail('invalid_credentials', found.detail);
       const { dn } = found.entry;
 
       const bound = await this.bindSlots.run(() => this.bindForChange(dn, current));
@@ -612,6 +603,17 @@ export class ActiveDirectory implements Directory {
   }
 
   // ------------------------------------------------------------------------------------ lookups
+
+  /**
+   * The user a password is about to be checked for; when there is none, a bind anyway, as a name that
+   * cannot exist: answering "no such user" one bind sooner than "wrong password" would let anyone
+   * enumerate accounts with a stopwatch.
+   */
+  private async findUserOrDecoyBind(steps: readonly LookupStep[], password: string): Promise<{ entry?: Entry; detail: string }> {
+    const found = await this.findUserEntry(steps);
+    if (!found.entry) await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, password).catch(() => undefined);
+    return found;
+  }
 
   /** Runs the lookup steps in order; the first step that finds anyone decides. */
   private async findUserEntry(steps: readonly LookupStep[]): Promise<{ entry?: Entry; detail: string }> {
