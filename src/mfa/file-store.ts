@@ -10,11 +10,11 @@
  * wrong?: {count, expiresAt} }; expiries are epoch ms by the injected clock.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
-import { lockFile } from '../file-lock.js';
+import { lockFile, replaceFile } from '../shared-file.js';
 import {
   MfaRecordError,
   NO_WRONG_CODES,
@@ -162,15 +162,7 @@ export class FileMfaStore implements MfaStore {
         }
         return true;
       }
-      const tmp = `${path}.${process.pid}.tmp`;
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeFileSync(fd, JSON.stringify(file));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
+      replaceFile(path, JSON.stringify(file));
       return true;
     } finally {
       release();

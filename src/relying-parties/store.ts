@@ -7,11 +7,11 @@
  * Values are stored as text and decoded by each reader, so one broken entry (a hand edit, a newer
  * release) is skipped on its own instead of taking the whole store down with it.
  */
-import { closeSync, openSync, readFileSync, renameSync, statSync, writeFileSync, fsyncSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { lockFile } from '../file-lock.js';
+import { lockFile, replaceFile } from '../shared-file.js';
 import type { Logger } from '../log.js';
 import { openRedis, type RedisConnection } from '../redis/connection.js';
 import { RedisRelyingPartyStore } from './redis-store.js';
@@ -235,15 +235,7 @@ export class FileRelyingPartyStore implements RelyingPartyStore {
       };
       if (!change(content)) return false;
       content.version++;
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeFileSync(fd, JSON.stringify(content));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      replaceFile(this.path, JSON.stringify(content));
       return true;
     } finally {
       release();

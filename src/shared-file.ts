@@ -1,9 +1,10 @@
 /**
- * A lock file beside a file several processes rewrite (read, change, write back): created with O_EXCL,
- * removed when done. A lock older than `staleMs` was left by a process that died mid-write and is
- * taken over; waiting longer than `waitMs` is an error the caller reports ("try again").
+ * A file several processes rewrite (read, change, write back): a lock file beside it, created with
+ * O_EXCL and removed when done — a lock older than `staleMs` was left by a process that died mid-write
+ * and is taken over; waiting longer than `waitMs` is an error the caller reports ("try again") — and
+ * the new content written atomically, so a reader never sees half a file.
  */
-import { closeSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 
 export interface LockOptions {
   waitMs?: number;
@@ -36,4 +37,17 @@ export async function lockFile(lockPath: string, options: LockOptions = {}): Pro
     if (Date.now() > deadline) throw new Error(`${lockPath} is held by another process: try again`);
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
+}
+
+/** Replaces `path` with `text`, mode 0600: written to a temporary file, fsynced, renamed over it. */
+export function replaceFile(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
