@@ -60,7 +60,11 @@ export class PasswordSignIns {
     // Extranet smart lockout decides whether AD is asked at all, and learns from its answer.
     const outcome = await this.deps.lockout.authenticate({ username, clientIp, requestId }, () => check(username));
     if (!outcome.ok) {
-      log.info({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail, endpoint }, 'sign-in failed');
+      // No DC answering is an outage, which the directory logs as it changes (lost, still down,
+      // back): a line per refused sign-in would flood the log then (issue #17). Each one is still
+      // at debug, in the audit trail and in the metrics.
+      const level = outcome.reason === 'directory_unavailable' ? 'debug' : 'info';
+      log[level]({ event: 'signin.failed', username, reason: outcome.reason, detail: outcome.detail, endpoint }, 'sign-in failed');
       this.deps.audit.record({ type: 'signin.failed', user: username, reason: outcome.reason, clientIp, endpoint }, requestId);
       if (outcome.reason === 'directory_unavailable') {
         throw new ServiceUnavailableError('directory_unavailable', outcome.detail ?? 'no domain controller answered');
