@@ -71,6 +71,11 @@ export function undoOnExit(name: string, undo: () => void): () => void {
   return once;
 }
 
+/** Has `stop` run with everything else the script started (newest first), also on Ctrl-C. */
+export function stopWithTheRest(name: string, stop: Stopper, killNow: () => void = () => undefined): void {
+  stoppers.push({ name, stop, killNow });
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {

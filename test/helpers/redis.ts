@@ -102,6 +102,17 @@ export function makeTlsMaterial(): TlsMaterial {
   return { caFile: file('ca.pem'), certFile: file('cert.pem'), keyFile: file('key.pem'), otherCaFile: file('other-ca.pem') };
 }
 
+type Cleanup = (stop: () => Promise<void>) => void;
+let registerCleanup: Cleanup = (stop) => after(stop);
+
+/**
+ * Outside node's test runner (`npm run drill`), where an after() hook would start a test run of its
+ * own: who stops the servers started from now on instead.
+ */
+export function stopServersWith(register: Cleanup): void {
+  registerCleanup = register;
+}
+
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = findRedisServer();
   const port = options.port ?? (await freePort());
@@ -158,7 +169,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   // Registered where the caller runs: call startRedisServer at a test file's top level or inside a
   // test, not inside a before() hook, where node:test would run this as soon as the hook ends.
-  after(async () => {
+  registerCleanup(async () => {
     await stop();
     process.off('exit', killNow);
   });
