@@ -96,8 +96,11 @@ export interface DrainSummary {
   /** Answered after the signal (the listener still open, or kept-alive connections finishing). */
   answeredAfterSignal: number;
   /**
-   * Kept-alive connections closed while idle, caught by a request that was just being sent on one:
-   * the client may retry it (RFC 9110 §9.2.2; browsers and load balancers do).
+   * Kept-alive connections closed while idle, caught by a request that was just being sent on one
+   * (up to RACE_MS before the signal: written by the client, not yet read by the worker, which then
+   * cannot tell it from an idle connection). The race every HTTP/1.1 server has when it closes an idle
+   * connection; the client may retry such a request (RFC 9112 §9.3.1, RFC 9110 §9.2.2), and browsers
+   * and load balancers do.
    */
   idleKeepAliveClosed: number;
   /**
@@ -110,8 +113,11 @@ export interface DrainSummary {
   dropped: { label: string; sentAfterSignalMs: number }[];
 }
 
-/** How close before the first refusal a reset counts as one from the accept queue. */
-export const ACCEPT_QUEUE_MS = 50;
+/**
+ * How close to the moment a reset counts as the race described above: a request that close to the
+ * signal (or to the listener's close) was on its way, not yet received.
+ */
+export const RACE_MS = 50;
 
 /**
  * A graceful shutdown (SIGTERM to the primary at `signalAt`): every request it accepted is answered,
@@ -120,29 +126,32 @@ export const ACCEPT_QUEUE_MS = 50;
  */
 export function summariseDrain(outcomes: readonly Outcome[], signalAt: number): DrainSummary {
   const after = outcomes.filter((o) => o.endedAt >= signalAt);
-  const inFlight = after.filter((o) => o.sentAt < signalAt);
   const refused = after.filter((o) => o.result === 'refused').map((o) => o.endedAt);
   const closedAt = refused.length > 0 ? Math.min(...refused) : undefined;
   const dropped: DrainSummary['dropped'] = [];
   let idleKeepAliveClosed = 0;
   let resetInAcceptQueue = 0;
+  let inFlight = 0;
+  let inFlightAnswered = 0;
   for (const o of after) {
+    if (o.result === 'reset' && o.reusedConnection && o.sentAt >= signalAt - RACE_MS) {
+      idleKeepAliveClosed++;
+      continue;
+    }
+    if (o.sentAt < signalAt) {
+      inFlight++;
+      if (o.result === 'ok') inFlightAnswered++;
+    }
     if (o.result === 'ok' || o.result === 'refused') continue;
-    if (o.result === 'reset' && o.sentAt >= signalAt) {
-      if (o.reusedConnection) {
-        idleKeepAliveClosed++;
-        continue;
-      }
-      if (closedAt !== undefined && o.endedAt <= closedAt + ACCEPT_QUEUE_MS && o.endedAt >= closedAt - ACCEPT_QUEUE_MS) {
-        resetInAcceptQueue++;
-        continue;
-      }
+    if (o.result === 'reset' && !o.reusedConnection && o.sentAt >= signalAt && closedAt !== undefined && Math.abs(o.endedAt - closedAt) <= RACE_MS) {
+      resetInAcceptQueue++;
+      continue;
     }
     dropped.push({ label: failureLabel(o), sentAfterSignalMs: o.sentAt - signalAt });
   }
   return {
-    inFlight: inFlight.length,
-    inFlightAnswered: inFlight.filter((o) => o.result === 'ok').length,
+    inFlight,
+    inFlightAnswered,
     listenerClosedAfterMs: closedAt === undefined ? undefined : closedAt - signalAt,
     answeredAfterSignal: after.filter((o) => o.result === 'ok' && o.sentAt >= signalAt).length,
     idleKeepAliveClosed,
@@ -153,9 +162,15 @@ export function summariseDrain(outcomes: readonly Outcome[], signalAt: number): 
 
 export interface LogVolume {
   lines: number;
-  /** The access log: one "request completed" line per request, whatever happened. */
+  /**
+   * Info (and debug) lines about one request (they carry its reqId): its access line and events such
+   * as "token issued" or "sign-in succeeded": what the traffic writes, healthy or not.
+   */
   requestLines: number;
-  /** Every other line by pino's level name (info, warn, error, …): what the fault itself wrote. */
+  /**
+   * Every other line by pino's level name: what the fault made OpenFed say — an outage's lost / still
+   * down / back, a worker's death — and any warning or error about a request, so a flood shows here.
+   */
   byLevel: Record<string, number>;
 }
 
@@ -169,11 +184,11 @@ export function logVolume(text: string): LogVolume {
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     lines++;
-    if (line.includes('"msg":"request completed"')) {
+    const level = /^\{"level":(\d+)/.exec(line)?.[1];
+    if (level && Number(level) <= 30 && line.includes('"reqId":')) {
       requestLines++;
       continue;
     }
-    const level = /^\{"level":(\d+)/.exec(line)?.[1];
     const name = level ? (LEVELS[Number(level)] ?? `level ${level}`) : 'other';
     byLevel[name] = (byLevel[name] ?? 0) + 1;
   }

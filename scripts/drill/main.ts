@@ -372,11 +372,12 @@ function printReport(results: readonly FaultResult[], opts: Options, total: numb
     `${ms(r.token.longestGapMs)} / ${ms(r.signin.longestGapMs)}`,
     `${ms(r.token.recoveryMs)} / ${ms(r.signin.recoveryMs)}`,
     `${r.witnesses.checked - r.witnesses.lost}/${r.witnesses.checked}`,
-    `${Object.entries(r.logs.byLevel).map(([l, n]) => `${n} ${l}`).join(', ') || 'none'} (+ ${fmtInt(r.logs.requestLines)} access)`,
+    `${Object.entries(r.logs.byLevel).map(([l, n]) => `${n} ${l}`).join(', ') || 'none'}`,
+    `${fmtInt(r.logs.requestLines)} (${(r.logs.requestLines / Math.max(1, r.token.requests + r.signin.requests)).toFixed(1)} per request)`,
   ]);
   process.stdout.write(
     `\nDrill (Redis ${opts.redis}${opts.smoke ? ', smoke' : ''}): ${fmtInt(total)} requests\n\n` +
-      markdownTable(['fault', 'tokens failed', 'sign-ins failed', 'longest gap token / sign-in', 'recovery token / sign-in', 'sessions', 'log lines'], rows) +
+      markdownTable(['fault', 'tokens failed', 'sign-ins failed', 'longest gap token / sign-in', 'recovery token / sign-in', 'sessions', 'service log lines', 'request log lines'], rows) +
       '\n\n' +
       results
         .flatMap((r) => [

@@ -57,6 +57,8 @@ describe('summariseDrain: SIGTERM at 1000', () => {
     { name: 'in flight at the signal, answered', outcome: ok(990, 1020), bucket: 'inFlightAnswered' },
     { name: 'refused after the listener closed', outcome: fail(1100, { result: 'refused', status: undefined, endedAt: 1101 }), bucket: 'refused' },
     { name: 'reset on a reused keep-alive connection', outcome: fail(1050, { result: 'reset', error: 'ECONNRESET', reusedConnection: true }), bucket: 'idleKeepAliveClosed' },
+    { name: 'reset on a reused connection, sent just before the signal', outcome: fail(960, { result: 'reset', error: 'ECONNRESET', reusedConnection: true, endedAt: 1010 }), bucket: 'idleKeepAliveClosed' },
+    { name: 'reset on a reused connection, sent well before the signal', outcome: fail(900, { result: 'reset', error: 'ECONNRESET', reusedConnection: true, endedAt: 1010 }), bucket: 'dropped' },
     { name: 'fresh connection reset as the listener closed', outcome: fail(1090, { result: 'reset', error: 'ECONNRESET', endedAt: 1099 }), bucket: 'resetInAcceptQueue' },
     { name: 'fresh connection reset long before the listener closed', outcome: fail(1010, { result: 'reset', error: 'ECONNRESET', endedAt: 1011 }), bucket: 'dropped' },
     { name: 'in flight at the signal, reset', outcome: fail(995, { result: 'reset', error: 'ECONNRESET', endedAt: 1100 }), bucket: 'dropped' },
@@ -88,15 +90,17 @@ describe('summariseDrain: SIGTERM at 1000', () => {
 });
 
 describe('logVolume', () => {
-  test('access lines apart; the rest by level; anything not JSON as "other"', () => {
+  test('info lines about a request apart; the service\'s own and every warning by level; anything not JSON as "other"', () => {
     const text = [
-      '{"level":30,"time":1,"msg":"request completed"}',
-      '{"level":30,"time":1,"msg":"request completed"}',
+      '{"level":30,"time":1,"reqId":"a","msg":"request completed"}',
+      '{"level":30,"time":1,"reqId":"a","event":"token.issued","msg":"SAML response issued"}',
+      '{"level":40,"time":1,"reqId":"c","msg":"request completed"}',
+      '{"level":40,"time":1,"reqId":"b","msg":"Redis lost"}',
       '{"level":50,"time":1,"msg":"Redis lost"}',
       '{"level":30,"time":1,"msg":"Redis back after 1.5 s"}',
       'Error: something',
       '',
     ].join('\n');
-    assert.deepEqual(logVolume(text), { lines: 5, requestLines: 2, byLevel: { error: 1, info: 1, other: 1 } });
+    assert.deepEqual(logVolume(text), { lines: 7, requestLines: 2, byLevel: { warn: 2, error: 1, info: 1, other: 1 } });
   });
 });
