@@ -152,7 +152,15 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // Rebuilt when `openfed rp add|remove` changes the WS-Fed relying parties.
     wsfed: new WsfedIdp({ issuer, config, relyingParties: registry, clock, keys, sessionSecret, access }),
   };
-  const listener = createPublicListener(deps);
+  const publicListener = createPublicListener(deps);
+  // Once shutting down, every request read is answered with "Connection: close": a kept-alive client
+  // (a load balancer's pool) sends its next request on a new connection, to another worker or node,
+  // instead of keeping this one busy until the grace period ends and its connection is cut.
+  let draining = false;
+  const listener: typeof publicListener = (req, res) => {
+    if (draining) res.shouldKeepAlive = false;
+    return publicListener(req, res);
+  };
   const tls = config.server.tls;
   // A Kerberos ticket with a large PAC (a user in many groups) makes an Authorization header of tens
   // of KB, past Node's 16 KB default for all headers.
@@ -178,6 +186,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const close = () =>
     (closing ??= (async () => {
       logger.info('shutting down: no new connections, finishing requests in flight');
+      draining = true;
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       // A keep-alive connection whose request just finished turns idle and would hold close()
       // open until its own timeout: close idle ones as they appear.

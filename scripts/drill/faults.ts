@@ -50,6 +50,8 @@ export interface FaultContext {
   dc: DcAddresses;
   /** How long an outage lasts before its cause is removed. */
   downMs: number;
+  /** server.shutdownGraceMs: a drain that takes this long was cut short, its connections closed by force. */
+  shutdownGraceMs: number;
   /** Starts OpenFed again after it stopped (the drain), on the same port and configuration. */
   restartOpenFed(): Promise<void>;
   log(line: string): void;
@@ -59,7 +61,7 @@ export interface Fault {
   name: string;
   /** What happens, for the report. */
   what: string;
-  run(ctx: FaultContext): Promise<{ restoredAt: number; notes: string[] }>;
+  run(ctx: FaultContext): Promise<{ restoredAt: number; notes: string[]; problems?: string[] }>;
 }
 
 const poll = async <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> => {
@@ -162,7 +164,12 @@ export const drain: Fault = {
     const exitedAfter = Date.now() - at;
     await sleep(Math.min(ctx.downMs, 1000)); // a moment with nothing listening, as before a restart
     await ctx.restartOpenFed();
-    return { restoredAt: Date.now(), notes: [`the primary exited ${exitedAfter} ms after SIGTERM`] };
+    return {
+      restoredAt: Date.now(),
+      notes: [`the primary exited ${exitedAfter} ms after SIGTERM (grace ${ctx.shutdownGraceMs} ms)`],
+      // At the end of the grace period the workers cut whatever connections are left, requests and all.
+      problems: exitedAfter >= ctx.shutdownGraceMs ? [`the drain ran into server.shutdownGraceMs (${ctx.shutdownGraceMs} ms): connections cut`] : [],
+    };
   },
 };
 

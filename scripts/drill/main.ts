@@ -162,6 +162,7 @@ async function main(): Promise<number> {
       redis,
       dc,
       downMs: timing.downMs,
+      shutdownGraceMs: Number(config.server?.shutdownGraceMs),
       restartOpenFed: async () => {
         openfed = await startOpenFed(dir, 'drill', config);
       },
@@ -247,7 +248,9 @@ async function runFault(drill: Drill, fault: Fault, timing: { before: number; af
   let restoredAt = faultAt;
   let notes: string[] = [];
   try {
-    ({ restoredAt, notes } = await fault.run(drill.context));
+    const outcome = await fault.run(drill.context);
+    ({ restoredAt, notes } = outcome);
+    problems.push(...(outcome.problems ?? []));
   } catch (err) {
     problems.push(`the fault could not be dealt or undone: ${(err as Error).message}`);
   }

@@ -55,9 +55,16 @@ describe('the OpenFed process', () => {
 
     let response = '';
     socket.on('data', (d: Buffer) => (response += d.toString()));
-    socket.write(body.slice(5));
+    // The rest of the body, and a second request pipelined behind it on the same kept-alive connection.
+    socket.write(`${body.slice(5)}GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     await once(socket, 'close');
     assert.match(response, /^HTTP\/1\.1 403 /, 'the request in flight got its answer (403: it carried no CSRF token)');
+    // A request read while draining is answered, and told that the connection ends with it: a
+    // kept-alive client (a load balancer's pool) takes its next request elsewhere instead of
+    // sending it on a connection about to be closed.
+    const second = response.slice(response.indexOf('HTTP/1.1', 1));
+    assert.match(second, /^HTTP\/1\.1 200 /, 'the pipelined request was answered');
+    assert.match(second, /\r\nconnection: close\r\n/i);
 
     const [code] = (await once(proc.child, 'exit')) as [number | null];
     assert.equal(code, 0);
