@@ -172,6 +172,8 @@ export interface LogVolume {
    * down / back, a worker's death — and any warning or error about a request, so a flood shows here.
    */
   byLevel: Record<string, number>;
+  /** Those lines' messages at warn and above, with how often each was written: what to read first. */
+  warnings: Record<string, number>;
 }
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -181,6 +183,7 @@ export function logVolume(text: string): LogVolume {
   const byLevel: Record<string, number> = {};
   let lines = 0;
   let requestLines = 0;
+  const warnings: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     lines++;
@@ -191,6 +194,10 @@ export function logVolume(text: string): LogVolume {
     }
     const name = level ? (LEVELS[Number(level)] ?? `level ${level}`) : 'other';
     byLevel[name] = (byLevel[name] ?? 0) + 1;
+    if (!level || Number(level) >= 40) {
+      const msg = (/"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line).slice(0, 100);
+      warnings[msg] = (warnings[msg] ?? 0) + 1;
+    }
   }
-  return { lines, requestLines, byLevel };
+  return { lines, requestLines, byLevel, warnings };
 }

@@ -385,6 +385,10 @@ function printReport(results: readonly FaultResult[], opts: Options, total: numb
       results
         .flatMap((r) => [
           ...r.notes.map((n) => `- ${r.name}: ${n}`),
+          ...Object.entries(r.logs.warnings)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 3)
+            .map(([msg, n]) => `- ${r.name}: logged ${n}× "${msg}"`),
           ...(r.drain
             ? [
                 `- ${r.name}: ${r.drain.inFlightAnswered}/${r.drain.inFlight} requests in flight answered; ${r.drain.answeredAfterSignal} sent after the signal answered; ` +

@@ -23,6 +23,8 @@ import type { Logger } from '../log.js';
 import { OutageLog } from '../outage.js';
 import { defineScripts, isDefined, type LuaScript, type RedisClient } from './scripts.js';
 
+const CLUSTER_OUTAGE_SETTLE_MS = 1000;
+
 /** Reconnect backoff: 100 ms doubling to this cap, forever. Small, so recovery is quick. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 
@@ -96,7 +98,16 @@ export class RedisConnection {
     defineScripts(this.client);
     // Log where we connect, never a URL: it may carry a password.
     this.logger = logger.child({ component: 'redis', redis: built.where });
-    this.outage = new OutageLog(this.logger, { what: 'Redis', impact: 'sign-ins fail with 503 until it is back; reconnecting' }, options.outageReportMs ?? 10_000, { now: () => Date.now() });
+    // A Cluster with a dead master fails only the keys in its slots, so successes and failures
+    // alternate until the promotion: the outage ends after a second with no failure, not at the first success.
+    const settleMs = this.mode === 'cluster' ? CLUSTER_OUTAGE_SETTLE_MS : 0;
+    this.outage = new OutageLog(
+      this.logger,
+      { what: 'Redis', impact: 'sign-ins fail with 503 until it is back; reconnecting' },
+      options.outageReportMs ?? 10_000,
+      { now: () => Date.now() },
+      settleMs,
+    );
 
     // Without an 'error' listener ioredis reports every failed reconnect on stderr.
     this.client.on('error', (err: Error) => this.markDown(err));

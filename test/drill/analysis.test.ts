@@ -101,6 +101,11 @@ describe('logVolume', () => {
       'Error: something',
       '',
     ].join('\n');
-    assert.deepEqual(logVolume(text), { lines: 7, requestLines: 2, byLevel: { warn: 2, error: 1, info: 1, other: 1 } });
+    assert.deepEqual(logVolume(text), {
+      lines: 7,
+      requestLines: 2,
+      byLevel: { warn: 2, error: 1, info: 1, other: 1 },
+      warnings: { 'request completed': 1, 'Redis lost': 2, 'Error: something': 1 },
+    });
   });
 });

@@ -14,9 +14,9 @@ const MESSAGES = { what: 'Redis', impact: 'sign-ins fail with 503 until it is ba
 type Step = ['fail', number] | ['reconnect failed'] | ['tick'] | ['ok'] | ['wait', number];
 
 /** Runs the steps and returns every line written, as "level msg {fields}". */
-function run(steps: Step[], reportEveryMs = 10_000): string[] {
+function run(steps: Step[], settleMs = 0, reportEveryMs = 10_000): string[] {
   const clock = new ManualClock(0);
-  const state = new OutageState(MESSAGES, reportEveryMs, clock);
+  const state = new OutageState(MESSAGES, reportEveryMs, clock, settleMs);
   const out: OutageLine[] = [];
   for (const step of steps) {
     switch (step[0]) {
@@ -91,6 +91,34 @@ describe('OutageState', () => {
     test(name, () => assert.deepEqual(run(steps), lines));
   }
 
+  // A Redis Cluster with a dead master: successes and failures alternate until the promotion.
+  const settling: Array<{ name: string; steps: Step[]; lines: string[] }> = [
+    {
+      name: 'settling: successes between failures do not end the outage',
+      steps: [['fail', 1], ['wait', 100], ['ok'], ['wait', 100], ['fail', 1], ['wait', 100], ['ok'], ['fail', 1], ['wait', 500], ['ok'], ['wait', 999], ['ok']],
+      lines: ['warn Redis lost: sign-ins fail with 503 until it is back {"reason":"ECONNREFUSED connect ECONNREFUSED 127.0.0.1:6379"}'],
+    },
+    {
+      name: 'settling: back once nothing failed for settleMs after a success, dated from that success',
+      steps: [['fail', 1], ['wait', 100], ['ok'], ['fail', 1], ['wait', 400], ['ok'], ['wait', 1_000], ['ok'], ['ok']],
+      lines: [
+        'warn Redis lost: sign-ins fail with 503 until it is back {"reason":"ECONNREFUSED connect ECONNREFUSED 127.0.0.1:6379"}',
+        'info Redis back after 500 ms: 2 refused in all {"downMs":500,"totalRefused":2}',
+      ],
+    },
+    {
+      name: 'settling: the timer says "back" when no request comes to',
+      steps: [['fail', 3], ['wait', 2_000], ['ok'], ['wait', 1_000], ['tick']],
+      lines: [
+        'warn Redis lost: sign-ins fail with 503 until it is back {"reason":"ECONNREFUSED connect ECONNREFUSED 127.0.0.1:6379"}',
+        'info Redis back after 2.0 s: 3 refused in all {"downMs":2000,"totalRefused":3}',
+      ],
+    },
+  ];
+  for (const { name, steps, lines } of settling) {
+    test(name, () => assert.deepEqual(run(steps, 1_000), lines));
+  }
+
   test('never up: "unreachable" instead of "lost"', () => {
     const state = new OutageState(MESSAGES, 10_000, new ManualClock(0));
     assert.equal(state.failed('ECONNREFUSED', { refused: false, atStart: true })[0]?.msg, 'Redis unreachable: sign-ins fail with 503 until it is back');
@@ -117,6 +145,21 @@ describe('OutageLog', () => {
       written.map((l) => `${l.level} ${l.msg}`),
       ['40 Redis lost: sign-ins fail with 503 until it is back', '40 Redis still down: 1 refused since the last report', '30 Redis back after 20 ms: 2 refused in all'],
     );
+    assert.equal(log.down, false);
+  });
+
+  test('settling: "back" written by its own timer once the outage has settled', async () => {
+    const written: string[] = [];
+    const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, done) => (written.push(JSON.parse(chunk.toString('utf8')).msg), done()) }));
+    const clock = new ManualClock(0);
+    const log = new OutageLog(logger, MESSAGES, 10_000, clock, 30);
+    log.failed('ECONNREFUSED');
+    clock.advance(10);
+    log.ok();
+    assert.equal(log.down, true, 'not back at the first success');
+    clock.advance(30);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(written, ['Redis lost: sign-ins fail with 503 until it is back', 'Redis back after 10 ms: 1 refused in all']);
     assert.equal(log.down, false);
   });
 });
