@@ -118,7 +118,11 @@ export class WindowsSignIns {
       log.info({ event: 'signin.succeeded', upn, method: 'windows', endpoint }, 'sign-in succeeded');
       this.deps.audit.record({ type: 'signin.succeeded', user: upn, upn, method: 'windows', clientIp, persistent: false, endpoint }, requestId);
     } else {
-      log.info({ event: 'signin.failed', reason: outcome.reason, detail: outcome.detail, method: 'windows', endpoint }, 'sign-in failed');
+      // No DC answering is an outage, which the directory logs as it changes (lost, still down, back):
+      // a line per refused ticket would flood the log then (issue #17). Each one is still at debug,
+      // in the audit trail and in the metrics.
+      const level = outcome.reason === 'directory_unavailable' ? 'debug' : 'info';
+      log[level]({ event: 'signin.failed', reason: outcome.reason, detail: outcome.detail, method: 'windows', endpoint }, 'sign-in failed');
       this.deps.audit.record({ type: 'signin.failed', user: '', reason: `windows_${outcome.reason}`, clientIp, endpoint }, requestId);
     }
     return outcome;

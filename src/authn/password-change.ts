@@ -71,7 +71,9 @@ export class PasswordChanges {
     });
     if (!outcome.ok) {
       if (outcome.reason === 'directory_unavailable') {
-        log.warn({ event: 'password.change_failed', username, reason: outcome.reason, detail: outcome.detail }, 'password change: no domain controller');
+        // An outage, which the directory logs as it changes (lost, still down, back): a warn line per
+        // refused change would flood the log then (issue #17). Each one is still at debug and audited.
+        log.debug({ event: 'password.change_failed', username, reason: outcome.reason, detail: outcome.detail }, 'password change: no domain controller');
         this.deps.audit.record({ type: 'password.change_failed', user: username, reason: outcome.reason, clientIp }, requestId);
         throw new ServiceUnavailableError('directory_unavailable', outcome.detail ?? 'no domain controller answered');
       }

@@ -178,7 +178,7 @@ export class ActiveDirectory implements Directory {
     this.clock = options.clock ?? systemClock;
     this.outage = new OutageLog(
       this.log,
-      { what: 'Active Directory', impact: 'no domain controller answers; password sign-ins fail with 503 until one does' },
+      { what: 'Active Directory', impact: 'no domain controller answers; sign-ins and password changes fail with 503 until one does' },
       options.outageReportMs ?? 10_000,
       this.clock,
     );
@@ -284,8 +284,9 @@ export class ActiveDirectory implements Directory {
     this.assertOpen();
     const user = username.slice(0, LOGGED_NAME_LENGTH);
     const fail = (reason: PasswordChangeFailureReason, detail: string): PasswordChangeResult => {
-      const level = reason === 'directory_unavailable' || reason === 'change_unavailable' ? 'warn' : 'info';
-      this.log[level]({ user, reason, detail }, 'password change refused');
+      // No DC answering is counted and told by the outage lines, as for a sign-in (refusedUnavailable).
+      if (reason === 'directory_unavailable') this.refusedUnavailable(detail, { user, reason, detail }, 'password change refused: no domain controller');
+      else this.log[reason === 'change_unavailable' ? 'warn' : 'info']({ user, reason, detail }, 'password change refused');
       return { ok: false, reason, detail };
     };
     const support = this.passwordChangeSupport();
