@@ -14,13 +14,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import { MemoryAuditLog } from '../../src/audit/audit.js';
-import { createLogger } from '../../src/log.js';
+import { capturedLogger, type LogLine } from '../helpers/captured-log.js';
 import { PASSWORD_CHANGE_MESSAGES } from '../../src/web/messages.js';
 import { kinit, ldapConfig, loadAdFacts, type AdFacts, type KerberosTicket } from '../helpers/ad.js';
 import { ChangeUsers, type ChangeUser } from '../helpers/password-change-users.js';
@@ -29,22 +28,8 @@ import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const execFileAsync = promisify(execFile);
 
-interface Line {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-const lines: Line[] = [];
 // Captured at debug; the lines at info and above are what a node at the production level writes.
-const logger = createLogger(
-  'debug',
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  }),
-);
+const { logger, lines } = capturedLogger('debug');
 
 const DEBUG = 20;
 const INFO = 30;
@@ -157,7 +142,7 @@ describe('every DC unreachable: password changes and Windows sign-ins log a hand
    * info and above lost once, still down, back once with the total, and little else; the detail of
    * each refusal at debug. `served` are the lines a served request writes without any outage.
    */
-  function assertLoggedAsStateChanges(t: TestContext, what: string, burst: Awaited<ReturnType<typeof outage>>, served: (l: Line) => boolean) {
+  function assertLoggedAsStateChanges(t: TestContext, what: string, burst: Awaited<ReturnType<typeof outage>>, served: (l: LogLine) => boolean) {
     const { answers, refused, from, outageEnd } = burst;
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [503], `every ${what} answered 503 while no DC answered`);
     assert.ok(answers.every((a) => /no domain controller answered/.test(a.text)), 'each 503 is the directory-unavailable page');
@@ -186,9 +171,9 @@ describe('every DC unreachable: password changes and Windows sign-ins log a hand
     assert.ok(loud.length <= 10, `${loud.length} lines at info and above for ${refused} refused ${what}s`);
   }
 
-  const debugLines = (burst: { from: number; outageEnd: number }, match: (l: Line) => boolean) =>
+  const debugLines = (burst: { from: number; outageEnd: number }, match: (l: LogLine) => boolean) =>
     lines.slice(burst.from, burst.outageEnd).filter((l) => l.level === DEBUG && match(l));
-  const servedRequest = (l: Line) => l.msg === 'request completed' && (l.res as { statusCode: number }).statusCode < 400;
+  const servedRequest = (l: LogLine) => l.msg === 'request completed' && (l.res as { statusCode: number }).statusCode < 400;
 
   test('password changes: lost, still down, back with the total; each refused change at debug, audited', async (t) => {
     /** The change-password form, then its POST: the user's own change (an OU of this file's own). */

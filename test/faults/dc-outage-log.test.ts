@@ -9,32 +9,17 @@
  * URL keeps the DC's host name (127.0.0.1 of ad.ldapsUrl), so LDAPS still verifies the certificate.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { createLogger } from '../../src/log.js';
+import { capturedLogger, type LogLine } from '../helpers/captured-log.js';
 import { ldapConfig, loadAdFacts, type AdFacts } from '../helpers/ad.js';
 import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
-interface Line {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-const lines: Line[] = [];
 // Captured at debug, so the per-request detail can be checked; the lines at info and above are
 // exactly what a node at the production level (info) writes, as pino filters by level alone.
-const logger = createLogger(
-  'debug',
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  }),
-);
+const { logger, lines } = capturedLogger('debug');
 
 const DEBUG = 20;
 const INFO = 30;
@@ -127,7 +112,7 @@ describe('every DC unreachable under load: a handful of log lines, not one per s
 
     // At info and above, less what any served request writes (the sign-in page's access line, the
     // sign-in after the outage): those would be there without an outage, one per request as ever.
-    const served = (l: Line) =>
+    const served = (l: LogLine) =>
       (l.msg === 'request completed' && (l.res as { statusCode: number }).statusCode < 400) || l.msg === 'sign-in succeeded';
     const outage = lines.slice(from);
     const loud = outage.filter((l) => l.level >= INFO && !served(l));

@@ -7,33 +7,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
-import { createLogger } from '../../src/log.js';
+import { capturedLogger } from '../helpers/captured-log.js';
 import { startRedisServer } from '../helpers/redis.js';
 import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
 
 const redis = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(join(tmpdir(), 'openfed-aof-'))] });
 
-interface Line {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-const lines: Line[] = [];
 // info: the level a production node runs at, so the counts below are what an operator's pipeline gets.
-const logger = createLogger(
-  'info',
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text) lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  }),
-);
+const { logger, lines } = capturedLogger('info');
 
 const WARN = 40;
 
