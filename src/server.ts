@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { Server as NetServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createAuditLog, createBufferedFileAuditLog, type AuditLog } from './audit/audit.js';
 import { systemClock, type Clock } from './clock.js';
@@ -187,14 +188,23 @@ export async function startServer(config: Config, logger: Logger, options: Start
     (closing ??= (async () => {
       logger.info('shutting down: no new connections, finishing requests in flight');
       draining = true;
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop listening, but not yet close the kept-alive connections that are idle (http's close()
+      // would): "idle" is often the few milliseconds between two requests of a busy client, whose next
+      // request may already be on its way and would meet a reset. For a last call they stay open; a
+      // request on one is answered with "Connection: close" (above), so by the end of it the busy
+      // clients have gone and what is left is really idle.
+      const drained = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+      let sweep: NodeJS.Timeout | undefined;
       // A keep-alive connection whose request just finished turns idle and would hold close()
-      // open until its own timeout: close idle ones as they appear.
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      server.closeIdleConnections();
+      // open until its own timeout: after the last call, close idle ones as they appear.
+      const lastCall = setTimeout(() => {
+        server.closeIdleConnections();
+        sweep = setInterval(() => server.closeIdleConnections(), 50);
+      }, lastCallMs(config.server.shutdownGraceMs));
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.server.shutdownGraceMs)));
       await Promise.race([drained, grace]);
+      clearTimeout(lastCall);
       clearInterval(sweep);
       clearTimeout(timer);
       server.closeAllConnections();
@@ -207,6 +217,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger.info('stopped');
     })());
   return { url, managementUrl, deps, server, metrics, close };
+}
+
+/** The last call for kept-alive connections at shutdown: half a second, or a quarter of a shorter grace period. */
+function lastCallMs(shutdownGraceMs: number): number {
+  return Math.min(500, Math.floor(shutdownGraceMs / 4));
 }
 
 /**

@@ -71,6 +71,31 @@ describe('the OpenFed process', () => {
     assert.match(proc.output(), /"msg":"stopped"/);
   });
 
+  test('SIGTERM: a kept-alive connection idle at the signal still gets its next request answered (the last call)', async () => {
+    const proc = await startProcess();
+    const { port } = new URL(proc.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    let response = '';
+    socket.on('data', (d: Buffer) => (response += d.toString()));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    while (!response.includes('\r\n\r\nOK')) await new Promise((r) => setTimeout(r, 10));
+    assert.match(response, /\r\nconnection: keep-alive\r\n/i, 'kept alive before the signal');
+
+    // Idle at the signal, as between two requests of a busy load balancer's connection.
+    const closed = once(socket, 'close');
+    socket.on('error', () => undefined); // a reset is what the assertions below must catch
+    proc.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    response = '';
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await closed;
+    assert.match(response, /^HTTP\/1\.1 200 /, 'answered, not reset');
+    assert.match(response, /\r\nconnection: close\r\n/i, 'and told to go elsewhere next time');
+    const [code] = (await once(proc.child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+  });
+
   test('logs never carry passwords, cookies or CSRF tokens', async () => {
     const proc = await startProcess();
     try {
