@@ -51,7 +51,8 @@ type Reply = Extract<WorkerMessage, { id: number }>;
 export class ClusterPrimary {
   private readonly log: Logger;
   private readonly states = new Map<number, WorkerState>();
-  private readonly pending = new Map<number, { resolve: (reply: Reply) => void }>();
+  /** Questions asked of workers (readiness, metrics) by request id, until answered, timed out, or the worker exits. */
+  private readonly pending = new Map<number, { workerId: number; resolve: (reply: Reply | 'exited') => void }>();
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private readonly policy: RestartPolicy;
   private readonly registry = new Registry();
@@ -186,6 +187,13 @@ export class ClusterPrimary {
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
     this.states.delete(worker.id);
+    // A question asked just before it died will never be answered: say so now rather than at the
+    // timeout (a /readyz probe at a worker's death took the whole 4 s and answered 503).
+    for (const [id, question] of this.pending) {
+      if (question.workerId !== worker.id) continue;
+      this.pending.delete(id);
+      question.resolve('exited');
+    }
     if (this.stopping) return;
     if (!this.started) {
       // Died before the farm was up, without saying why (a start-failed message would have stopped us).
@@ -208,15 +216,18 @@ export class ClusterPrimary {
     this.restartTimers.add(timer);
   }
 
-  /** Asks every listening worker; a worker that does not answer in time is left out. */
+  /**
+   * Asks every listening worker; a worker that does not answer in time is there with no reply, one
+   * that exits meanwhile is left out (it serves nobody any more; its replacement is on its way).
+   */
   private async askAll<T extends Reply['type']>(type: T, timeoutMs: number): Promise<{ worker: Worker; reply: Extract<Reply, { type: T }> | undefined }[]> {
     const listening = [...this.states.values()].filter((s) => s.listening && s.worker.isConnected());
-    return Promise.all(
+    const answers = await Promise.all(
       listening.map(async ({ worker }) => {
         const id = this.nextRequestId++;
         let timer: NodeJS.Timeout | undefined;
-        const reply = await new Promise<Reply | undefined>((resolve) => {
-          this.pending.set(id, { resolve });
+        const reply = await new Promise<Reply | 'exited' | undefined>((resolve) => {
+          this.pending.set(id, { workerId: worker.id, resolve });
           timer = setTimeout(() => {
             this.pending.delete(id);
             resolve(undefined);
@@ -225,9 +236,10 @@ export class ClusterPrimary {
         });
         clearTimeout(timer);
         this.pending.delete(id);
-        return { worker, reply: reply as Extract<Reply, { type: T }> | undefined };
+        return { worker, reply };
       }),
     );
+    return answers.flatMap(({ worker, reply }) => (reply === 'exited' ? [] : [{ worker, reply: reply as Extract<Reply, { type: T }> | undefined }]));
   }
 
   private managementSource(): ManagementSource {

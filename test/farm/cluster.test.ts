@@ -122,6 +122,30 @@ describe('a farm of two cluster workers', () => {
     assert.match(farm.output(), /"msg":"worker died: restarting it"/);
   });
 
+  test('a worker that dies while /readyz waits for its answer: the probe answers at once, without it', async () => {
+    const ready = await eventually('two ready workers', async () => {
+      const { status, body } = await readiness(farm);
+      return status === 200 && body.checks.length === 2 ? body : undefined;
+    });
+    const [victim, survivor] = ready.checks.map((c) => c.pid) as [number, number];
+    // Frozen, it cannot answer: the question is surely pending when it dies.
+    process.kill(victim, 'SIGSTOP');
+    const probe = readiness(farm);
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const { status, body } = await probe;
+    const tookMs = Date.now() - killedAt;
+    // Before: the primary waited for the dead worker until its 4 s timeout, then answered 503.
+    assert.ok(tookMs < 1000, `answered ${tookMs} ms after the death`);
+    assert.equal(status, 200, 'the surviving worker is ready');
+    assert.deepEqual(body.checks.map((c) => c.pid), [survivor]);
+    await eventually('a replacement worker', async () => {
+      const r = await readiness(farm);
+      return r.status === 200 && r.body.checks.length === 2 ? true : undefined;
+    });
+  });
+
   test('SIGTERM to the primary: every worker stops gracefully, then exit code 0', async () => {
     const pids = (await readiness(farm)).body.checks.map((c) => c.pid);
     farm.child.kill('SIGTERM');
