@@ -138,15 +138,17 @@ export function summariseDrain(outcomes: readonly Outcome[], signalAt: number): 
       idleKeepAliveClosed++;
       continue;
     }
+    // The signal reaches the workers a few ms after it is sent: a connection made just before it can
+    // still be in the queue when the listener closes.
+    if (o.result === 'reset' && !o.reusedConnection && o.sentAt >= signalAt - RACE_MS && closedAt !== undefined && Math.abs(o.endedAt - closedAt) <= RACE_MS) {
+      resetInAcceptQueue++;
+      continue;
+    }
     if (o.sentAt < signalAt) {
       inFlight++;
       if (o.result === 'ok') inFlightAnswered++;
     }
     if (o.result === 'ok' || o.result === 'refused') continue;
-    if (o.result === 'reset' && !o.reusedConnection && o.sentAt >= signalAt && closedAt !== undefined && Math.abs(o.endedAt - closedAt) <= RACE_MS) {
-      resetInAcceptQueue++;
-      continue;
-    }
     dropped.push({ label: failureLabel(o), sentAfterSignalMs: o.sentAt - signalAt });
   }
   return {

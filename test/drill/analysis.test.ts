@@ -60,8 +60,10 @@ describe('summariseDrain: SIGTERM at 1000', () => {
     { name: 'reset on a reused connection, sent just before the signal', outcome: fail(960, { result: 'reset', error: 'ECONNRESET', reusedConnection: true, endedAt: 1010 }), bucket: 'idleKeepAliveClosed' },
     { name: 'reset on a reused connection, sent well before the signal', outcome: fail(900, { result: 'reset', error: 'ECONNRESET', reusedConnection: true, endedAt: 1010 }), bucket: 'dropped' },
     { name: 'fresh connection reset as the listener closed', outcome: fail(1090, { result: 'reset', error: 'ECONNRESET', endedAt: 1099 }), bucket: 'resetInAcceptQueue' },
+    { name: 'fresh connection made just before the signal, reset as the listener closed', outcome: fail(995, { result: 'reset', error: 'ECONNRESET', endedAt: 1098 }), bucket: 'resetInAcceptQueue' },
     { name: 'fresh connection reset long before the listener closed', outcome: fail(1010, { result: 'reset', error: 'ECONNRESET', endedAt: 1011 }), bucket: 'dropped' },
-    { name: 'in flight at the signal, reset', outcome: fail(995, { result: 'reset', error: 'ECONNRESET', endedAt: 1100 }), bucket: 'dropped' },
+    { name: 'in flight at the signal, reset', outcome: fail(900, { result: 'reset', error: 'ECONNRESET', endedAt: 1100 }), bucket: 'dropped' },
+    { name: 'in flight at the signal, reset well after the listener closed', outcome: fail(995, { result: 'reset', error: 'ECONNRESET', endedAt: 1300 }), bucket: 'dropped' },
     { name: 'answered 503 after the signal', outcome: fail(1020, {}), bucket: 'dropped' },
     { name: 'hung', outcome: fail(1030, { result: 'hang', status: undefined, endedAt: 6030 }), bucket: 'dropped' },
   ];
