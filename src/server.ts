@@ -94,6 +94,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const issuer = federationIdentifier(config);
   const baseUrl = config.server.baseUrl.replace(/\/+$/, '');
   const sessionSecret = deriveSecret(csrfSecret, 'openfed saml2 session values');
+  const shutdown = { shuttingDown: false };
   const metrics = new Metrics(keys, clock, dependencyMetrics);
   const audit = metrics.wrap(options.audit ?? openAuditLog(config, { buffered: true }));
   const access = new AccessControl(config.accessControl.policies, corporateNetwork(config.accessControl.intranetNetworks ?? config.microsoft365.internalNetworks));
@@ -127,6 +128,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     lockout: new LockoutGuard({ config: config.lockout, store: stores.lockout, directory, audit, logger, clock }),
     clock,
     csrfSecret,
+    shutdown,
     registry,
     metadata: new MetadataCache({
       entityId: issuer,
@@ -186,8 +188,16 @@ export async function startServer(config: Config, logger: Logger, options: Start
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      logger.info('shutting down: no new connections, finishing requests in flight');
+      // The probes fail first; for server.shutdownDelayMs everything else goes on, so that a load
+      // balancer takes this node out before its port closes (nothing refused, nothing reset).
+      shutdown.shuttingDown = true;
       draining = true;
+      const delayMs = config.server.shutdownDelayMs;
+      if (delayMs > 0) {
+        logger.info({ delayMs }, 'shutting down: probes answer 503; serving on until the load balancer has noticed');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      logger.info('shutting down: no new connections, finishing requests in flight');
       // Stop listening, but not yet close the kept-alive connections that are idle (http's close()
       // would): "idle" is often the few milliseconds between two requests of a busy client, whose next
       // request may already be on its way and would meet a reset. For a last call they stay open; a

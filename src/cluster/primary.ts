@@ -127,7 +127,8 @@ export class ClusterPrimary {
         return exited;
       });
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.config.server.shutdownGraceMs + EXIT_MARGIN_MS)));
+      const { shutdownDelayMs, shutdownGraceMs } = this.config.server;
+      const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), shutdownDelayMs + shutdownGraceMs + EXIT_MARGIN_MS)));
       if ((await Promise.race([Promise.all(exits), deadline])) === 'late') {
         this.log.warn('workers did not exit in time: killing them');
         for (const { worker } of this.states.values()) worker.process.kill('SIGKILL');
@@ -254,8 +255,10 @@ export class ClusterPrimary {
         const text = (await aggregated.metrics()) + (await this.registry.metrics());
         return { contentType: this.registry.contentType, text };
       },
-      live: () => [...this.states.values()].some((s) => s.listening),
+      // Once stopping, both probes fail at once (the workers' own answer 503 too: server.shutdownDelayMs).
+      live: () => !this.stopping && [...this.states.values()].some((s) => s.listening),
       readiness: async () => {
+        if (this.stopping) return { ready: false, report: { status: 'not ready', shuttingDown: true, workers: { configured: this.options.workers } } };
         const answers = await this.askAll('openfed:readiness', READINESS_TIMEOUT_MS);
         const workers = answers.map(({ worker, reply }) => ({
           worker: worker.id,

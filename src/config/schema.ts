@@ -336,6 +336,17 @@ export const configSchema = z
           .nonnegative()
           .default(10_000)
           .describe('On SIGTERM, how long in-flight requests may take before connections are closed.'),
+        shutdownDelayMs: z
+          .number()
+          .int()
+          .nonnegative()
+          .max(120_000)
+          .default(0)
+          .describe(
+            'On SIGTERM, how long to go on serving, with /adfs/probe, /healthz and /readyz answering 503, before the ' +
+              'listener closes: time for a load balancer that probes them to stop sending new connections, so that none ' +
+              'is refused or reset. Its probe interval times its failure count; 0 closes at once.',
+          ),
         workers: z
           .union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number from 1 to 256' })
           .default('auto')

@@ -46,4 +46,10 @@ export interface AppDeps {
   clock: Clock;
   /** Secret for CSRF tokens (shared by every node of a farm). */
   csrfSecret: string;
+  /** Set once SIGTERM came: the probes answer 503 from then on (server.shutdownDelayMs). */
+  shutdown: ShutdownState;
+}
+
+export interface ShutdownState {
+  readonly shuttingDown: boolean;
 }

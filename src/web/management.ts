@@ -13,16 +13,16 @@ export const MANAGEMENT_ROUTES = { metrics: '/metrics', health: '/healthz', read
 /** Where the management listener gets its answers from. */
 export interface ManagementSource {
   metrics(): Promise<{ contentType: string; text: string }>;
-  /** Liveness: false only when nothing could serve a user (a farm with no worker listening). */
+  /** Liveness: false when nothing could serve a user (a farm with no worker listening), or once shutting down. */
   live(): boolean;
   readiness(): Promise<{ ready: boolean; report: unknown }>;
 }
 
 /** The management listener of a single process: its own registry and its own checks. */
-export function createManagementApp(deps: Pick<AppDeps, 'sessions' | 'directory'>, metrics: Metrics): Express {
+export function createManagementApp(deps: Pick<AppDeps, 'sessions' | 'directory' | 'shutdown'>, metrics: Metrics): Express {
   return managementApp({
     metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
-    live: () => true,
+    live: () => !deps.shutdown.shuttingDown,
     readiness: async () => {
       const report = await readiness(deps);
       return { ready: report.status === 'ready', report };
@@ -44,7 +44,7 @@ export function managementApp(source: ManagementSource): Express {
   });
   app.get(MANAGEMENT_ROUTES.health, (_req, res) => {
     const live = source.live();
-    res.status(live ? 200 : 503).set('Cache-Control', 'no-store').type('text/plain').send(live ? 'OK' : 'no worker is serving');
+    res.status(live ? 200 : 503).set('Cache-Control', 'no-store').type('text/plain').send(live ? 'OK' : 'not serving');
   });
   app.get(MANAGEMENT_ROUTES.ready, async (_req, res) => {
     const { ready, report } = await source.readiness();

@@ -81,8 +81,8 @@ function normalise(path: string): string {
 export function registerRoutes(app: Express, ctx: WebContext, assetsDir: string): void {
   const forms = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 16 });
 
-  app.get(ROUTES.health, healthz());
-  app.get(ROUTES.adfsProbe, healthz());
+  app.get(ROUTES.health, healthz(ctx));
+  app.get(ROUTES.adfsProbe, healthz(ctx));
   app.get(ROUTES.ready, readyz(ctx));
   app.use(ROUTES.assets, express.static(assetsDir, { fallthrough: false, index: false, maxAge: '1h' }));
   app.get(`${ROUTES.branding}/:file`, brandingAsset(ctx));

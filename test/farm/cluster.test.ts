@@ -158,6 +158,43 @@ describe('a farm of two cluster workers', () => {
   });
 });
 
+describe('a farm stopped with server.shutdownDelayMs', () => {
+  test('SIGTERM: every probe answers 503 at once (management and the workers\' /adfs/probe), users are served until the delay ends, then exit 0', async () => {
+    const keys = makeKeyPair('OpenFed cluster delay test signing');
+    const farm = await startOpenFed({
+      server: { host: '127.0.0.1', port: 0, baseUrl: 'http://sts.farm.test', workers: 2, shutdownGraceMs: 2000, shutdownDelayMs: 1500 },
+      management: { port: 0 },
+      sessions: { redis: { url: redis.url } },
+      web: { csrfSecret: 'one-csrf-secret-for-every-worker-of-the-farm' },
+      keys: { signing: { keyFile: `${keys.dir}/key.pem`, certFile: `${keys.dir}/cert.pem` } },
+      log: { level: 'info' },
+    });
+    try {
+      await eventually('two ready workers', async () => {
+        const { status, body } = await readiness(farm);
+        return status === 200 && body.checks.length === 2 ? true : undefined;
+      });
+      assert.equal((await send(`${farm.url}/adfs/probe`)).status, 200);
+      const signalAt = Date.now();
+      farm.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      const ready = await send(`${farm.managementUrl}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal((JSON.parse(ready.text) as { shuttingDown?: boolean }).shuttingDown, true);
+      assert.equal((await send(`${farm.managementUrl}/healthz`)).status, 503);
+      // Each answer from whichever worker takes the connection: both have stopped passing the probe.
+      for (let i = 0; i < 4; i++) assert.equal((await send(`${farm.url}/adfs/probe`)).status, 503);
+      assert.equal((await send(`${farm.url}/signin`)).status, 200, 'users are still served');
+      assert.ok(Date.now() - signalAt < 1500, 'within the delay');
+      const [code] = (await once(farm.child, 'exit')) as [number | null];
+      assert.equal(code, 0);
+      assert.ok(Date.now() - signalAt >= 1500, 'the port closed only after the delay');
+    } finally {
+      await farm.stop();
+    }
+  });
+});
+
 describe('start-up mistakes in cluster mode', () => {
   test('more than one worker without Redis: one line, exit 1', async () => {
     const { code, stderr, stdout } = await runOpenFedToExit({ server: { host: '127.0.0.1', port: 0, workers: 2 } });

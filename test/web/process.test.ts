@@ -19,10 +19,10 @@ interface Process {
   output: () => string;
 }
 
-async function startProcess(): Promise<Process> {
+async function startProcess(serverSettings = ''): Promise<Process> {
   const dir = mkdtempSync(join(tmpdir(), 'openfed-process-'));
   const config = join(dir, 'openfed.yaml');
-  writeFileSync(config, `dataDir: ${dir}\nserver:\n  host: 127.0.0.1\n  port: 0\n  shutdownGraceMs: 5000\nlog:\n  level: debug\n`);
+  writeFileSync(config, `dataDir: ${dir}\nserver:\n  host: 127.0.0.1\n  port: 0\n  shutdownGraceMs: 5000\n${serverSettings}log:\n  level: debug\n`);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, OPENFED_CONFIG: config } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -56,7 +56,7 @@ describe('the OpenFed process', () => {
     let response = '';
     socket.on('data', (d: Buffer) => (response += d.toString()));
     // The rest of the body, and a second request pipelined behind it on the same kept-alive connection.
-    socket.write(`${body.slice(5)}GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    socket.write(`${body.slice(5)}GET /signin HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     await once(socket, 'close');
     assert.match(response, /^HTTP\/1\.1 403 /, 'the request in flight got its answer (403: it carried no CSRF token)');
     // A request read while draining is answered, and told that the connection ends with it: a
@@ -88,12 +88,34 @@ describe('the OpenFed process', () => {
     proc.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     response = '';
-    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    socket.write('GET /signin HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await closed;
     assert.match(response, /^HTTP\/1\.1 200 /, 'answered, not reset');
     assert.match(response, /\r\nconnection: close\r\n/i, 'and told to go elsewhere next time');
     const [code] = (await once(proc.child, 'exit')) as [number | null];
     assert.equal(code, 0);
+  });
+
+  test('SIGTERM with server.shutdownDelayMs: the probes answer 503 at once, new connections are served until the delay ends, then refused', async () => {
+    const proc = await startProcess('  shutdownDelayMs: 1500\n');
+    await request(proc.url).get('/adfs/probe').expect(200, 'OK');
+    const signalAt = Date.now();
+    proc.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    // What a load balancer probes: out of the pool.
+    await request(proc.url).get('/adfs/probe').expect(503, 'shutting down');
+    await request(proc.url).get('/healthz').expect(503);
+    const ready = await request(proc.url).get('/readyz').expect(503);
+    assert.equal(ready.body.shuttingDown, true);
+    // What a user sent before the balancer noticed: still served, on a new connection.
+    const page = await request(proc.url).get('/signin').expect(200);
+    assert.match(String(page.headers.connection), /close/i, 'and told not to come back on this connection');
+    assert.ok(Date.now() - signalAt < 1500, 'all of this within the delay');
+
+    const [code] = (await once(proc.child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.ok(Date.now() - signalAt >= 1500, 'the listener closed only after the delay');
+    assert.match(proc.output(), /"msg":"shutting down: probes answer 503; serving on until the load balancer has noticed"/);
   });
 
   test('logs never carry passwords, cookies or CSRF tokens', async () => {

@@ -1,10 +1,15 @@
 import type { Request, Response } from 'express';
 import type { WebContext } from '../web-context.js';
 
-/** GET /healthz and /adfs/probe: the process answers. No dependency is checked, as AD FS's probe. */
-export function healthz() {
+/**
+ * GET /healthz and /adfs/probe: the process answers. No dependency is checked, as AD FS's probe; 503
+ * once shutting down, so that a load balancer stops sending new connections before the port closes.
+ */
+export function healthz(ctx: Pick<WebContext, 'shutdown'>) {
   return (_req: Request, res: Response) => {
-    res.set('Cache-Control', 'no-store').type('text/plain').send('OK');
+    res.set('Cache-Control', 'no-store').type('text/plain');
+    if (ctx.shutdown.shuttingDown) res.status(503).send('shutting down');
+    else res.send('OK');
   };
 }
 
@@ -26,7 +31,7 @@ async function check(probe: () => Promise<{ ok: boolean; detail: string }>): Pro
  * GET /readyz: 200 only when sessions and the directory answer, so a load balancer stops sending
  * users to a node that cannot sign them in. The details name only the kind of failure.
  */
-export function readyz(ctx: Pick<WebContext, 'sessions' | 'directory'>) {
+export function readyz(ctx: Pick<WebContext, 'sessions' | 'directory' | 'shutdown'>) {
   return async (_req: Request, res: Response) => {
     const report = await readiness(ctx);
     res
@@ -38,6 +43,8 @@ export function readyz(ctx: Pick<WebContext, 'sessions' | 'directory'>) {
 
 export interface ReadinessReport {
   status: 'ready' | 'not ready';
+  /** Present once SIGTERM came: not ready whatever the checks say. */
+  shuttingDown?: true;
   checks: {
     sessions: { ok: boolean; store: string; detail: string };
     directory: { ok: boolean; kind: string; detail: string };
@@ -45,10 +52,12 @@ export interface ReadinessReport {
 }
 
 /** The checks behind /readyz, also asked of each cluster worker by the primary's management listener. */
-export async function readiness(ctx: Pick<WebContext, 'sessions' | 'directory'>): Promise<ReadinessReport> {
+export async function readiness(ctx: Pick<WebContext, 'sessions' | 'directory' | 'shutdown'>): Promise<ReadinessReport> {
   const [sessions, directory] = await Promise.all([check(() => ctx.sessions.health()), check(() => ctx.directory.health())]);
+  const shuttingDown = ctx.shutdown.shuttingDown;
   return {
-    status: sessions.ok && directory.ok ? 'ready' : 'not ready',
+    status: sessions.ok && directory.ok && !shuttingDown ? 'ready' : 'not ready',
+    ...(shuttingDown ? { shuttingDown: true as const } : {}),
     checks: {
       sessions: { ok: sessions.ok, store: ctx.sessions.kind, detail: sessions.detail },
       directory: { ok: directory.ok, kind: ctx.directory.kind, detail: directory.detail },
