@@ -52,6 +52,8 @@ export interface FaultContext {
   downMs: number;
   /** server.shutdownGraceMs: a drain that takes this long was cut short, its connections closed by force. */
   shutdownGraceMs: number;
+  /** server.shutdownDelayMs: served on for this long after the signal, before the drain starts. */
+  shutdownDelayMs: number;
   /** Starts OpenFed again after it stopped (the drain), on the same port and configuration. */
   restartOpenFed(): Promise<void>;
   log(line: string): void;
@@ -166,9 +168,10 @@ export const drain: Fault = {
     await ctx.restartOpenFed();
     return {
       restoredAt: Date.now(),
-      notes: [`the primary exited ${exitedAfter} ms after SIGTERM (grace ${ctx.shutdownGraceMs} ms)`],
+      notes: [`the primary exited ${exitedAfter} ms after SIGTERM (delay ${ctx.shutdownDelayMs} ms, grace ${ctx.shutdownGraceMs} ms)`],
       // At the end of the grace period the workers cut whatever connections are left, requests and all.
-      problems: exitedAfter >= ctx.shutdownGraceMs ? [`the drain ran into server.shutdownGraceMs (${ctx.shutdownGraceMs} ms): connections cut`] : [],
+      problems:
+        exitedAfter >= ctx.shutdownDelayMs + ctx.shutdownGraceMs ? [`the drain ran into server.shutdownGraceMs (${ctx.shutdownGraceMs} ms): connections cut`] : [],
     };
   },
 };

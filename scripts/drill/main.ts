@@ -10,6 +10,7 @@
  *   npm run drill -- --redis cluster     three masters, three replicas: a master's failover
  *   npm run drill -- --smoke             short phases, two workers (the CI's version, test/faults/drill-smoke.test.ts)
  *   npm run drill -- --soak 600          no faults: 10 minutes at half the measured capacity, memory at start and end
+ *   npm run drill -- --drain-delay 500   server.shutdownDelayMs 500, the load through a balancer that probes /adfs/probe
  *
  * Exits 1 when a request hangs (no answer and no error in 5 s), a session is lost, a graceful shutdown
  * drops a request, a fault is not recovered from, OpenFed dies by itself, or (soak) memory grows beyond
@@ -31,7 +32,7 @@ import { startRedisCluster, startRedisSentinel, startRedisServer, stopServersWit
 import { logVolume, summarise, summariseDrain, type DrainSummary, type FaultWindow, type KindSummary, type LogVolume } from './analysis.js';
 import { DcAddresses, dcCut, drain, firstDcCut, redisFailover, redisRestart, workerKill, type Fault, type FaultContext, type RedisTopology } from './faults.js';
 import { judgeGrowth, sampleFor, type MemorySample } from './soak.js';
-import { tokenRequest, Traffic, type TrafficOptions } from './traffic.js';
+import { Balancer, tokenRequest, Traffic, type TrafficOptions } from './traffic.js';
 
 interface Options {
   smoke: boolean;
@@ -40,6 +41,7 @@ interface Options {
   build: boolean;
   soak?: number;
   soakShare: number;
+  drainDelay?: number;
   json?: string;
 }
 
@@ -64,6 +66,7 @@ const program = new Command('drill')
     if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a number in (0, 1]');
     return n;
   }, 0.5)
+  .option('--drain-delay <ms>', 'server.shutdownDelayMs, and the load sent through a balancer that probes /adfs/probe every 100 ms', positiveInt)
   .option('--json <file>', 'also write the results as JSON')
   .showHelpAfterError();
 
@@ -130,6 +133,7 @@ async function main(): Promise<number> {
     );
     const config: ConfigInput = {
       ...base,
+      ...(opts.drainDelay ? { server: { ...base.server, shutdownDelayMs: opts.drainDelay } } : {}),
       management: { port: await freePort(), host: '127.0.0.1' },
       sessions: { redis: { ...redisConfig(redis), keyPrefix: 'drill:' }, ...(opts.soak ? { lifetimeMinutes: 1 } : {}) },
       // The soak: replay-cache entries expire after a minute and a bit, as sessions do.
@@ -163,6 +167,7 @@ async function main(): Promise<number> {
       dc,
       downMs: timing.downMs,
       shutdownGraceMs: Number(config.server?.shutdownGraceMs),
+      shutdownDelayMs: opts.drainDelay ?? 0,
       restartOpenFed: async () => {
         openfed = await startOpenFed(dir, 'drill', config);
       },
@@ -171,9 +176,14 @@ async function main(): Promise<number> {
 
     if (opts.soak) return await runSoak(opts, { ...trafficOptions, renewSession: newSession }, context, redis);
 
-    const traffic = new Traffic(trafficOptions);
+    const balancer = opts.drainDelay ? new Balancer(openfed.url) : undefined;
+    if (balancer) stopWithTheRest('the balancer', () => balancer.stop());
+    const traffic = new Traffic({ ...trafficOptions, ...(balancer ? { balancer } : {}) });
     const drill: Drill = { traffic, trafficOptions, witnesses, witnessRequests: samlRequestFactory({ idpSsoUrl: trafficOptions.ssoUrl, spEntityId: SP_ENTITY_ID }), context };
-    log(`load: ${loops.token} token loops (one SSO session each), ${loops.signIn} sign-in loops as ${user.sam}; ${loops.witnesses} more sessions as witnesses`);
+    log(
+      `load: ${loops.token} token loops (one SSO session each), ${loops.signIn} sign-in loops as ${user.sam}; ${loops.witnesses} more sessions as witnesses` +
+        (balancer ? `; through a balancer probing /adfs/probe every 100 ms, server.shutdownDelayMs ${opts.drainDelay}` : ''),
+    );
     await sleep(timing.warmUp);
     const faults = [workerKill, opts.redis === 'single' ? redisRestart : redisFailover, firstDcCut, dcCut, drain];
     const results: FaultResult[] = [];
@@ -185,6 +195,7 @@ async function main(): Promise<number> {
       await traffic.stop();
     }
     printReport(results, opts, traffic.outcomes.length);
+    await balancer?.stop();
     // A hang between the faults' windows (the warm-up) fails the drill as much as one inside them.
     const problems = results.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`));
     const hangs = traffic.outcomes.filter((o) => o.result === 'hang').length;
@@ -383,7 +394,7 @@ function printReport(results: readonly FaultResult[], opts: Options, total: numb
     `${fmtInt(r.logs.requestLines)} (${(r.logs.requestLines / Math.max(1, r.token.requests + r.signin.requests)).toFixed(1)} per request)`,
   ]);
   process.stdout.write(
-    `\nDrill (Redis ${opts.redis}${opts.smoke ? ', smoke' : ''}): ${fmtInt(total)} requests\n\n` +
+    `\nDrill (Redis ${opts.redis}${opts.smoke ? ', smoke' : ''}${opts.drainDelay ? `, through a probing balancer, server.shutdownDelayMs ${opts.drainDelay}` : ''}): ${fmtInt(total)} requests\n\n` +
       markdownTable(['fault', 'tokens failed', 'sign-ins failed', 'longest gap token / sign-in', 'recovery token / sign-in', 'sessions', 'service log lines', 'request log lines'], rows) +
       '\n\n' +
       results

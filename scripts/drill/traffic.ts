@@ -83,6 +83,8 @@ export interface TrafficOptions {
    * as they would over a day). Without it the loop keeps the lost session, and every request says so.
    */
   renewSession?: () => Promise<string>;
+  /** When the loops go through a load balancer that probes the node. */
+  balancer?: Balancer;
 }
 
 /** A token request with one session: a token page, or why not. */
@@ -117,6 +119,42 @@ async function signInRequest(o: TrafficOptions, agent: Agent | false): Promise<O
   return failure('signin', sentAt, posted, posted.status === 303 ? 'no session started' : undefined);
 }
 
+/**
+ * A load balancer with this one node behind it, as far as the drill needs one: it probes /adfs/probe
+ * every `intervalMs` (one failure takes the node out, one success puts it back), and while the node
+ * is out, no loop sends anything (a balancer with no healthy node holds or fails requests itself).
+ */
+export class Balancer {
+  private healthy = true;
+  private running = true;
+  private readonly polling: Promise<void>;
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly intervalMs = 100,
+  ) {
+    this.polling = this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    while (this.running) {
+      const probe = await exchange(`${this.baseUrl}/adfs/probe`, { agent: false });
+      this.healthy = probe.kind === 'answer' && probe.status === 200;
+      await sleep(this.intervalMs);
+    }
+  }
+
+  /** Resolves when the node is in the pool (at once when it is). */
+  async admitted(stillWanted: () => boolean): Promise<void> {
+    while (!this.healthy && stillWanted()) await sleep(10);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.polling;
+  }
+}
+
 /** Runs the loops until stop(); every outcome lands in `outcomes`, in the order requests ended. */
 export class Traffic {
   readonly outcomes: Outcome[] = [];
@@ -124,7 +162,10 @@ export class Traffic {
   private readonly loops: Promise<void>[] = [];
   private readonly keepAlive = new Agent({ keepAlive: true, maxSockets: 64 });
 
+  private readonly balancer: Balancer | undefined;
+
   constructor(o: TrafficOptions) {
+    this.balancer = o.balancer;
     const requests = samlRequestFactory({ idpSsoUrl: o.ssoUrl, spEntityId: o.spEntityId });
     o.sessions.forEach((first, i) => {
       const agent = i % 2 === 0 ? false : this.keepAlive;
@@ -154,6 +195,7 @@ export class Traffic {
         // Behind schedule (a slow answer): carry on from now rather than catch up in a burst.
         next = Math.max(next, Date.now() - interval) + interval;
       }
+      await this.balancer?.admitted(() => this.running);
       if (!this.running) break;
       const outcome = await one();
       this.outcomes.push(outcome);
