@@ -162,6 +162,20 @@ export function summariseDrain(outcomes: readonly Outcome[], signalAt: number): 
   };
 }
 
+/** One fault's results, as the drill prints them and writes them with --json. */
+export interface FaultResult {
+  name: string;
+  what: string;
+  notes: string[];
+  token: KindSummary;
+  signin: KindSummary;
+  witnesses: { checked: number; lost: number };
+  logs: LogVolume;
+  drain?: DrainSummary;
+  /** Why this fault fails the drill; empty when it passed. */
+  problems: string[];
+}
+
 export interface LogVolume {
   lines: number;
   /**

@@ -29,7 +29,7 @@ import { signIn } from '../bench/signin.js';
 import { fmtInt, markdownTable } from '../bench/report.js';
 import { loadAdFacts } from '../../test/helpers/ad.js';
 import { startRedisCluster, startRedisSentinel, startRedisServer, stopServersWith } from '../../test/helpers/redis.js';
-import { logVolume, summarise, summariseDrain, type DrainSummary, type FaultWindow, type KindSummary, type LogVolume } from './analysis.js';
+import { logVolume, summarise, summariseDrain, type FaultResult, type FaultWindow, type KindSummary } from './analysis.js';
 import { DcAddresses, dcCut, drain, firstDcCut, redisFailover, redisRestart, workerKill, type Fault, type FaultContext, type RedisTopology } from './faults.js';
 import { judgeGrowth, sampleFor, type MemorySample } from './soak.js';
 import { Balancer, tokenRequest, Traffic, type TrafficOptions } from './traffic.js';
@@ -72,19 +72,6 @@ const program = new Command('drill')
 
 const log = (line: string) => process.stderr.write(`[drill] ${line}\n`);
 
-interface FaultResult {
-  name: string;
-  what: string;
-  notes: string[];
-  token: KindSummary;
-  signin: KindSummary;
-  witnesses: { checked: number; lost: number };
-  logs: LogVolume;
-  drain?: DrainSummary;
-  /** Why this fault fails the drill; empty when it passed. */
-  problems: string[];
-}
-
 interface Drill {
   traffic: Traffic;
   trafficOptions: TrafficOptions;
@@ -118,6 +105,7 @@ async function main(): Promise<number> {
 
     const port = await freePort();
     const base = openfedConfig(
+      // redisUrl: replaced below by the topology's own settings (a URL, sentinels or cluster seeds).
       { dir, port, redisUrl: 'redis://unused', keyPrefix: 'drill:', signing, sp, csrfSecret: randomSecret(), workers },
       {
         ldap: {

@@ -10,18 +10,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { DrainSummary, KindSummary, LogVolume } from '../../scripts/drill/analysis.js';
+import type { FaultResult, KindSummary, LogVolume } from '../../scripts/drill/analysis.js';
 import { loadAdFacts } from '../helpers/ad.js';
-
-interface FaultResult {
-  name: string;
-  token: KindSummary;
-  signin: KindSummary;
-  witnesses: { checked: number; lost: number };
-  logs: LogVolume;
-  drain?: DrainSummary;
-  problems: string[];
-}
 
 const failures = (s: KindSummary) => s.requests - s.ok;
 
