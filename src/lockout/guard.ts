@@ -12,7 +12,7 @@ import type { AuditLog } from '../audit/audit.js';
 import type { Clock } from '../clock.js';
 import type { LockoutConfig } from '../config/schema.js';
 import type { AuthFailureReason, Directory, Principal } from '../directory/types.js';
-import { OpenFedError } from '../errors.js';
+import { OpenFedError, ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   addressBlockOf,
@@ -41,6 +41,13 @@ export class TooManyAttemptsError extends OpenFedError {
  * UPN is read of a success; any failure but invalid_credentials proves the password was right).
  */
 type AuthLike = { ok: true; principal: Pick<Principal, 'userPrincipalName'> } | { ok: false; reason: AuthFailureReason | (string & {}); detail?: string };
+
+/** No domain controller answered the name lookup before the check: the check was not run. */
+export interface NoDirectory {
+  ok: false;
+  reason: 'directory_unavailable';
+  detail: string;
+}
 
 /** A refused attempt reads exactly like a wrong password: "locked" would confirm the guess hit a real account. */
 export interface LockedOut {
@@ -115,10 +122,21 @@ export class LockoutGuard {
    * Runs `check` (the password bind) unless the user is locked out for this kind of address and the
    * mode enforces; then updates the counters from its outcome. Only invalid_credentials counts.
    */
-  async authenticate<T extends AuthLike>(attempt: AttemptInfo, check: () => Promise<T>): Promise<T | LockedOut> {
+  async authenticate<T extends AuthLike>(attempt: AttemptInfo, check: () => Promise<T>): Promise<T | LockedOut | NoDirectory> {
     if (this.settings.mode === 'off') return check();
     const { clientIp } = attempt;
-    const { key: user, known } = await this.resolve(attempt.username);
+    let resolved: { key: string; known: boolean };
+    try {
+      resolved = await this.resolve(attempt.username);
+    } catch (err) {
+      // No DC to tell whose name this is: the bind would have found none either. Answered as the
+      // check answers it, so that the caller audits and counts it as every such refusal.
+      if (err instanceof ServiceUnavailableError && err.messageId === 'directory_unavailable') {
+        return { ok: false, reason: 'directory_unavailable', detail: err.message };
+      }
+      throw err;
+    }
+    const { key: user, known } = resolved;
     const ttl = (s: LockoutState) => this.ttlFor(s, known);
     const reserved = await this.reserve(user, attempt, ttl);
     if (reserved === 'refused') {
