@@ -199,22 +199,15 @@ export class ActiveDirectory implements Directory {
       return { ok: false, reason, detail };
     };
 
-    const login = parseLoginName(username);
-    if (!login.ok) return fail('invalid_credentials', login.detail);
-    const pw = checkPassword(password);
-    if (!pw.ok) return fail('invalid_credentials', pw.detail);
-
     try {
-      const domain = await this.domainInfo();
-      const steps = lookupSteps(login.value, domain);
-      if (!steps.ok) return fail('invalid_credentials', steps.detail);
-      const found = await this.findUserOrDecoyBind(steps.value, pw.value);
-      if (!found.entry) return fail('invalid_credentials', found.detail);
+      const found = await this.locate(username, password);
+      if (!found.ok) return fail('invalid_credentials', found.detail);
+      const { entry, domain } = found;
 
-      const bind = await this.checkPassword(found.entry.dn, pw.value);
-      if (!bind.ok) return fail(bind.reason, `${found.entry.dn}: ${bind.detail}`);
+      const bind = await this.checkPassword(entry.dn, found.password);
+      if (!bind.ok) return fail(bind.reason, `${entry.dn}: ${bind.detail}`);
 
-      const principal = await this.toPrincipal(found.entry, domain, bind.tokenSids);
+      const principal = await this.toPrincipal(entry, domain, bind.tokenSids);
       this.log.info({ user, dn: principal.dn, dc: bind.url, groups: principal.groups.length }, 'sign-in succeeded');
       return { ok: true, principal };
     } catch (err) {
@@ -291,24 +284,17 @@ export class ActiveDirectory implements Directory {
     };
     const support = this.passwordChangeSupport();
     if (!support.available) return fail('change_unavailable', support.detail);
-    const login = parseLoginName(username);
-    if (!login.ok) return fail('invalid_credentials', login.detail);
-    const pw = checkPassword(current);
-    if (!pw.ok) return fail('invalid_credentials', pw.detail);
-
     try {
-      const domain = await this.domainInfo();
-      const steps = lookupSteps(login.value, domain);
-      if (!steps.ok) return fail('invalid_credentials', steps.detail);
-      const found = await this.findUserOrDecoyBind(steps.value, pw.value);
-      if (!found.entry) return fail('invalid_credentials', found.detail);
-      const { dn } = found.entry;
+      const found = await this.locate(username, current);
+      if (!found.ok) return fail('invalid_credentials', found.detail);
+      const { entry, domain } = found;
+      const { dn } = entry;
 
       const bound = await this.bindSlots.run(() => this.bindForChange(dn, current));
       if (!bound.ok) return fail(bound.reason, `${dn}: ${bound.detail}`);
       try {
         const state = await this.passwordState(dn);
-        const rule = state.policy && checkNewPassword(next, state.policy, { sAMAccountName: stringValue(found.entry, 'sAMAccountName') ?? '', displayName: stringValue(found.entry, 'displayName') });
+        const rule = state.policy && checkNewPassword(next, state.policy, { sAMAccountName: stringValue(entry, 'sAMAccountName') ?? '', displayName: stringValue(entry, 'displayName') });
         if (rule) return fail(rule, `${dn}: local check against the ${state.policy?.source} policy`);
         const refusal = await this.modifyPassword(dn, current, next, bound.conn);
         if (refusal) {
@@ -317,7 +303,7 @@ export class ActiveDirectory implements Directory {
           return fail(reason, `${dn}: ${failure.detail}${failure.reason === 'policy' ? ` (${state.policy?.source ?? 'unreadable'} policy)` : ''}`);
         }
         this.log.info({ user, dn, dc: bound.conn?.url ?? 'service connection', expired: !bound.conn }, 'password changed');
-        return { ok: true, userPrincipalName: upnOf(found.entry, domain) };
+        return { ok: true, userPrincipalName: upnOf(entry, domain) };
       } finally {
         if (bound.conn) void closeQuietly(bound.conn.client);
       }
@@ -606,14 +592,29 @@ export class ActiveDirectory implements Directory {
   // ------------------------------------------------------------------------------------ lookups
 
   /**
-   * The user a password is about to be checked for; when there is none, a bind anyway, as a name that
-   * cannot exist: answering "no such user" one bind sooner than "wrong password" would let anyone
-   * enumerate accounts with a stopwatch.
+   * What a sign-in and a password change do first: the typed name parsed, the password's form
+   * checked, and the user a password is about to be checked for found. Any failure here is
+   * invalid_credentials; throws DirectoryUnavailable when no DC answers. When there is no such user,
+   * a bind anyway, as a name that cannot exist: answering "no such user" one bind sooner than "wrong
+   * password" would let anyone enumerate accounts with a stopwatch.
    */
-  private async findUserOrDecoyBind(steps: readonly LookupStep[], password: string): Promise<{ entry?: Entry; detail: string }> {
-    const found = await this.findUserEntry(steps);
-    if (!found.entry) await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, password).catch(() => undefined);
-    return found;
+  private async locate(
+    username: string,
+    password: string,
+  ): Promise<{ ok: true; entry: Entry; domain: DomainInfo; password: string } | { ok: false; detail: string }> {
+    const login = parseLoginName(username);
+    if (!login.ok) return { ok: false, detail: login.detail };
+    const pw = checkPassword(password);
+    if (!pw.ok) return { ok: false, detail: pw.detail };
+    const domain = await this.domainInfo();
+    const steps = lookupSteps(login.value, domain);
+    if (!steps.ok) return { ok: false, detail: steps.detail };
+    const found = await this.findUserEntry(steps.value);
+    if (!found.entry) {
+      await this.checkPassword(`CN=openfed-no-such-user-${randomUUID()},${this.config.baseDn}`, pw.value).catch(() => undefined);
+      return { ok: false, detail: found.detail };
+    }
+    return { ok: true, entry: found.entry, domain, password: pw.value };
   }
 
   /** Runs the lookup steps in order; the first step that finds anyone decides. */
