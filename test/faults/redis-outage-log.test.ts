@@ -8,12 +8,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { capturedLogger } from '../helpers/captured-log.js';
 import { startRedisServer } from '../helpers/redis.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { csrfFrom, readyWithin, startTestServer, type TestServer } from '../helpers/server.js';
 
 const redis = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(join(tmpdir(), 'openfed-aof-'))] });
 
@@ -53,12 +52,7 @@ describe('Redis outage under load: a handful of log lines, not one per request',
     assert.ok(refused > 200, `a real burst (${refused} requests)`);
 
     await redis.restart();
-    let ready = 0;
-    for (let i = 0; i < 50 && ready !== 200; i++) {
-      ready = (await request(server.url).get('/readyz')).status;
-      if (ready !== 200) await sleep(100);
-    }
-    assert.equal(ready, 200);
+    assert.equal(await readyWithin(server.url), 200);
     assert.match((await agent.get('/').expect(200)).text, /You are signed in/, 'the session survived the Redis restart');
 
     const outage = lines.slice(from);

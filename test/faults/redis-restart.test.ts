@@ -7,11 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { DEMO_PASSWORD, DEMO_USER } from '../../src/directory/demo.js';
 import { startRedisServer } from '../helpers/redis.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { csrfFrom, readyWithin, startTestServer, type TestServer } from '../helpers/server.js';
 
 // Top level: the helper's cleanup belongs to the file. appendfsync always: a SIGKILL loses nothing.
 const redis = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(join(tmpdir(), 'openfed-aof-'))] });
@@ -42,12 +41,7 @@ describe('Redis restarted while users are signed in', () => {
     await request(server.url).get('/healthz').expect(200);
 
     await redis.restart();
-    let ready = 0;
-    for (let i = 0; i < 50 && ready !== 200; i++) {
-      ready = (await request(server.url).get('/readyz')).status;
-      if (ready !== 200) await sleep(100);
-    }
-    assert.equal(ready, 200);
+    assert.equal(await readyWithin(server.url), 200);
     for (const agent of agents) {
       assert.match((await agent.get('/').expect(200)).text, /You are signed in/, 'the session survived the Redis restart');
     }

@@ -52,6 +52,16 @@ export async function startTestServer(
 }
 
 /** The CSRF token of the first form on a page. */
+/** /readyz's status once it answers 200, or the last one after `timeoutMs` (a dependency coming back). */
+export async function readyWithin(url: string, timeoutMs = 5000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await request(url).get('/readyz')).status;
+    if (status === 200 || Date.now() >= deadline) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export function csrfFrom(html: string): string {
   const m = /name="_csrf" value="([^"]+)"/.exec(html);
   if (!m) throw new Error('page has no CSRF token');

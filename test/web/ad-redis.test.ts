@@ -4,11 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { loadAdFacts, ldapConfig, unlockUser, type AdFacts } from '../helpers/ad.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis.js';
-import { csrfFrom, startTestServer, type TestServer } from '../helpers/server.js';
+import { csrfFrom, readyWithin, startTestServer, type TestServer } from '../helpers/server.js';
 
 const CSRF_SECRET = 'a-farm-wide-csrf-secret-of-enough-length';
 
@@ -123,12 +122,7 @@ describe('sign-in against Active Directory with sessions in Redis', () => {
       await redis.restart();
     }
     // The same process recovers without a restart (the restarted Redis is empty: sign in again).
-    let ready = 0;
-    for (let i = 0; i < 50 && ready !== 200; i++) {
-      ready = (await request(nodeA.url).get('/readyz')).status;
-      if (ready !== 200) await sleep(100);
-    }
-    assert.equal(ready, 200, 'ready again once Redis is back');
+    assert.equal(await readyWithin(nodeA.url), 200, 'ready again once Redis is back');
     const again = await signIn(nodeA.url, alice.sam, alice.password);
     assert.equal(again.res.status, 303);
     assert.match((await again.agent.get('/').expect(200)).text, /You are signed in/);
