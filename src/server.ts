@@ -159,9 +159,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   // Once shutting down, every request read is answered with "Connection: close": a kept-alive client
   // (a load balancer's pool) sends its next request on a new connection, to another worker or node,
   // instead of keeping this one busy until the grace period ends and its connection is cut.
-  let draining = false;
   const listener: typeof publicListener = (req, res) => {
-    if (draining) res.shouldKeepAlive = false;
+    if (shutdown.shuttingDown) res.shouldKeepAlive = false;
     return publicListener(req, res);
   };
   const tls = config.server.tls;
@@ -191,7 +190,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
       // The probes fail first; for server.shutdownDelayMs everything else goes on, so that a load
       // balancer takes this node out before its port closes (nothing refused, nothing reset).
       shutdown.shuttingDown = true;
-      draining = true;
       const delayMs = config.server.shutdownDelayMs;
       if (delayMs > 0) {
         logger.info({ delayMs }, 'shutting down: probes answer 503; serving on until the load balancer has noticed');
